@@ -1,0 +1,201 @@
+"""Namespace inference, argument validation and the dtype a computation runs in.
+
+Every public function goes through :func:`floating_args` (or :func:`array_args`)
+once, at its entry, so that the generic implementations behind it can assume
+validated arrays of one namespace, one device and a real floating dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+Array = Any
+"""Any array-API array (NumPy, CuPy, PyTorch, JAX, Dask, array-api-strict)."""
+
+Namespace = ModuleType
+"""An array-API namespace, as returned by ``array_api_compat.array_namespace``."""
+
+
+def describe(value: object) -> str:
+    """Say what a value is, for error messages: type, shape, dtype and device."""
+    kind = type(value)
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is None or dtype is None:
+        return f"{name} {value!r:.60}"
+    text = f"{name} of shape {tuple(shape)} and dtype {dtype}"
+    try:
+        text += f" on device {array_api_compat.device(value)}"
+    except Exception:  # describing must never fail; the device is only a courtesy
+        pass
+    return text
+
+
+def _coerce_non_arrays(
+    names: Sequence[str], values: Sequence[object], xp: Namespace
+) -> list[Array]:
+    arrays = []
+    for name, value in zip(names, values, strict=True):
+        if array_api_compat.is_array_api_obj(value):
+            arrays.append(value)
+            continue
+        try:
+            arrays.append(xp.asarray(value))
+        except Exception as exc:
+            raise TypeError(
+                f"{name} must be an array or a nested sequence of numbers; "
+                f"got {describe(value)}"
+            ) from exc
+    return arrays
+
+
+def array_args(
+    names: Sequence[str], values: Sequence[object], xp: Namespace | None
+) -> tuple[Namespace, list[Array]]:
+    """Return the one namespace of ``values`` and the values as its arrays.
+
+    Python scalars and (nested) lists are converted in the namespace of the
+    array arguments, or NumPy's when there are none. Arrays from two backends,
+    or on two devices, are refused with the names of the arguments involved.
+    """
+    given = [v for v in values if array_api_compat.is_array_api_obj(v)]
+    if xp is None:
+        try:
+            xp = array_api_compat.array_namespace(*given) if given else _numpy_namespace()
+        except TypeError as exc:
+            got = ", ".join(
+                f"{n}: {describe(v)}"
+                for n, v in zip(names, values, strict=True)
+                if array_api_compat.is_array_api_obj(v)
+            )
+            raise TypeError(
+                f"{' and '.join(names)} must be arrays of one backend; got {got}"
+            ) from exc
+    arrays = _coerce_non_arrays(names, values, xp)
+    if len(arrays) > 1:
+        devices = [array_api_compat.device(a) for a in arrays]
+        if any(d != devices[0] for d in devices[1:]):
+            got = ", ".join(f"{n}: {describe(a)}" for n, a in zip(names, arrays, strict=True))
+            raise ValueError(
+                f"{' and '.join(names)} must be on one device; got {got}"
+            )
+    return xp, arrays
+
+
+def _numpy_namespace() -> Namespace:
+    return array_api_compat.array_namespace(np.empty(0))
+
+
+def default_floating_dtype(xp: Namespace, device: Any) -> Any:
+    """The backend's default real floating dtype on ``device``.
+
+    That is float64 for NumPy, Dask and array-api-strict, the current
+    ``torch.get_default_dtype()`` for PyTorch, and float32 or float64 for JAX
+    depending on ``jax_enable_x64``.
+    """
+    return xp.__array_namespace_info__().default_dtypes(device=device)["real floating"]
+
+
+def compute_dtype(xp: Namespace, x: Array, name: str) -> tuple[Any, Any]:
+    """Return ``(compute dtype, result dtype)`` for a floating-point primitive.
+
+    Real floating inputs keep their dtype, except that float16 and bfloat16
+    are computed in float32 (their few mantissa bits would otherwise be spent
+    on intermediate rounding) and cast back. Integer and boolean inputs are
+    promoted to the backend's default floating dtype. Anything else is refused.
+    """
+    dtype = x.dtype
+    if xp.isdtype(dtype, "real floating"):
+        if xp.finfo(dtype).bits < 32:
+            return xp.float32, dtype
+        return dtype, dtype
+    if xp.isdtype(dtype, ("integral", "bool")):
+        default = default_floating_dtype(xp, array_api_compat.device(x))
+        return default, default
+    if xp.isdtype(dtype, "complex floating"):
+        expected = "a real dtype (complex values have no order for the formulas used here)"
+    else:
+        expected = "a real floating, integer or boolean dtype"
+    raise TypeError(f"{name} must have {expected}; got {describe(x)}")
+
+
+def floating_args(
+    names: Sequence[str], values: Sequence[object], xp: Namespace | None
+) -> tuple[Namespace, list[Array], Any]:
+    """Validate floating-point arguments and bring them to one compute dtype.
+
+    Returns the namespace, the arrays cast to the dtype the computation runs
+    in, and the dtype of the result. Several arguments are promoted together
+    (float32 with float64 gives float64), following the namespace's
+    ``result_type``.
+    """
+    xp, arrays = array_args(names, values, xp)
+    pairs = [compute_dtype(xp, a, n) for n, a in zip(names, arrays, strict=True)]
+    if len(pairs) == 1:
+        work, result = pairs[0]
+    else:
+        work = xp.result_type(*(p[0] for p in pairs))
+        result = xp.result_type(*(p[1] for p in pairs))
+    cast = [a if a.dtype == work else xp.astype(a, work) for a in arrays]
+    return xp, cast, result
+
+
+def finish(xp: Namespace, result: Array, dtype: Any) -> Array:
+    """Cast a result computed in a wider dtype back to the caller's dtype.
+
+    NumPy turns 0-d results of arithmetic into scalars; they are made 0-d
+    arrays again, so that every result is an array of the caller's kind.
+    """
+    if isinstance(result, np.generic):
+        result = np.asarray(result)
+    if result.dtype == dtype:
+        return result
+    # Values that round past the narrow dtype's largest float become inf
+    # here, so that NumPy-based backends do not warn in the cast.
+    finfo = xp.finfo(dtype)
+    largest, eps = float(finfo.max), float(finfo.eps)
+    threshold = largest + largest * eps / (2 - eps) / 2
+    result = xp.where(result >= threshold, math.inf, xp.where(result <= -threshold, -math.inf, result))
+    return xp.astype(result, dtype)
+
+
+def require_ndim(x: Array, name: str, ndim: int, meaning: str) -> None:
+    """Refuse an array that does not have exactly ``ndim`` dimensions."""
+    if x.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D ({meaning}); got {describe(x)}")
+
+
+def normalize_axis(axis: int | Sequence[int] | None, ndim: int, name: str = "axis") -> tuple[int, ...]:
+    """Turn an axis argument into a tuple of distinct non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    items = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    out = []
+    for a in items:
+        if not isinstance(a, int | np.integer) or isinstance(a, bool):
+            raise TypeError(f"{name} must be an int, a tuple of ints or None; got {axis!r}")
+        if not -ndim <= a < ndim:
+            raise ValueError(
+                f"{name} {int(a)} is out of range for an array of {ndim} dimension"
+                f"{'' if ndim == 1 else 's'} (expected {-ndim} <= {name} < {ndim})"
+            )
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} repeats an axis: {axis!r}")
+    return tuple(out)
+
+
+def static_size(x: Array) -> float:
+    """Number of elements, or NaN where a lazy backend does not know it yet."""
+    shape = x.shape
+    if any(s is None or (isinstance(s, float) and math.isnan(s)) for s in shape):
+        return math.nan
+    return math.prod(shape)
+

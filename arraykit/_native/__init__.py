@@ -1,0 +1,27 @@
+"""Native fast paths: a backend's own kernels, used where they are faster.
+
+Each backend module here defines functions named like the public ones, taking
+arrays already validated and cast to their compute dtype. A fast path must
+give the same results as the generic array-API twin within the accuracy
+contract; ``tests/test_native.py`` checks that on every backend that has one.
+A backend module is imported only once the caller has handed us that
+backend's arrays, so arraykit never imports a backend library itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import array_api_compat
+
+
+def lookup(xp: Any, name: str) -> Callable[..., Any] | None:
+    """The fast path for ``name`` on namespace ``xp``, or None."""
+    if array_api_compat.is_numpy_namespace(xp):
+        from . import numpy as module
+    elif array_api_compat.is_torch_namespace(xp):
+        from . import torch as module  # type: ignore[no-redef]
+    else:
+        return None
+    return getattr(module, name, None)

@@ -1,0 +1,177 @@
+"""L1 and L2 losses."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import array_api_compat
+
+from . import _native
+from ._array_api import Array, Namespace, describe, finish, floating_args, static_size
+
+__all__ = ["l1_loss", "l2_loss"]
+
+Reduction = Literal["sum", "mean", "none"]
+_REDUCTIONS = ("sum", "mean", "none")
+
+
+def l1_loss(
+    yhat: object, y: object, /, reduction: Reduction = "sum", *, xp: Namespace | None = None
+) -> Array:
+    """L1 loss, ``sum(|yhat - y|)``.
+
+    Parameters
+    ----------
+    yhat, y : array_like
+        Predictions and targets, of the same shape, namespace and device.
+    reduction : {"sum", "mean", "none"}, default "sum"
+        Sum or average the absolute errors, or return them elementwise.
+    xp : namespace, optional
+        The array namespace of the inputs; inferred when omitted.
+
+    Returns
+    -------
+    array
+        A 0-d array for "sum" and "mean", else an array of ``y``'s shape; in
+        the inputs' namespace and device, and their promoted floating dtype.
+
+    Notes
+    -----
+    Computed without overflow in the differences or the sum: a result is
+    ``inf`` only where the true value exceeds the largest finite float.
+    The mean of an empty array is NaN; its sum is 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import arraykit as ak
+    >>> ak.l1_loss(np.array([0.9, 0.2, 0.1, 0.4, 0.9]), np.array([1.0, 0.0, 0.0, 1.0, 1.0]))
+    array(1.1)
+    """
+    return _loss(yhat, y, reduction, 1, xp)
+
+
+def l2_loss(
+    yhat: object, y: object, /, reduction: Reduction = "sum", *, xp: Namespace | None = None
+) -> Array:
+    """L2 loss, ``sum((yhat - y)**2)``.
+
+    Parameters
+    ----------
+    yhat, y : array_like
+        Predictions and targets, of the same shape, namespace and device.
+    reduction : {"sum", "mean", "none"}, default "sum"
+        Sum or average the squared errors, or return them elementwise.
+    xp : namespace, optional
+        The array namespace of the inputs; inferred when omitted.
+
+    Returns
+    -------
+    array
+        A 0-d array for "sum" and "mean", else an array of ``y``'s shape; in
+        the inputs' namespace and device, and their promoted floating dtype.
+
+    Notes
+    -----
+    The errors are scaled by a power of two before squaring, so squares of
+    large errors do not overflow and squares of tiny ones do not underflow
+    unless the result itself does: ``l2_loss([1e20], [0])`` in float32 is
+    ``inf`` (1e40 is out of range), while the textbook form also gives
+    ``inf`` for ``l2_loss([1e19] * 4, [0] * 4, "mean")``, whose true value is
+    1e38; here it is 1e38. A result is ``inf`` only where the true value
+    exceeds the largest finite float.
+    The mean of an empty array is NaN; its sum is 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import arraykit as ak
+    >>> ak.l2_loss(np.array([0.9, 0.2, 0.1, 0.4, 0.9]), np.array([1.0, 0.0, 0.0, 1.0, 1.0]))
+    array(0.43)
+    """
+    return _loss(yhat, y, reduction, 2, xp)
+
+
+def _loss(yhat: object, y: object, reduction: str, power: int, xp: Namespace | None) -> Array:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}; got {reduction!r}")
+    xp, (yhat, y), dtype = floating_args(("yhat", "y"), (yhat, y), xp)
+    if yhat.shape != y.shape:
+        raise ValueError(
+            f"yhat and y must have the same shape; got yhat: {describe(yhat)}, y: {describe(y)}"
+        )
+    name = ("l1_loss", "l2_loss")[power - 1]
+    native = _native.lookup(xp, name)
+    if native is not None:
+        result = native(yhat, y, reduction)
+    else:
+        result = _generic_loss(yhat, y, reduction, power, xp)
+    return finish(xp, result, dtype)
+
+
+def _generic_loss(yhat: Array, y: Array, reduction: str, power: int, xp: Namespace) -> Array:
+    """Generic array-API L1 (power 1) and L2 (power 2) losses."""
+    size = static_size(yhat)
+    quarter_limit = float(xp.finfo(yhat.dtype).max) / 4
+    # yhat - y overflows only where an operand exceeds a quarter of the
+    # largest float; those pairs are subtracted at a quarter of their size
+    # (exact: a power of two), the others as they are, so that no value
+    # goes near the subnormal range that some backends flush to zero.
+    big = xp.maximum(xp.abs(yhat), xp.abs(y)) > quarter_limit
+    pre = 1.0 - 0.75 * xp.astype(big, yhat.dtype)  # 1/4 where big, else 1
+    error = xp.abs(yhat * pre - y * pre)  # |yhat - y| · pre
+    if reduction == "none":
+        absolute = _product(error, 1.0 / pre, xp)
+        return absolute if power == 1 else _product(absolute, absolute, xp)
+    if size == 0:
+        value = 0.0 if reduction == "sum" else math.nan
+        return xp.full((), value, dtype=error.dtype, device=array_api_compat.device(error))
+    scale = _power_of_two_scale(xp.max(error), xp)
+    terms = error * (scale / pre)  # exact: powers of two
+    if power == 2:
+        terms = terms * terms
+    total = xp.sum(terms) if reduction == "sum" else xp.mean(terms)
+    undo = 1.0 / scale
+    for _ in range(power):
+        total = _product(total, undo, xp)
+    return total
+
+
+def _power_of_two_scale(largest: Array, xp: Namespace) -> Array:
+    """A power of two that brings ``largest`` where its square neither overflows nor underflows.
+
+    Scaled values stay within [2^(emin/2), 2^(emax/2 - 16)], so the sum of up
+    to 2^32 squares is finite and the largest square is a normal number.
+    """
+    finfo = xp.finfo(largest.dtype)
+    emax = round(math.log2(float(finfo.max)))
+    emin = round(math.log2(float(finfo.smallest_normal)))
+    high, low = emax // 2 - 16, emin // 2 + 1
+    one = xp.ones_like(largest)
+    return xp.where(
+        largest > 2.0**high,
+        one * 2.0 ** (high - emax),
+        xp.where(largest < 2.0**low, one * 2.0 ** (high - low), one),
+    )
+
+
+def _product(u: Array, v: Array | float, xp: Namespace) -> Array:
+    """``u * v`` for non-negative factors, rounded once, reaching inf without
+    the overflow warning NumPy-based backends give for the plain product.
+
+    A product within an ulp of the largest float may come out inf rather
+    than the largest float, where ``largest / v`` rounds down.
+    """
+    finfo = xp.finfo(u.dtype)
+    largest, eps = float(finfo.max), float(finfo.eps)
+    limit = largest / (max(v, 1.0) if isinstance(v, float) else xp.clip(v, 1.0, None))
+    below = limit * (1 - 2 * eps)  # below * v cannot round past the largest float
+    plain = xp.minimum(u, below) * v
+    # Near the top, decide at a quarter of the size, where it cannot overflow
+    # (and, unlike a quarter of every product, never reaches the subnormals
+    # that some backends flush to zero).
+    quarter = (0.25 * xp.minimum(u, limit)) * v
+    over = (u > limit) | (quarter > largest / 4)
+    top = xp.where(over, math.inf, 4.0 * xp.minimum(quarter, largest / 4))
+    return xp.where(u > below, top, plain)

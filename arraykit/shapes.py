@@ -1,0 +1,42 @@
+"""Reshaping an image into a vector."""
+
+from __future__ import annotations
+
+from ._array_api import Array, Namespace, array_args, compute_dtype, require_ndim
+
+__all__ = ["image2vector"]
+
+
+def image2vector(image: object, /, *, xp: Namespace | None = None) -> Array:
+    """Reshape an image of shape ``(length, height, depth)`` into a column.
+
+    Parameters
+    ----------
+    image : array_like
+        A 3-D array; Python lists are taken as NumPy.
+    xp : namespace, optional
+        The array namespace of ``image``; inferred when omitted.
+
+    Returns
+    -------
+    array
+        Shape ``(length·height·depth, 1)``, the values in row-major (C)
+        order, like ``numpy.reshape``. Floating inputs keep their dtype (and
+        the result may be a view of ``image``, as with ``reshape``); integer
+        and boolean images are promoted to the backend's default floating
+        dtype, like every arraykit primitive.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import arraykit as ak
+    >>> ak.image2vector(np.arange(12.0).reshape(2, 3, 2)).T
+    array([[ 0.,  1.,  2.,  3.,  4.,  5.,  6.,  7.,  8.,  9., 10., 11.]])
+    """
+    xp, (image,) = array_args(("image",), (image,), xp)
+    _, dtype = compute_dtype(xp, image, "image")
+    require_ndim(image, "image", 3, "(length, height, depth)")
+    if image.dtype != dtype:
+        image = xp.astype(image, dtype)
+    # -1 rather than the product: lazy backends may not know the shape yet.
+    return xp.reshape(image, (-1, 1))

@@ -1,0 +1,342 @@
+"""The one registry of array backends, shared by tests/ and benchmarks/.
+
+Each :class:`Backend` knows how to tell whether it can run here (a GPU counts
+only once a real allocation on it succeeds), how to put NumPy data on its
+device in a given dtype, how to bring an array back to NumPy, and how to wait
+for pending work. Backend libraries are imported only when a backend is
+probed or used, never at import of this module.
+
+Run ``python -m backends`` to see which backends this machine has.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One column of the test matrix: a library, and a device in it."""
+
+    id: str
+    library: str
+    """Import name of the library (``numpy``, ``torch``, ``jax``, ...)."""
+    gpu: bool
+    dtypes: tuple[str, ...]
+    """Floating dtypes the backend has (bfloat16 only where it is native)."""
+    _setup: Callable[[], Any] = field(repr=False)
+    """Imports the library and returns its device object; raises if unusable."""
+    _put: Callable[[np.ndarray, Any], Any] = field(repr=False)
+    """(NumPy data already in the wanted dtype or float32, device) -> array."""
+    _cast: Callable[[Any, str], Any] = field(repr=False)
+    _get: Callable[[Any], np.ndarray] = field(repr=False)
+    _sync: Callable[[Any], None] = field(repr=False)
+    lazy: bool = False
+    """Operations build a graph and compute only on demand (Dask)."""
+    flushes_subnormals: bool = False
+    """Arithmetic treats subnormal inputs as zero (XLA on CPU and GPU does)."""
+    default_float: str = "float64"
+    """The dtype integer inputs are promoted to (torch's default is float32)."""
+
+    @functools.cached_property
+    def unavailable(self) -> str | None:
+        """None when usable here, else the reason it is not (for skips)."""
+        try:
+            self._setup()
+        except Exception as exc:  # any failure to set up is a reason to skip
+            return f"{self.id} is unavailable: {type(exc).__name__}: {exc}".strip()
+        return None
+
+    @property
+    def available(self) -> bool:
+        return self.unavailable is None
+
+    @functools.cached_property
+    def device(self) -> Any:
+        """The device arrays of this backend are created on."""
+        return self._setup()
+
+    @property
+    def module(self) -> ModuleType:
+        return importlib.import_module(self.library)
+
+    @property
+    def namespace(self) -> Any:
+        """The array-API namespace of this backend's arrays."""
+        import array_api_compat
+
+        return array_api_compat.array_namespace(self.asarray(np.zeros(1)))
+
+    def asarray(self, data: Any, dtype: str | None = None) -> Any:
+        """A new array on this backend's device holding ``data``.
+
+        ``dtype`` is a name from :data:`FLOAT_DTYPES` (or any NumPy dtype
+        name for non-floating data); by default the dtype of ``data``.
+        """
+        data = np.asarray(data)
+        name = dtype or data.dtype.name
+        if name == "bfloat16":
+            return self._cast(self._put(data.astype(np.float32), self.device), name)
+        return self._put(data.astype(name), self.device)
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        """The values of ``array`` as a NumPy array (bfloat16 as float32)."""
+        return np.asarray(self._get(array))
+
+    def sync(self, array: Any) -> Any:
+        """Wait until ``array`` is computed; returns it (computed, for Dask)."""
+        self._sync(array)
+        return array
+
+    def compute(self, array: Any) -> Any:
+        """``array`` with all pending work done (a concrete array for Dask)."""
+        return array.compute() if self.lazy else self.sync(array)
+
+
+# --- numpy ------------------------------------------------------------------
+
+
+def _numpy_setup() -> str:
+    return "cpu"
+
+
+def _numpy_put(data: np.ndarray, device: Any) -> np.ndarray:
+    return np.array(data, copy=True)
+
+
+def _numpy_readonly_put(data: np.ndarray, device: Any) -> np.ndarray:
+    out = np.array(data, copy=True)
+    out.flags.writeable = False  # any attempt to mutate an input then raises
+    return out
+
+
+def _no_cast(array: Any, name: str) -> Any:
+    raise ValueError(f"bfloat16 is not available here (asked for {name})")
+
+
+def _numpy_get(array: Any) -> np.ndarray:
+    return np.asarray(array)
+
+
+def _no_sync(array: Any) -> None:
+    return None
+
+
+# --- array-api-strict -------------------------------------------------------
+
+
+def _strict_setup(device_name: str | None) -> Callable[[], Any]:
+    def setup() -> Any:
+        import array_api_strict as xp
+
+        return xp.Device(device_name) if device_name else xp.Device("CPU_DEVICE")
+
+    return setup
+
+
+def _strict_put(data: np.ndarray, device: Any) -> Any:
+    import array_api_strict as xp
+
+    return xp.asarray(data, device=device, copy=True)
+
+
+def _strict_get(array: Any) -> np.ndarray:
+    import array_api_strict as xp
+
+    # The strict library refuses implicit conversion; this is its own way out.
+    return np.asarray(xp.asarray(array, device=xp.Device("CPU_DEVICE")))
+
+
+# --- torch ------------------------------------------------------------------
+
+
+def _torch_setup(device_name: str) -> Callable[[], Any]:
+    def setup() -> Any:
+        import torch
+
+        device = torch.device(device_name)
+        # is_built() says nothing of a GPU being present: allocate for real.
+        torch.zeros(1, device=device).add_(1).cpu()
+        return device
+
+    return setup
+
+
+def _torch_put(data: np.ndarray, device: Any) -> Any:
+    import torch
+
+    return torch.from_numpy(np.array(data, copy=True)).to(device)
+
+
+def _torch_cast(array: Any, name: str) -> Any:
+    import torch
+
+    return array.to(getattr(torch, name))
+
+
+def _torch_get(array: Any) -> np.ndarray:
+    import torch
+
+    array = array.detach()
+    if array.dtype == torch.bfloat16:
+        array = array.float()
+    return array.cpu().numpy()
+
+
+def _torch_sync(array: Any) -> None:
+    import torch
+
+    if getattr(array, "is_cuda", False):
+        torch.cuda.synchronize(array.device)
+
+
+# --- cupy -------------------------------------------------------------------
+
+
+def _cupy_setup() -> Any:
+    import cupy
+
+    cupy.zeros(1).sum().get()
+    return cupy.cuda.Device()
+
+
+def _cupy_put(data: np.ndarray, device: Any) -> Any:
+    import cupy
+
+    with device:
+        return cupy.asarray(data)
+
+
+def _cupy_get(array: Any) -> np.ndarray:
+    return array.get()
+
+
+def _cupy_sync(array: Any) -> None:
+    import cupy
+
+    cupy.cuda.get_current_stream().synchronize()
+
+
+# --- jax --------------------------------------------------------------------
+
+
+def _jax_setup(platform: str) -> Callable[[], Any]:
+    def setup() -> Any:
+        import jax
+
+        # float64 must be switched on before any array exists, or it silently
+        # becomes float32. Tests and benchmarks want the real float64.
+        jax.config.update("jax_enable_x64", True)
+        device = jax.devices(platform)[0]
+        jax.device_put(np.zeros(1), device).block_until_ready()
+        return device
+
+    return setup
+
+
+def _jax_put(data: np.ndarray, device: Any) -> Any:
+    import jax
+
+    return jax.device_put(data, device)
+
+
+def _jax_cast(array: Any, name: str) -> Any:
+    import jax.numpy as jnp
+
+    return array.astype(getattr(jnp, name))
+
+
+def _jax_get(array: Any) -> np.ndarray:
+    import jax.numpy as jnp
+
+    if array.dtype == jnp.bfloat16:
+        array = array.astype(jnp.float32)
+    return np.asarray(array)
+
+
+def _jax_sync(array: Any) -> None:
+    array.block_until_ready()
+
+
+# --- dask -------------------------------------------------------------------
+
+
+def _dask_setup() -> str:
+    import dask.array  # noqa: F401
+
+    return "cpu"
+
+
+def _dask_put(data: np.ndarray, device: Any) -> Any:
+    import dask.array as da
+
+    # Split every axis in two, so that reductions along any axis cross chunk
+    # boundaries (a row split across blocks is the case worth testing).
+    chunks = tuple(max(1, (n + 1) // 2) for n in data.shape)
+    return da.from_array(np.array(data, copy=True), chunks=chunks)
+
+
+def _dask_get(array: Any) -> np.ndarray:
+    return np.asarray(array.compute())
+
+
+def _dask_sync(array: Any) -> None:
+    array.compute()
+
+
+_HALF = ("float16", "float32", "float64")
+_ALL = FLOAT_DTYPES
+_STANDARD = ("float32", "float64")
+
+BACKENDS: dict[str, Backend] = {
+    b.id: b
+    for b in [
+        Backend("numpy", "numpy", False, _HALF,
+                _numpy_setup, _numpy_put, _no_cast, _numpy_get, _no_sync),
+        Backend("numpy:readonly", "numpy", False, _HALF,
+                _numpy_setup, _numpy_readonly_put, _no_cast, _numpy_get, _no_sync),
+        Backend("array_api_strict", "array_api_strict", False, _STANDARD,
+                _strict_setup(None), _strict_put, _no_cast, _strict_get, _no_sync),
+        Backend("array_api_strict:device1", "array_api_strict", False, _STANDARD,
+                _strict_setup("device1"), _strict_put, _no_cast, _strict_get, _no_sync),
+        Backend("torch:cpu", "torch", False, _ALL,
+                _torch_setup("cpu"), _torch_put, _torch_cast, _torch_get, _torch_sync,
+                default_float="float32"),
+        Backend("torch:cuda", "torch", True, _ALL,
+                _torch_setup("cuda"), _torch_put, _torch_cast, _torch_get, _torch_sync,
+                default_float="float32"),
+        Backend("cupy", "cupy", True, _HALF,
+                _cupy_setup, _cupy_put, _no_cast, _cupy_get, _cupy_sync),
+        Backend("jax:cpu", "jax", False, _ALL,
+                _jax_setup("cpu"), _jax_put, _jax_cast, _jax_get, _jax_sync,
+                flushes_subnormals=True),
+        Backend("jax:cuda", "jax", True, _ALL,
+                _jax_setup("cuda"), _jax_put, _jax_cast, _jax_get, _jax_sync,
+                flushes_subnormals=True),
+        Backend("dask", "dask", False, _HALF,
+                _dask_setup, _dask_put, _no_cast, _dask_get, _dask_sync, lazy=True),
+    ]
+}
+"""Every backend, by id, in the order the matrix shows them."""
+
+
+def get(backend_id: str) -> Backend:
+    """The backend called ``backend_id``; a KeyError lists the known ids."""
+    try:
+        return BACKENDS[backend_id]
+    except KeyError:
+        raise KeyError(f"unknown backend {backend_id!r}; known: {', '.join(BACKENDS)}") from None
+
+
+def available() -> list[Backend]:
+    """The backends usable on this machine."""
+    return [b for b in BACKENDS.values() if b.available]

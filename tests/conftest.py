@@ -1,0 +1,54 @@
+"""The test matrix: backends from the registry, crossed with their dtypes.
+
+A test asking for ``xb`` runs once per backend; one asking for ``xb`` and
+``dtype`` runs once per backend and floating dtype that backend has. A
+backend missing here is skipped with its probe's reason, so the GPU columns
+always show up in the report. ``-m gpu`` selects just the GPU columns.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import hypothesis
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import backends  # noqa: E402
+
+hypothesis.settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True)
+hypothesis.settings.register_profile("dev", max_examples=30, deadline=None)
+hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+def _param(backend: backends.Backend, *values: object) -> object:
+    ident = "-".join([backend.id, *map(str, values[1:])])
+    marks = [pytest.mark.gpu] if backend.gpu else []
+    return pytest.param(*values, id=ident, marks=marks)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    names = metafunc.fixturenames
+    if "xb" not in names:
+        return
+    registry = backends.BACKENDS.values()
+    if "dtype" in names:
+        metafunc.parametrize(
+            ("xb", "dtype"),
+            [_param(b, b.id, d) for b in registry for d in b.dtypes],
+            indirect=["xb"],
+        )
+    else:
+        metafunc.parametrize("xb", [_param(b, b.id) for b in registry], indirect=True)
+
+
+@pytest.fixture
+def xb(request: pytest.FixtureRequest) -> backends.Backend:
+    """The backend under test; skipped, with the reason, where unavailable."""
+    backend = backends.get(request.param)
+    if not backend.available:
+        pytest.skip(backend.unavailable)
+    return backend

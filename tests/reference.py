@@ -1,0 +1,113 @@
+"""Independent references, computed with mpmath, and the inputs that probe them.
+
+Every reference works on the exact values of its inputs (as the tested dtype
+holds them), computes at 113-bit precision with exact sums and differences,
+and rounds once to float64. None of it shares code with arraykit.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import mpmath as mp
+import numpy as np
+
+from .assertions import _FORMAT, _MAX_EXPONENT
+
+mp.mp.prec = 113
+
+
+def _exact(x: float) -> mp.mpf:
+    return mp.mpf(float(x))
+
+
+def _rounded(value: mp.mpf) -> float:
+    return float(value)
+
+
+def sample(dtype: str, n: int, seed: int) -> np.ndarray:
+    """``n`` values drawn from :func:`finite_values` (landmarks included)."""
+    return np.random.default_rng(seed).choice(finite_values(dtype, 4 * n, seed), n)
+
+
+def finite_values(dtype: str, n: int, seed: int) -> np.ndarray:
+    """Finite values spread over the whole range of ``dtype``, with landmarks.
+
+    Half are in [-40, 40] where the activations change fastest; the rest have
+    log-uniform magnitudes from the smallest subnormal to the largest finite
+    value. The landmarks are where textbook formulas break.
+    """
+    rng = np.random.default_rng(seed)
+    mantissa, emin = _FORMAT[dtype]
+    emax = _MAX_EXPONENT[dtype]
+    moderate = rng.uniform(-40, 40, n // 2)
+    exponents = rng.uniform(emin - mantissa, emax, n - n // 2)
+    wide = rng.choice([-1.0, 1.0], exponents.size) * np.exp2(exponents)
+    largest = (2 - 2.0**-mantissa) * 2.0**emax
+    landmarks = [0.0, -0.0, 1.0, -1.0, 2.0**emin, -(2.0**emin), 2.0 ** (emin - mantissa),
+                 17.0, -17.0, 37.0, -37.0, 88.7, -88.7, -103.0, 709.7, -709.7, -745.0,
+                 largest, -largest]
+    values = np.concatenate([landmarks, moderate, wide])
+    return np.clip(values, -largest, largest)
+
+
+@functools.lru_cache(maxsize=None)
+def _elementwise(name: str, data: bytes) -> np.ndarray:
+    x = np.frombuffer(data, dtype=np.float64)
+
+    def sigmoid(v: float) -> float:
+        return _rounded(1 / (1 + mp.exp(-_exact(v))))
+
+    def sigmoid_derivative(v: float) -> float:
+        e = mp.exp(-abs(_exact(v)))
+        return _rounded(e / (1 + e) ** 2)
+
+    function = {"sigmoid": sigmoid, "sigmoid_derivative": sigmoid_derivative}[name]
+    return np.array([function(v) for v in x])
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """σ(x) = 1 / (1 + e^-x)."""
+    x = np.array(x, dtype=np.float64, order="C")
+    return _elementwise("sigmoid", x.tobytes()).reshape(x.shape)
+
+
+def sigmoid_derivative(x: np.ndarray) -> np.ndarray:
+    """σ'(x) = e^-|x| / (1 + e^-|x|)²."""
+    x = np.array(x, dtype=np.float64, order="C")
+    return _elementwise("sigmoid_derivative", x.tobytes()).reshape(x.shape)
+
+
+def softmax_rows(x: np.ndarray) -> np.ndarray:
+    """Softmax of each row of a finite 2-D array."""
+    out = np.empty(x.shape)
+    for i, row in enumerate(np.asarray(x, dtype=np.float64)):
+        exact = [_exact(v) for v in row]
+        top = max(exact)
+        terms = [mp.exp(mp.fsub(v, top, exact=True)) for v in exact]
+        total = mp.fsum(terms)
+        out[i] = [_rounded(t / total) for t in terms]
+    return out
+
+
+def normalize_rows(x: np.ndarray) -> np.ndarray:
+    """Each row of a finite 2-D array divided by its Euclidean norm (zero rows stay 0)."""
+    out = np.empty(x.shape)
+    for i, row in enumerate(np.asarray(x, dtype=np.float64)):
+        exact = [_exact(v) for v in row]
+        squares = mp.fsum([mp.fmul(v, v, exact=True) for v in exact])
+        norm = mp.sqrt(squares)
+        out[i] = [_rounded(v / norm) if norm else 0.0 for v in exact]
+    return out
+
+
+def loss(yhat: np.ndarray, y: np.ndarray, power: int, reduction: str) -> np.ndarray:
+    """Σ|yhat - y|^power (or the mean, or elementwise), exactly, then rounded."""
+    pairs = zip(np.ravel(yhat).astype(np.float64), np.ravel(y).astype(np.float64), strict=True)
+    terms = [abs(mp.fsub(_exact(a), _exact(b), exact=True)) ** power for a, b in pairs]
+    if reduction == "none":
+        return np.array([_rounded(t) for t in terms]).reshape(np.shape(y))
+    total = mp.fsum(terms)
+    if reduction == "mean":
+        total = total / len(terms) if terms else mp.nan
+    return np.array(_rounded(total))
