@@ -7,6 +7,7 @@ validated arrays of one namespace, one device and a real floating dtype.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from types import ModuleType
@@ -17,6 +18,9 @@ import numpy as np
 
 Array = Any
 """Any array-API array (NumPy, CuPy, PyTorch, JAX, Dask, array-api-strict)."""
+
+ArrayLike = Any
+"""An array, or anything its namespace's ``asarray`` takes (nested lists, scalars)."""
 
 Namespace = ModuleType
 """An array-API namespace, as returned by ``array_api_compat.array_namespace``."""
@@ -31,10 +35,9 @@ def describe(value: object) -> str:
     if shape is None or dtype is None:
         return f"{name} {value!r:.60}"
     text = f"{name} of shape {tuple(shape)} and dtype {dtype}"
-    try:
+    # Describing must never fail; the device is only a courtesy.
+    with contextlib.suppress(Exception):
         text += f" on device {array_api_compat.device(value)}"
-    except Exception:  # describing must never fail; the device is only a courtesy
-        pass
     return text
 
 
@@ -50,8 +53,7 @@ def _coerce_non_arrays(
             arrays.append(xp.asarray(value))
         except Exception as exc:
             raise TypeError(
-                f"{name} must be an array or a nested sequence of numbers; "
-                f"got {describe(value)}"
+                f"{name} must be an array or a nested sequence of numbers; got {describe(value)}"
             ) from exc
     return arrays
 
@@ -83,9 +85,7 @@ def array_args(
         devices = [array_api_compat.device(a) for a in arrays]
         if any(d != devices[0] for d in devices[1:]):
             got = ", ".join(f"{n}: {describe(a)}" for n, a in zip(names, arrays, strict=True))
-            raise ValueError(
-                f"{' and '.join(names)} must be on one device; got {got}"
-            )
+            raise ValueError(f"{' and '.join(names)} must be on one device; got {got}")
     return xp, arrays
 
 
@@ -162,25 +162,35 @@ def finish(xp: Namespace, result: Array, dtype: Any) -> Array:
     finfo = xp.finfo(dtype)
     largest, eps = float(finfo.max), float(finfo.eps)
     threshold = largest + largest * eps / (2 - eps) / 2
-    result = xp.where(result >= threshold, math.inf, xp.where(result <= -threshold, -math.inf, result))
+    result = xp.where(
+        result >= threshold, math.inf, xp.where(result <= -threshold, -math.inf, result)
+    )
     return xp.astype(result, dtype)
 
 
 def require_ndim(x: Array, name: str, ndim: int, meaning: str) -> None:
     """Refuse an array that does not have exactly ``ndim`` dimensions."""
     if x.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D ({meaning}); got {describe(x)}")
+        raise ValueError(f"{name} must be {ndim}-D, {meaning}; got {describe(x)}")
 
 
-def normalize_axis(axis: int | Sequence[int] | None, ndim: int, name: str = "axis") -> tuple[int, ...]:
+def normalize_axis(
+    axis: int | Sequence[int] | None, ndim: int, name: str = "axis"
+) -> tuple[int, ...]:
     """Turn an axis argument into a tuple of distinct non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    items = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    message = f"{name} must be an int, a tuple of ints or None; got {axis!r}"
+    if isinstance(axis, int | np.integer):
+        items: tuple[object, ...] = (axis,)
+    elif isinstance(axis, tuple | list):
+        items = tuple(axis)
+    else:
+        raise TypeError(message)
     out = []
     for a in items:
         if not isinstance(a, int | np.integer) or isinstance(a, bool):
-            raise TypeError(f"{name} must be an int, a tuple of ints or None; got {axis!r}")
+            raise TypeError(message)
         if not -ndim <= a < ndim:
             raise ValueError(
                 f"{name} {int(a)} is out of range for an array of {ndim} dimension"
@@ -197,5 +207,4 @@ def static_size(x: Array) -> float:
     shape = x.shape
     if any(s is None or (isinstance(s, float) and math.isnan(s)) for s in shape):
         return math.nan
-    return math.prod(shape)
-
+    return float(math.prod(shape))

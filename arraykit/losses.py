@@ -8,7 +8,7 @@ from typing import Literal
 import array_api_compat
 
 from . import _native
-from ._array_api import Array, Namespace, describe, finish, floating_args, static_size
+from ._array_api import Array, ArrayLike, Namespace, describe, finish, floating_args, static_size
 
 __all__ = ["l1_loss", "l2_loss"]
 
@@ -17,7 +17,7 @@ _REDUCTIONS = ("sum", "mean", "none")
 
 
 def l1_loss(
-    yhat: object, y: object, /, reduction: Reduction = "sum", *, xp: Namespace | None = None
+    yhat: ArrayLike, y: ArrayLike, /, reduction: Reduction = "sum", *, xp: Namespace | None = None
 ) -> Array:
     """L1 loss, ``sum(|yhat - y|)``.
 
@@ -53,7 +53,7 @@ def l1_loss(
 
 
 def l2_loss(
-    yhat: object, y: object, /, reduction: Reduction = "sum", *, xp: Namespace | None = None
+    yhat: ArrayLike, y: ArrayLike, /, reduction: Reduction = "sum", *, xp: Namespace | None = None
 ) -> Array:
     """L2 loss, ``sum((yhat - y)**2)``.
 
@@ -93,7 +93,7 @@ def l2_loss(
     return _loss(yhat, y, reduction, 2, xp)
 
 
-def _loss(yhat: object, y: object, reduction: str, power: int, xp: Namespace | None) -> Array:
+def _loss(yhat: ArrayLike, y: ArrayLike, reduction: str, power: int, xp: Namespace | None) -> Array:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}; got {reduction!r}")
     xp, (yhat, y), dtype = floating_args(("yhat", "y"), (yhat, y), xp)

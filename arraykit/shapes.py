@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ._array_api import Array, Namespace, array_args, compute_dtype, require_ndim
+from ._array_api import Array, ArrayLike, Namespace, array_args, compute_dtype, require_ndim
 
 __all__ = ["image2vector"]
 
 
-def image2vector(image: object, /, *, xp: Namespace | None = None) -> Array:
+def image2vector(image: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     """Reshape an image of shape ``(length, height, depth)`` into a column.
 
     Parameters
@@ -35,7 +35,7 @@ def image2vector(image: object, /, *, xp: Namespace | None = None) -> Array:
     """
     xp, (image,) = array_args(("image",), (image,), xp)
     _, dtype = compute_dtype(xp, image, "image")
-    require_ndim(image, "image", 3, "(length, height, depth)")
+    require_ndim(image, "image", 3, "an image of shape (length, height, depth)")
     if image.dtype != dtype:
         image = xp.astype(image, dtype)
     # -1 rather than the product: lazy backends may not know the shape yet.

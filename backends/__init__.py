@@ -153,7 +153,7 @@ def _strict_get(array: Any) -> np.ndarray:
     import array_api_strict as xp
 
     # The strict library refuses implicit conversion; this is its own way out.
-    return np.asarray(xp.asarray(array, device=xp.Device("CPU_DEVICE")))
+    return np.asarray(xp.asarray(array, device=xp.Device("CPU_DEVICE")))  # type: ignore[no-any-return]
 
 
 # --- torch ------------------------------------------------------------------
@@ -300,30 +300,105 @@ _STANDARD = ("float32", "float64")
 BACKENDS: dict[str, Backend] = {
     b.id: b
     for b in [
-        Backend("numpy", "numpy", False, _HALF,
-                _numpy_setup, _numpy_put, _no_cast, _numpy_get, _no_sync),
-        Backend("numpy:readonly", "numpy", False, _HALF,
-                _numpy_setup, _numpy_readonly_put, _no_cast, _numpy_get, _no_sync),
-        Backend("array_api_strict", "array_api_strict", False, _STANDARD,
-                _strict_setup(None), _strict_put, _no_cast, _strict_get, _no_sync),
-        Backend("array_api_strict:device1", "array_api_strict", False, _STANDARD,
-                _strict_setup("device1"), _strict_put, _no_cast, _strict_get, _no_sync),
-        Backend("torch:cpu", "torch", False, _ALL,
-                _torch_setup("cpu"), _torch_put, _torch_cast, _torch_get, _torch_sync,
-                default_float="float32"),
-        Backend("torch:cuda", "torch", True, _ALL,
-                _torch_setup("cuda"), _torch_put, _torch_cast, _torch_get, _torch_sync,
-                default_float="float32"),
-        Backend("cupy", "cupy", True, _HALF,
-                _cupy_setup, _cupy_put, _no_cast, _cupy_get, _cupy_sync),
-        Backend("jax:cpu", "jax", False, _ALL,
-                _jax_setup("cpu"), _jax_put, _jax_cast, _jax_get, _jax_sync,
-                flushes_subnormals=True),
-        Backend("jax:cuda", "jax", True, _ALL,
-                _jax_setup("cuda"), _jax_put, _jax_cast, _jax_get, _jax_sync,
-                flushes_subnormals=True),
-        Backend("dask", "dask", False, _HALF,
-                _dask_setup, _dask_put, _no_cast, _dask_get, _dask_sync, lazy=True),
+        Backend(
+            "numpy", "numpy", False, _HALF, _numpy_setup, _numpy_put, _no_cast, _numpy_get, _no_sync
+        ),
+        Backend(
+            "numpy:readonly",
+            "numpy",
+            False,
+            _HALF,
+            _numpy_setup,
+            _numpy_readonly_put,
+            _no_cast,
+            _numpy_get,
+            _no_sync,
+        ),
+        Backend(
+            "array_api_strict",
+            "array_api_strict",
+            False,
+            _STANDARD,
+            _strict_setup(None),
+            _strict_put,
+            _no_cast,
+            _strict_get,
+            _no_sync,
+        ),
+        Backend(
+            "array_api_strict:device1",
+            "array_api_strict",
+            False,
+            _STANDARD,
+            _strict_setup("device1"),
+            _strict_put,
+            _no_cast,
+            _strict_get,
+            _no_sync,
+        ),
+        Backend(
+            "torch:cpu",
+            "torch",
+            False,
+            _ALL,
+            _torch_setup("cpu"),
+            _torch_put,
+            _torch_cast,
+            _torch_get,
+            _torch_sync,
+            default_float="float32",
+        ),
+        Backend(
+            "torch:cuda",
+            "torch",
+            True,
+            _ALL,
+            _torch_setup("cuda"),
+            _torch_put,
+            _torch_cast,
+            _torch_get,
+            _torch_sync,
+            default_float="float32",
+        ),
+        Backend(
+            "cupy", "cupy", True, _HALF, _cupy_setup, _cupy_put, _no_cast, _cupy_get, _cupy_sync
+        ),
+        Backend(
+            "jax:cpu",
+            "jax",
+            False,
+            _ALL,
+            _jax_setup("cpu"),
+            _jax_put,
+            _jax_cast,
+            _jax_get,
+            _jax_sync,
+            flushes_subnormals=True,
+        ),
+        Backend(
+            "jax:cuda",
+            "jax",
+            True,
+            _ALL,
+            _jax_setup("cuda"),
+            _jax_put,
+            _jax_cast,
+            _jax_get,
+            _jax_sync,
+            flushes_subnormals=True,
+        ),
+        Backend(
+            "dask",
+            "dask",
+            False,
+            _HALF,
+            _dask_setup,
+            _dask_put,
+            _no_cast,
+            _dask_get,
+            _dask_sync,
+            lazy=True,
+        ),
     ]
 }
 """Every backend, by id, in the order the matrix shows them."""

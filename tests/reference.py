@@ -44,14 +44,32 @@ def finite_values(dtype: str, n: int, seed: int) -> np.ndarray:
     exponents = rng.uniform(emin - mantissa, emax, n - n // 2)
     wide = rng.choice([-1.0, 1.0], exponents.size) * np.exp2(exponents)
     largest = (2 - 2.0**-mantissa) * 2.0**emax
-    landmarks = [0.0, -0.0, 1.0, -1.0, 2.0**emin, -(2.0**emin), 2.0 ** (emin - mantissa),
-                 17.0, -17.0, 37.0, -37.0, 88.7, -88.7, -103.0, 709.7, -709.7, -745.0,
-                 largest, -largest]
+    landmarks = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        2.0**emin,
+        -(2.0**emin),
+        2.0 ** (emin - mantissa),
+        17.0,
+        -17.0,
+        37.0,
+        -37.0,
+        88.7,
+        -88.7,
+        -103.0,
+        709.7,
+        -709.7,
+        -745.0,
+        largest,
+        -largest,
+    ]
     values = np.concatenate([landmarks, moderate, wide])
     return np.clip(values, -largest, largest)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _elementwise(name: str, data: bytes) -> np.ndarray:
     x = np.frombuffer(data, dtype=np.float64)
 

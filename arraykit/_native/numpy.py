@@ -15,8 +15,9 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     # 1/(1 + exp(-x)) is accurate to ~2 ulp down to the subnormal range; its
     # only flaw is the overflow of exp(-x) for x < -709 (float64), after
     # which 1/(1 + inf) = 0 is the right answer.
-    out = np.negative(x, out=np.empty_like(x))
+    out: np.ndarray = np.negative(x, out=np.empty_like(x))
     with np.errstate(over="ignore"):
         np.exp(out, out=out)
     out += 1.0
-    return np.reciprocal(out, out=out)
+    np.reciprocal(out, out=out)
+    return out

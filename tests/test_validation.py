@@ -1,0 +1,144 @@
+"""Bad input gets a TypeError or ValueError that names the argument and says
+what it got and what was expected."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import arraykit as ak
+import backends
+from backends import Backend
+
+UNARY = [ak.sigmoid, ak.sigmoid_derivative, ak.softmax, ak.normalize_rows, ak.image2vector]
+SHAPED = {ak.normalize_rows: (2, 3), ak.image2vector: (2, 2, 2)}
+
+
+def _input(xb: Backend, function: object, dtype: str) -> object:
+    shape = SHAPED.get(function, (2, 3))  # type: ignore[call-overload]
+    return xb.asarray(np.ones(shape), dtype)
+
+
+def _complex_capable(xb: Backend) -> bool:
+    return xb.library != "dask"  # dask arrays of complex work, but are slow to build here
+
+
+@pytest.mark.parametrize("function", UNARY, ids=lambda f: f.__name__)
+def test_complex_input_is_refused(xb: Backend, function: object) -> None:
+    if not _complex_capable(xb):
+        pytest.skip("checked on the eager backends")
+    shape = SHAPED.get(function, (2, 3))  # type: ignore[call-overload]
+    x = xb.asarray(np.ones(shape, dtype=np.complex128))
+    with pytest.raises(TypeError, match=r"(?s)must have a real dtype.*complex128"):
+        function(x)  # type: ignore[operator]
+
+
+def test_complex_loss_is_refused(xb: Backend) -> None:
+    if not _complex_capable(xb):
+        pytest.skip("checked on the eager backends")
+    y = xb.asarray(np.ones(3, dtype=np.complex64))
+    with pytest.raises(TypeError, match=r"yhat must have a real dtype"):
+        ak.l1_loss(y, y)
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 3, 4)])
+def test_normalize_rows_needs_a_matrix(xb: Backend, shape: tuple[int, ...]) -> None:
+    x = xb.asarray(np.ones(shape), "float64")
+    with pytest.raises(
+        ValueError,
+        match=rf"x must be 2-D, a matrix of shape \(rows, columns\); got .* of shape \({shape[0]},",
+    ):
+        ak.normalize_rows(x)
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 3), (1, 2, 3, 4)])
+def test_image2vector_needs_three_dimensions(xb: Backend, shape: tuple[int, ...]) -> None:
+    x = xb.asarray(np.ones(shape), "float32")
+    with pytest.raises(
+        ValueError,
+        match=r"image must be 3-D, an image of shape \(length, height, depth\); got .*shape",
+    ):
+        ak.image2vector(x)
+
+
+@pytest.mark.parametrize("function", [ak.l1_loss, ak.l2_loss], ids=lambda f: f.__name__)
+def test_loss_shapes_must_match(xb: Backend, function: object) -> None:
+    yhat = xb.asarray(np.ones((3, 1)), "float64")
+    y = xb.asarray(np.ones(3), "float64")
+    with pytest.raises(
+        ValueError, match=r"yhat and y must have the same shape; got yhat: .*\(3, 1\).*y: .*\(3,\)"
+    ):
+        function(yhat, y)  # type: ignore[operator]
+
+
+def test_unknown_reduction(xb: Backend) -> None:
+    y = xb.asarray(np.ones(3), "float64")
+    with pytest.raises(
+        ValueError, match=r"reduction must be one of \('sum', 'mean', 'none'\); got 'avg'"
+    ):
+        ak.l2_loss(y, y, "avg")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("axis", [2, -3, (0, 5)])
+def test_softmax_axis_out_of_range(xb: Backend, axis: object) -> None:
+    x = xb.asarray(np.ones((2, 3)), "float64")
+    with pytest.raises(ValueError, match=r"axis -?\d is out of range for an array of 2 dimensions"):
+        ak.softmax(x, axis=axis)  # type: ignore[arg-type]
+
+
+def test_softmax_axis_type_and_repeats(xb: Backend) -> None:
+    x = xb.asarray(np.ones((2, 3)), "float64")
+    with pytest.raises(TypeError, match=r"axis must be an int, a tuple of ints or None; got 1\.5"):
+        ak.softmax(x, axis=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"axis repeats an axis: \(1, -1\)"):
+        ak.softmax(x, axis=(1, -1))
+
+
+def test_softmax_of_a_scalar_needs_axis_none(xb: Backend) -> None:
+    x = xb.asarray(np.array(1.0), "float64")
+    with pytest.raises(ValueError, match="axis -1 is out of range for an array of 0 dimensions"):
+        ak.softmax(x)
+
+
+def test_arrays_of_two_backends_are_refused(xb: Backend) -> None:
+    if xb.library == "numpy":
+        pytest.skip("needs a second backend beside NumPy")
+    theirs = xb.asarray(np.ones(3), "float64")
+    ours = np.ones(3)
+    with pytest.raises(
+        TypeError, match=r"yhat and y must be arrays of one backend; got yhat: numpy\.ndarray.*y: "
+    ):
+        ak.l1_loss(ours, theirs)
+
+
+def test_arrays_on_two_devices_are_refused() -> None:
+    first, second = backends.get("array_api_strict"), backends.get("array_api_strict:device1")
+    if not first.available:
+        pytest.skip(first.unavailable)
+    yhat = first.asarray(np.ones(3), "float64")
+    y = second.asarray(np.ones(3), "float64")
+    with pytest.raises(
+        ValueError, match=r"yhat and y must be on one device; got .*CPU_DEVICE.*device1"
+    ):
+        ak.l2_loss(yhat, y)
+
+
+@pytest.mark.parametrize("function", UNARY, ids=lambda f: f.__name__)
+def test_non_numeric_input(function: object) -> None:
+    with pytest.raises(
+        TypeError, match=r"must (be an array|have a real floating, integer or boolean dtype)"
+    ):
+        function([["a", "b"], ["c", "d"]])  # type: ignore[operator]
+
+
+def test_python_lists_and_scalars_are_numpy() -> None:
+    assert isinstance(ak.sigmoid(0.0), np.ndarray)
+    assert isinstance(ak.l2_loss([1.0, 2.0], [1.0, 0.0]), np.ndarray)
+    assert ak.image2vector([[[1, 2]], [[3, 4]]]).shape == (4, 1)
+
+
+def test_explicit_namespace_skips_inference(xb: Backend) -> None:
+    x = xb.asarray(np.array([0.0, 1.0]), "float64")
+    np.testing.assert_array_equal(
+        xb.to_numpy(ak.sigmoid(x, xp=xb.namespace)), xb.to_numpy(ak.sigmoid(x))
+    )
