@@ -147,14 +147,15 @@ def floating_args(
     return xp, cast, result
 
 
-def finish(xp: Namespace, result: Array, dtype: Any) -> Array:
-    """Cast a result computed in a wider dtype back to the caller's dtype.
+def as_array(value: Array) -> Array:
+    """NumPy turns 0-d results of arithmetic into scalars: make them 0-d arrays again."""
+    return np.asarray(value) if isinstance(value, np.generic) else value
 
-    NumPy turns 0-d results of arithmetic into scalars; they are made 0-d
-    arrays again, so that every result is an array of the caller's kind.
-    """
-    if isinstance(result, np.generic):
-        result = np.asarray(result)
+
+def finish(xp: Namespace, result: Array, dtype: Any) -> Array:
+    """Cast a result computed in a wider dtype back to the caller's dtype,
+    as an array of the caller's kind (never a NumPy scalar)."""
+    result = as_array(result)
     if result.dtype == dtype:
         return result
     # Values that round past the narrow dtype's largest float become inf

@@ -1,0 +1,326 @@
+"""Running an optimizer for many steps, with history, losses and divergence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import array_api_compat
+
+from . import optim
+from ._array_api import Array
+from .optim import Optimizer, Params, tree_leaves, tree_map
+
+__all__ = ["OptimizeResult", "adagrad", "gradient_descent", "optimize"]
+
+Gradient = Callable[[Params], Params]
+Loss = Callable[[Params], Array]
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    """What a run of an optimizer produced, in the parameters' namespace and device.
+
+    Attributes
+    ----------
+    params
+        The final parameters (after ``steps`` updates, or where the run
+        stopped), with the structure of the starting parameters.
+    history
+        The recorded iterates, stacked: for a parameter of shape ``S``, an
+        array of shape ``(records, *S)`` holding the start and every
+        ``record_every``-th iterate.
+    losses
+        The loss at each recorded iterate, shape ``(records,)``, when a loss
+        function was given; else None.
+    steps
+        The number of updates taken.
+    diverged
+        True if the parameters stopped being finite. The run then stops at
+        the next check (every ``sync_every`` steps) unless
+        ``stop_on_divergence=False``.
+    """
+
+    params: Params
+    history: Params
+    losses: Array | None
+    steps: int
+    diverged: bool
+
+    def __repr__(self) -> str:
+        status = "diverged" if self.diverged else "finite"
+        return f"OptimizeResult(steps={self.steps}, {status}, params={self.params!r})"
+
+
+def _namespace(params: Params) -> Any:
+    return array_api_compat.array_namespace(*tree_leaves(params))
+
+
+def _all_finite(params: Params, xp: Any) -> bool:
+    flags = [xp.all(xp.isfinite(leaf)) for leaf in tree_leaves(params)]
+    combined = flags[0]
+    for flag in flags[1:]:
+        combined = combined & flag
+    return bool(combined)  # the one host transfer of a check
+
+
+def _stack(records: list[Params], xp: Any) -> Params:
+    return tree_map(lambda *leaves: xp.stack(leaves), records[0], *records[1:])
+
+
+def _check_counts(steps: int, record_every: int, sync_every: int) -> None:
+    for name, value, low in (
+        ("steps", steps, 0),
+        ("record_every", record_every, 1),
+        ("sync_every", sync_every, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}; got {value}")
+
+
+def optimize(
+    optimizer: Optimizer,
+    grad: Gradient,
+    params: Params,
+    *,
+    steps: int,
+    record_every: int = 1,
+    loss: Loss | None = None,
+    stop_on_divergence: bool = True,
+    sync_every: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+) -> OptimizeResult:
+    """Take ``steps`` updates of ``optimizer`` with gradients from ``grad``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        From :mod:`arraykit.optim`, e.g. ``ak.optim.adagrad(lr=1.0)``.
+    grad : callable
+        ``grad(params) -> grads``, written with the parameters' namespace.
+    params : array or tuple, list or dict of arrays
+        The starting point; never modified.
+    steps : int
+        Number of updates.
+    record_every : int, default 1
+        Keep every ``record_every``-th iterate (and the start) in ``history``.
+    loss : callable, optional
+        ``loss(params) -> 0-d array``, evaluated at every recorded iterate.
+    stop_on_divergence : bool, default True
+        Stop at the first check that finds non-finite parameters.
+    sync_every : int, default 1000
+        How often (in steps) the loop looks at the values: one device-to-host
+        transfer to check for divergence and, on Dask, a ``persist`` so that
+        the task graph stays bounded. Between checks nothing leaves the device.
+    progress : callable, optional
+        ``progress(done, steps)``, called at every check (e.g. for a progress bar).
+
+    Returns
+    -------
+    OptimizeResult
+
+    Notes
+    -----
+    On JAX the loop is compiled: ``jax.lax.scan`` over the same ``update``,
+    with divergence found after the scan and the result cut at the first
+    non-finite record.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import arraykit as ak
+    >>> result = ak.optimize(ak.optim.gradient_descent(0.25), lambda p: 2 * p,
+    ...                      np.array([8.0]), steps=3, loss=lambda p: (p * p).sum())
+    >>> result.history.ravel(), result.losses
+    (array([8., 4., 2., 1.]), array([64., 16.,  4.,  1.]))
+    """
+    _check_counts(steps, record_every, sync_every)
+    xp = _namespace(params)
+    if array_api_compat.is_jax_namespace(xp):  # compiled: no checks to report progress at
+        return _optimize_jax(optimizer, grad, params, steps, record_every, loss, stop_on_divergence)
+    lazy = array_api_compat.is_dask_namespace(xp)
+    state = optimizer.init(params)
+    records, losses = [params], ([loss(params)] if loss else [])
+    synced = 1  # records before this index are already persisted
+    diverged, taken = False, 0
+    for taken in range(1, steps + 1):
+        params, state = optimizer.update(params, grad(params), state)
+        if taken % record_every == 0:
+            records.append(params)
+            if loss:
+                losses.append(loss(params))
+        if taken % sync_every == 0 or taken == steps:
+            if lazy:
+                import dask
+
+                params, state, fresh, fresh_losses = dask.persist(
+                    params, state, records[synced:], losses[synced:]
+                )
+                records[synced:], losses[synced:] = fresh, fresh_losses
+                synced = len(records)
+            if progress is not None:
+                progress(taken, steps)
+            if not _all_finite(params, xp):
+                diverged = True
+                if stop_on_divergence:
+                    break
+    return OptimizeResult(
+        params=params,
+        history=_stack(records, xp),
+        losses=xp.stack(losses) if loss else None,
+        steps=taken,
+        diverged=diverged,
+    )
+
+
+def _optimize_jax(
+    optimizer: Optimizer,
+    grad: Gradient,
+    params: Params,
+    steps: int,
+    record_every: int,
+    loss: Loss | None,
+    stop_on_divergence: bool,
+) -> OptimizeResult:
+    import jax
+    import jax.numpy as jnp
+
+    def step(carry: Any, _: None) -> tuple[Any, None]:
+        p, s = carry
+        return optimizer.update(p, grad(p), s), None
+
+    def record(carry: Any, _: None) -> tuple[Any, Any]:
+        if record_every == 1:  # a nested scan of length 1 costs microseconds a step
+            carry, _ = step(carry, None)
+        else:
+            carry, _ = jax.lax.scan(step, carry, None, length=record_every)
+        p = carry[0]
+        return carry, (p, loss(p) if loss else jnp.zeros(()))
+
+    records = steps // record_every
+    carry = (params, optimizer.init(params))
+    carry, (history, losses) = jax.lax.scan(record, carry, None, length=records)
+    carry, _ = jax.lax.scan(step, carry, None, length=steps - records * record_every)
+    history = tree_map(lambda p0, h: jnp.concatenate([p0[None], h]), params, history)
+    losses = jnp.concatenate([loss(params)[None], losses]) if loss else None
+    return finish_run(carry[0], history, losses, steps, record_every, stop_on_divergence, jnp)
+
+
+def finish_run(
+    final: Params,
+    history: Params,
+    losses: Array | None,
+    steps: int,
+    record_every: int,
+    stop_on_divergence: bool,
+    xp: Any,
+) -> OptimizeResult:
+    """The result of a run whose whole history was computed at once.
+
+    Where the parameters stopped being finite and ``stop_on_divergence`` is
+    set, the run is cut at the first non-finite record, as a stepping loop
+    that checked every record would have stopped.
+    """
+    leaves = tree_leaves(history)
+    count = leaves[0].shape[0]
+    finite = xp.all(xp.isfinite(xp.reshape(leaves[0], (count, -1))), axis=1)
+    for leaf in leaves[1:]:
+        finite = finite & xp.all(xp.isfinite(xp.reshape(leaf, (count, -1))), axis=1)
+    records_finite = bool(xp.all(finite))
+    if records_finite and _all_finite(final, xp):
+        return OptimizeResult(final, history, losses, steps, False)
+    if records_finite or not stop_on_divergence:
+        return OptimizeResult(final, history, losses, steps, True)
+    keep = int(xp.argmax(xp.astype(~finite, xp.int8))) + 1  # up to the first bad record
+    history = tree_map(lambda h: h[:keep, ...], history)
+    final = tree_map(lambda h: h[keep - 1, ...], history)
+    losses = losses[:keep] if losses is not None else None
+    return OptimizeResult(final, history, losses, (keep - 1) * record_every, True)
+
+
+def gradient_descent(
+    grad: Gradient,
+    params: Params,
+    *,
+    lr: float,
+    steps: int,
+    record_every: int = 1,
+    loss: Loss | None = None,
+    stop_on_divergence: bool = True,
+    sync_every: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+) -> OptimizeResult:
+    """Run plain gradient descent, ``θ ← θ − lr·grad(θ)``, for ``steps`` steps.
+
+    Parameters are those of :func:`optimize`; ``lr`` is the learning rate.
+
+    Returns
+    -------
+    OptimizeResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import arraykit as ak
+    >>> result = ak.gradient_descent(lambda p: 2 * (p - 3.0), np.array(0.0), lr=0.25, steps=20)
+    >>> round(float(result.params), 6), result.history.shape
+    (3.0, (21,))
+    """
+    return optimize(
+        optim.gradient_descent(lr),
+        grad,
+        params,
+        steps=steps,
+        record_every=record_every,
+        loss=loss,
+        stop_on_divergence=stop_on_divergence,
+        sync_every=sync_every,
+        progress=progress,
+    )
+
+
+def adagrad(
+    grad: Gradient,
+    params: Params,
+    *,
+    lr: float,
+    steps: int,
+    record_every: int = 1,
+    loss: Loss | None = None,
+    stop_on_divergence: bool = True,
+    sync_every: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+    **adagrad_options: float,
+) -> OptimizeResult:
+    """Run Adagrad (``torch.optim.Adagrad``'s semantics) for ``steps`` steps.
+
+    Parameters are those of :func:`optimize`; ``lr`` and ``adagrad_options``
+    (``eps``, ``initial_accumulator_value``, ``lr_decay``, ``weight_decay``)
+    go to :func:`arraykit.optim.adagrad`.
+
+    Returns
+    -------
+    OptimizeResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import arraykit as ak
+    >>> result = ak.adagrad(lambda p: 2 * (p - 3.0), np.array(0.0), lr=1.0, steps=500)
+    >>> round(float(result.params), 6)
+    3.0
+    """
+    return optimize(
+        optim.adagrad(lr, **adagrad_options),
+        grad,
+        params,
+        steps=steps,
+        record_every=record_every,
+        loss=loss,
+        stop_on_divergence=stop_on_divergence,
+        sync_every=sync_every,
+        progress=progress,
+    )

@@ -1,0 +1,193 @@
+"""Optimizers as pure functions of arrays, in the style of optax.
+
+An optimizer is a pair of functions: ``init(params) -> state`` and
+``update(params, grads, state) -> (params, state)``. Neither mutates its
+arguments, so the same code runs on NumPy, CuPy and PyTorch arrays, on JAX's
+immutable arrays (and under ``jax.jit`` or ``jax.lax.scan``) and on Dask's
+lazy ones. Parameters may be one array or a tuple, list or dict of arrays
+(nested freely); gradients and state have the same structure.
+
+Examples
+--------
+>>> import numpy as np
+>>> import arraykit as ak
+>>> opt = ak.optim.adagrad(lr=1.0)
+>>> params = (np.array(-120.0), np.array(-4.0))
+>>> state = opt.init(params)
+>>> params, state = opt.update(params, (np.array(2.0), np.array(-3.0)), state)
+>>> params
+(array(-121.), array(-3.))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import array_api_compat
+
+from ._array_api import Array, as_array
+
+__all__ = ["AdagradState", "Optimizer", "adagrad", "gradient_descent", "tree_leaves", "tree_map"]
+
+Params = Any
+"""An array, or a tuple, list or dict of them (nested freely)."""
+
+
+def tree_map(function: Callable[..., Any], tree: Params, *rest: Params) -> Params:
+    """Apply ``function`` leaf by leaf to trees of the same structure."""
+    if isinstance(tree, dict):
+        return {k: tree_map(function, tree[k], *(r[k] for r in rest)) for k in tree}
+    if isinstance(tree, tuple | list):
+        mapped = [tree_map(function, *leaves) for leaves in zip(tree, *rest, strict=True)]
+        return type(tree)(mapped) if not hasattr(tree, "_fields") else type(tree)(*mapped)
+    return function(tree, *rest)
+
+
+def tree_leaves(tree: Params) -> list[Array]:
+    """The arrays of a tree, in a fixed order."""
+    if isinstance(tree, dict):
+        return [leaf for k in tree for leaf in tree_leaves(tree[k])]
+    if isinstance(tree, tuple | list):
+        return [leaf for item in tree for leaf in tree_leaves(item)]
+    return [tree]
+
+
+class Optimizer(NamedTuple):
+    """A pure optimizer: ``init`` builds the state, ``update`` takes one step."""
+
+    init: Callable[[Params], Any]
+    update: Callable[[Params, Params, Any], tuple[Params, Any]]
+
+
+def _check_rate(name: str, value: float, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a Python number; got {type(value).__name__} {value!r}")
+    if value < 0 or (positive and value == 0) or value != value:
+        expected = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be {expected}; got {value!r}")
+    return float(value)
+
+
+def gradient_descent(lr: float) -> Optimizer:
+    """Plain gradient descent: ``θ ← θ − lr·g``, as ``torch.optim.SGD``.
+
+    Parameters
+    ----------
+    lr : float
+        The learning rate, a Python number (so it never changes the
+        parameters' dtype).
+
+    Returns
+    -------
+    Optimizer
+        ``init`` returns an empty state; ``update`` returns new parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import arraykit as ak
+    >>> opt = ak.optim.gradient_descent(lr=0.1)
+    >>> params, state = opt.update(np.array([1.0, 2.0]), np.array([10.0, -10.0]), opt.init(None))
+    >>> params
+    array([0., 3.])
+    """
+    rate = _check_rate("lr", lr, positive=True)
+
+    def init(params: Params) -> tuple[()]:
+        return ()
+
+    def update(params: Params, grads: Params, state: tuple[()]) -> tuple[Params, tuple[()]]:
+        return tree_map(lambda p, g: as_array(p + (-rate) * g), params, grads), state
+
+    return Optimizer(init, update)
+
+
+class AdagradState(NamedTuple):
+    """Adagrad's state: the step count and the running sum of squared gradients."""
+
+    step: Any
+    """Steps taken so far: a Python int, or a traced integer under JAX."""
+    sum: Params
+    """Σ g², with the parameters' structure."""
+
+
+def adagrad(
+    lr: float = 1e-2,
+    eps: float = 1e-10,
+    initial_accumulator_value: float = 0.0,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+) -> Optimizer:
+    """Adagrad, with the semantics and defaults of ``torch.optim.Adagrad``.
+
+    Each step, in torch's order: ``g ← g + weight_decay·θ``;
+    ``clr = lr / (1 + (t − 1)·lr_decay)``; ``s ← s + g²``;
+    ``θ ← θ − clr·g / (√s + eps)``.
+
+    Parameters
+    ----------
+    lr : float, default 1e-2
+        The base learning rate.
+    eps : float, default 1e-10
+        Added to ``√s``; 0 gives the classic form ``lr·g/√Σg²``.
+    initial_accumulator_value : float, default 0.0
+        The starting value of ``s``.
+    lr_decay : float, default 0.0
+        Decay of the learning rate with the step count ``t``.
+    weight_decay : float, default 0.0
+        L2 penalty, added to the gradient before it is accumulated.
+
+    Returns
+    -------
+    Optimizer
+        ``init(params)`` returns an :class:`AdagradState`.
+
+    Notes
+    -----
+    A coordinate whose gradients have all been 0 (so ``√s + eps`` is 0, as
+    with ``eps=0``, or in float16 where 1e-10 rounds to 0) takes a zero step,
+    never ``0/0 = NaN``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import arraykit as ak
+    >>> opt = ak.optim.adagrad(lr=1.0, eps=0.0)
+    >>> state = opt.init(np.zeros(2))
+    >>> params, state = opt.update(np.zeros(2), np.array([4.0, 0.0]), state)
+    >>> params, state.sum
+    (array([-1.,  0.]), array([16.,  0.]))
+    """
+    rate = _check_rate("lr", lr, positive=True)
+    eps = _check_rate("eps", eps)
+    start = _check_rate("initial_accumulator_value", initial_accumulator_value)
+    decay = _check_rate("lr_decay", lr_decay)
+    penalty = _check_rate("weight_decay", weight_decay)
+
+    def init(params: Params) -> AdagradState:
+        def zeros(p: Array) -> Array:
+            xp = array_api_compat.array_namespace(p)
+            return xp.full_like(p, start)
+
+        return AdagradState(0, tree_map(zeros, params))
+
+    def update(params: Params, grads: Params, state: AdagradState) -> tuple[Params, AdagradState]:
+        step = state.step + 1
+        clr = rate if decay == 0 else rate / (1 + (step - 1) * decay)
+
+        def one(p: Array, g: Array, s: Array) -> tuple[Array, Array]:
+            xp = array_api_compat.array_namespace(p)
+            if penalty:
+                g = g + penalty * p
+            s = s + g * g
+            std = xp.sqrt(s) + eps
+            # std is 0 only where every gradient so far was 0: a zero step.
+            return as_array(p + (-clr) * (g / xp.where(std > 0, std, 1.0))), as_array(s)
+
+        pairs = tree_map(one, params, grads, state.sum)
+        new_params = tree_map(lambda _, pair: pair[0], params, pairs)
+        new_sum = tree_map(lambda _, pair: pair[1], params, pairs)
+        return new_params, AdagradState(step, new_sum)
+
+    return Optimizer(init, update)

@@ -1,0 +1,123 @@
+"""The drivers: history, losses, divergence, laziness, on every backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import arraykit as ak
+from backends import Backend
+
+from .assertions import assert_kind
+
+
+def _quadratic(xb: Backend, dtype: str = "float64") -> tuple[Any, Any, Any]:
+    target = xb.asarray(np.array([3.0, -1.0]), dtype)
+
+    def grad(p: Any) -> Any:
+        return 2.0 * (p - target)
+
+    def loss(p: Any) -> Any:
+        d = p - target
+        return xb.namespace.sum(d * d)
+
+    return grad, loss, xb.asarray(np.zeros(2), dtype)
+
+
+@pytest.mark.parametrize("record_every", [1, 3, 10])
+def test_history_and_losses(xb: Backend, record_every: int) -> None:
+    grad, loss, start = _quadratic(xb)
+    result = ak.gradient_descent(
+        grad, start, lr=0.1, steps=10, record_every=record_every, loss=loss
+    )
+    records = 10 // record_every + 1
+    assert_kind(result.history, xb, "float64", (records, 2))
+    assert_kind(result.losses, xb, "float64", (records,))
+    assert_kind(result.params, xb, "float64", (2,))
+    # Gradient descent on (p - t)^2 with lr 0.1 shrinks the distance by 0.8 a step.
+    t = np.arange(records) * record_every
+    expected = np.array([3.0, -1.0]) * (1 - 0.8 ** t[:, None])
+    np.testing.assert_allclose(xb.to_numpy(result.history), expected, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(xb.to_numpy(result.losses), 10.0 * 0.64**t, rtol=1e-12)
+    np.testing.assert_allclose(
+        xb.to_numpy(result.params), np.array([3.0, -1.0]) * (1 - 0.8**10), rtol=1e-13
+    )
+    assert result.steps == 10
+    assert not result.diverged
+
+
+def test_tuple_parameters(xb: Backend) -> None:
+    b0, w0 = xb.asarray(np.array(0.0), "float64"), xb.asarray(np.array(0.0), "float64")
+
+    def grad(params: Any) -> Any:
+        b, w = params
+        return (2.0 * (b - 1.0), 2.0 * (w + 2.0))
+
+    result = ak.adagrad(grad, (b0, w0), lr=0.5, steps=4)
+    assert isinstance(result.history, tuple)
+    assert_kind(result.history[0], xb, "float64", (5,))
+    np.testing.assert_allclose(
+        xb.to_numpy(result.history[0])[1], 0.5
+    )  # first Adagrad step is lr·sign(g)
+
+
+def test_divergence_is_reported_and_stops(xb: Backend) -> None:
+    grad, _, start = _quadratic(xb)
+    start = xb.asarray(np.array([1e300, 0.0]), "float64")
+    with np.errstate(over="ignore", invalid="ignore"):  # the user's gradient overflows on NumPy
+        result = ak.gradient_descent(grad, start, lr=10.0, steps=5000, sync_every=100)
+        kept = ak.gradient_descent(
+            grad, start, lr=10.0, steps=500, sync_every=100, stop_on_divergence=False
+        )
+    assert result.diverged
+    assert result.steps < 5000
+    assert kept.diverged
+    assert kept.steps == 500
+    assert not np.isfinite(xb.to_numpy(kept.params)).all()
+
+
+def test_dask_graph_stays_bounded() -> None:
+    import backends
+
+    dask_backend = backends.get("dask")
+    if not dask_backend.available:
+        pytest.skip(dask_backend.unavailable)
+    grad, _, start = _quadratic(dask_backend)
+    short = ak.gradient_descent(grad, start, lr=0.1, steps=50, sync_every=25, record_every=25)
+    long = ak.gradient_descent(grad, start, lr=0.1, steps=500, sync_every=25, record_every=25)
+    # Persisted every 25 steps, the final parameters hang on a graph of at most
+    # 25 steps, however many were taken.
+    assert len(long.params.__dask_graph__()) <= len(short.params.__dask_graph__())
+    np.testing.assert_allclose(dask_backend.to_numpy(long.params), [3.0, -1.0], rtol=1e-12)
+
+
+def test_jax_runs_compiled_and_cuts_at_divergence() -> None:
+    import backends
+
+    jax_backend = backends.get("jax:cpu")
+    if not jax_backend.available:
+        pytest.skip(jax_backend.unavailable)
+    grad, loss, start = _quadratic(jax_backend)
+    start = jax_backend.asarray(np.array([1e300, 0.0]), "float64")
+    result = ak.gradient_descent(grad, start, lr=10.0, steps=100, loss=loss)
+    assert result.diverged
+    history = np.asarray(result.history)
+    assert np.isfinite(history[:-1]).all()
+    assert not np.isfinite(history[-1]).all()
+    assert result.steps == len(history) - 1
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"steps": -1}, ValueError, "steps must be >= 0; got -1"),
+        ({"steps": 2.5}, TypeError, "steps must be an int; got float"),
+        ({"steps": 5, "record_every": 0}, ValueError, "record_every must be >= 1"),
+        ({"steps": 5, "sync_every": 0}, ValueError, "sync_every must be >= 1"),
+    ],
+)
+def test_bad_counts(options: dict[str, Any], error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        ak.gradient_descent(lambda p: p, np.zeros(2), lr=0.1, **options)

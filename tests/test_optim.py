@@ -1,0 +1,173 @@
+"""The optimizers, against torch.optim on the same gradients, on every backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import arraykit as ak
+from backends import Backend
+
+torch = pytest.importorskip("torch")
+
+SETTINGS = {
+    "defaults": {},
+    "classic-eps0": {"eps": 0.0},
+    "accumulator": {"initial_accumulator_value": 0.1},
+    "lr_decay": {"lr_decay": 0.01},
+    "weight_decay": {"weight_decay": 0.1},
+    "everything": {
+        "eps": 1e-6,
+        "initial_accumulator_value": 0.5,
+        "lr_decay": 1e-3,
+        "weight_decay": 0.05,
+    },
+}
+STEPS = 1000
+TOLERANCE = {"float64": 1e-12, "float32": 1e-6}
+
+
+TARGET = np.array([9.0, -21.0, 5.5])
+SCALE = np.array([1.0, 30.0, 1e-3])
+
+
+def _gradient(xp: Any, params: Any) -> Any:
+    """A smooth, non-quadratic gradient that no coordinate meets at exactly 0."""
+    return xp.asarray(SCALE, dtype=params.dtype) * (
+        xp.sin(3.0 * params) + 0.5 * (params - xp.asarray(TARGET, dtype=params.dtype))
+    )
+
+
+def _torch_run(optimizer: Any, start: np.ndarray, dtype: str, steps: int = STEPS) -> np.ndarray:
+    p = torch.tensor(start, dtype=getattr(torch, dtype), requires_grad=True)
+    opt = optimizer([p])
+    path = [p.detach().numpy().copy()]
+    for _ in range(steps):
+        with torch.no_grad():
+            p.grad = _gradient(torch, p.detach())
+        opt.step()
+        path.append(p.detach().numpy().copy())
+    return np.array(path)[::50]
+
+
+def _ours(
+    xb: Backend, opt: ak.optim.Optimizer, start: np.ndarray, dtype: str, steps: int = STEPS
+) -> np.ndarray:
+    xp = xb.namespace
+    device = xb.asarray(start, dtype)
+    target = xb.asarray(TARGET, dtype)
+    scale = xb.asarray(SCALE, dtype)
+
+    def grad(p: Any) -> Any:
+        return scale * (xp.sin(3.0 * p) + 0.5 * (p - target))
+
+    result = ak.optimize(opt, grad, device, steps=steps, record_every=50, sync_every=100)
+    return xb.to_numpy(result.history)
+
+
+def _float_dtypes(xb: Backend) -> list[str]:
+    return [d for d in ("float32", "float64") if d in xb.dtypes]
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_adagrad_matches_torch(xb: Backend, setting: str) -> None:
+    options = SETTINGS[setting]
+    start = np.array([10.0, -20.0, 5.0])  # far from 0: relative errors stay meaningful
+    # Dask builds a graph of ~30 tasks a step: the full 1,000 steps for the
+    # settings that exercise everything, 200 for the rest.
+    steps = STEPS if not xb.lazy or setting in ("defaults", "everything") else 200
+    for dtype in _float_dtypes(xb):
+        expected = _torch_run(
+            lambda ps: torch.optim.Adagrad(ps, lr=0.1, **options), start, dtype, steps
+        )
+        got = _ours(xb, ak.optim.adagrad(lr=0.1, **options), start, dtype, steps)
+        np.testing.assert_allclose(got, expected, rtol=TOLERANCE[dtype], atol=0, err_msg=dtype)
+
+
+def test_gradient_descent_matches_sgd(xb: Backend) -> None:
+    start = np.array([10.0, -20.0, 5.0])
+    for dtype in _float_dtypes(xb):
+        expected = _torch_run(lambda ps: torch.optim.SGD(ps, lr=0.01), start, dtype)
+        got = _ours(xb, ak.optim.gradient_descent(0.01), start, dtype)
+        np.testing.assert_allclose(got, expected, rtol=TOLERANCE[dtype], atol=0, err_msg=dtype)
+
+
+def test_zero_gradient_is_a_zero_step(xb: Backend, dtype: str) -> None:
+    for eps in (0.0, 1e-10):
+        opt = ak.optim.adagrad(lr=1.0, eps=eps)
+        params = xb.asarray(np.array([1.0, -2.0]), dtype)
+        state = opt.init(params)
+        for g in ([0.0, 0.0], [0.0, 0.5], [0.0, 0.0]):
+            params, state = opt.update(params, xb.asarray(np.array(g), dtype), state)
+        got = xb.to_numpy(params).astype(np.float64)
+        assert np.isfinite(got).all(), (eps, got)
+        assert got[0] == 1.0
+        # One step of lr·g/(|g| + eps), then zero steps.
+        assert got[1] == (-3.0 if eps == 0 else pytest.approx(-3.0, rel=1e-9))
+
+
+def test_structures_and_purity(xb: Backend) -> None:
+    params = {
+        "b": xb.asarray(np.array(1.0), "float64"),
+        "w": (xb.asarray(np.array([2.0, 3.0]), "float64"),),
+    }
+    grads = {
+        "b": xb.asarray(np.array(0.5), "float64"),
+        "w": (xb.asarray(np.array([1.0, -1.0]), "float64"),),
+    }
+    before = {k: xb.to_numpy(v) for k, v in {"b": params["b"], "w": params["w"][0]}.items()}
+    for opt in (ak.optim.gradient_descent(0.5), ak.optim.adagrad(lr=0.5)):
+        new, _ = opt.update(params, grads, opt.init(params))
+        assert set(new) == {"b", "w"}
+        assert isinstance(new["w"], tuple)
+        assert type(new["b"]) is type(params["b"])
+        np.testing.assert_array_equal(xb.to_numpy(params["b"]), before["b"])
+        np.testing.assert_array_equal(xb.to_numpy(params["w"][0]), before["w"])
+    new, _ = ak.optim.gradient_descent(0.5).update(params, grads, ())
+    np.testing.assert_array_equal(xb.to_numpy(new["w"][0]), [1.5, 3.5])
+
+
+def test_float32_stays_float32(xb: Backend) -> None:
+    if "float32" not in xb.dtypes:
+        pytest.skip("no float32")
+    params = xb.asarray(np.array([1.0, 2.0]), "float32")
+    grads = xb.asarray(np.array([0.1, 0.2]), "float32")
+    for opt in (ak.optim.gradient_descent(np.float64(0.1)), ak.optim.adagrad(lr=np.float64(0.1))):
+        new, _ = opt.update(params, grads, opt.init(params))
+        assert str(new.dtype).endswith("float32")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"lr": 0.0}, "lr must be > 0; got 0.0"),
+        ({"lr": -1.0}, "lr must be > 0"),
+        ({"lr": 1.0, "eps": -1.0}, "eps must be >= 0"),
+        ({"lr": 1.0, "lr_decay": float("nan")}, "lr_decay must be >= 0"),
+        ({"lr": "1"}, "lr must be a Python number; got str"),
+    ],
+)
+def test_bad_hyperparameters(options: dict[str, Any], message: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        ak.optim.adagrad(**options)
+
+
+def test_update_under_jax_jit() -> None:
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    opt = ak.optim.adagrad(lr=0.1, lr_decay=0.01)
+    params = jnp.array([10.0, -20.0, 5.0])
+    state = opt.init(params)
+    step = jax.jit(lambda p, s: opt.update(p, _gradient(jnp, p), s))
+    for _ in range(STEPS):
+        params, state = step(params, state)
+    expected = _torch_run(
+        lambda ps: torch.optim.Adagrad(ps, lr=0.1, lr_decay=0.01),
+        np.array([10.0, -20.0, 5.0]),
+        "float64",
+    )
+    np.testing.assert_allclose(np.asarray(params), expected[-1], rtol=1e-12)

@@ -1,0 +1,177 @@
+"""The classic regression problem: data, optimum, loss surface, fitted lines."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pytest
+
+from arraykit import regression
+from backends import Backend
+
+from .assertions import assert_close, assert_kind
+
+X = np.array(regression.CLASSIC_X)
+Y = np.array(regression.CLASSIC_Y)
+
+
+def _data(xb: Backend, dtype: str = "float64") -> tuple[Any, Any]:
+    return xb.asarray(X, dtype), xb.asarray(Y, dtype)
+
+
+def _exact_optimum(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    xs, ys = [Fraction(float(v)) for v in x], [Fraction(float(v)) for v in y]
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    w = sum((a - mx) * (b - my) for a, b in zip(xs, ys, strict=True)) / sum(
+        (a - mx) ** 2 for a in xs
+    )
+    return float(my - w * mx), float(w)
+
+
+def _exact_loss(x: np.ndarray, y: np.ndarray, b: float, w: float) -> float:
+    terms = [
+        (Fraction(float(c)) - Fraction(b) - Fraction(w) * Fraction(float(a))) ** 2
+        for a, c in zip(x, y, strict=True)
+    ]
+    return float(sum(terms) / len(terms))
+
+
+def _classic_loop(lr: float, steps: int, adagrad: bool = False) -> np.ndarray:
+    """The classic notebook's loop, on the raw data, in float64."""
+    b, w = regression.CLASSIC_START
+    sum_b = sum_w = 0.0
+    path = [(b, w)]
+    for _ in range(steps):
+        r = Y - b - w * X
+        grad_b, grad_w = -2.0 * np.mean(r), -2.0 * np.mean(r * X)
+        if adagrad:
+            sum_b += grad_b**2
+            sum_w += grad_w**2
+            b, w = b - lr / np.sqrt(sum_b) * grad_b, w - lr / np.sqrt(sum_w) * grad_w
+        else:
+            b, w = b - lr * grad_b, w - lr * grad_w
+        path.append((b, w))
+    return np.array(path)
+
+
+def test_classic_data(xb: Backend, dtype: str) -> None:
+    if dtype not in ("float32", "float64"):
+        pytest.skip("the classic data in the standard dtypes")
+    x, y = regression.classic_data(
+        xp=xb.namespace, device=xb.device, dtype=getattr(xb.namespace, dtype)
+    )
+    assert_close(x, X, xb, dtype, ulps=0)
+    assert_close(y, Y, xb, dtype, ulps=0)
+
+
+def test_least_squares(xb: Backend) -> None:
+    x, y = _data(xb)
+    assert_close(regression.least_squares(x, y), _exact_optimum(X, Y), xb, "float64", ulps=8)
+
+
+def test_least_squares_float32(xb: Backend) -> None:
+    if "float32" not in xb.dtypes:
+        pytest.skip("no float32")
+    x, y = _data(xb, "float32")
+    # Rounding the data's centred sums in float32: the optimum to ~1e-5.
+    got = xb.to_numpy(regression.least_squares(x, y)).astype(np.float64)
+    np.testing.assert_allclose(got, _exact_optimum(X, Y), rtol=2e-5)
+
+
+def test_loss_surface_orientation_and_values(xb: Backend) -> None:
+    x, y = _data(xb)
+    b = np.array([-200.0, -150.0, -188.43319666, -100.0, 0.0])
+    w = np.array([-5.0, 2.66945497, 5.0])
+    z = regression.loss_surface(x, y, xb.asarray(b, "float64"), xb.asarray(w, "float64"))
+    desired = np.array([[_exact_loss(X, Y, bi, wj) for bi in b] for wj in w])
+    assert_close(z, desired, xb, "float64", ulps=16)
+
+
+@pytest.mark.parametrize("lr", [1e-7, 1e-6, 1e-5])
+def test_gradient_descent_closed_form_matches_stepping(lr: float) -> None:
+    steps = 100_000
+    result = regression.fit_line(X, Y, lr=lr, steps=steps)
+    stepped = _classic_loop(lr, steps)
+    assert result.history.shape == (steps + 1, 2)
+    scale = np.abs(stepped).max(axis=0)
+    assert (np.abs(result.history - stepped) / scale).max() < 1e-9
+    losses = np.array([_exact_loss(X, Y, *stepped[i]) for i in (0, 1, 10, 1000, steps)])
+    np.testing.assert_allclose(result.losses[[0, 1, 10, 1000, steps]], losses, rtol=1e-11)
+    assert not result.diverged
+
+
+def test_gradient_descent_diverges_visibly() -> None:
+    result = regression.fit_line(X, Y, lr=2e-5, steps=10_000)
+    assert result.diverged
+    assert result.steps < 10_000
+    assert not np.isfinite(result.params).all()
+
+
+def test_adagrad_matches_stepping() -> None:
+    steps = 20_000
+    result = regression.fit_line(X, Y, optimizer="adagrad", lr=1.0, steps=steps, eps=0.0)
+    stepped = _classic_loop(1.0, steps, adagrad=True)
+    scale = np.abs(stepped).max(axis=0)
+    assert (np.abs(result.history - stepped) / scale).max() < 1e-9
+
+
+def test_adagrad_reaches_the_optimum() -> None:
+    result = regression.fit_line(X, Y, optimizer="adagrad", lr=1.0, steps=100_000)
+    b, w = _exact_optimum(X, Y)
+    distance = np.hypot(result.params[0] - b, result.params[1] - w)
+    # Within 0.07 of (b*, w*) = (-188.43, 2.67), from 68 away; the loss within 1e-6 of its minimum.
+    assert distance < 0.07
+    assert result.losses[-1] < _exact_loss(X, Y, b, w) * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adagrad"])
+def test_fit_line_on_every_backend(xb: Backend, optimizer: str) -> None:
+    steps, lr = (2000, 1.0) if optimizer == "adagrad" else (100_000, 1e-5)
+    x, y = _data(xb)
+    result = regression.fit_line(x, y, optimizer=optimizer, lr=lr, steps=steps, record_every=100)
+    reference = regression.fit_line(X, Y, optimizer=optimizer, lr=lr, steps=steps, record_every=100)
+    assert_kind(result.history, xb, "float64", (steps // 100 + 1, 2))
+    assert_kind(result.losses, xb, "float64", (steps // 100 + 1,))
+    assert_kind(result.params, xb, "float64", (2,))
+    np.testing.assert_allclose(xb.to_numpy(result.history), reference.history, rtol=1e-12)
+    np.testing.assert_allclose(xb.to_numpy(result.losses), reference.losses, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (
+            lambda: regression.fit_line(X, Y, optimizer="sgd", lr=1.0, steps=1),
+            ValueError,
+            "optimizer must be 'gd' or 'adagrad'",
+        ),
+        (lambda: regression.fit_line(X, Y, lr=0.0, steps=1), ValueError, "lr must be > 0"),
+        (
+            lambda: regression.fit_line(X, Y, lr=1.0, steps=1, start=(1.0,)),
+            ValueError,
+            r"start must be \(b0, w0\)",
+        ),
+        (
+            lambda: regression.fit_line(X, Y, lr=1.0, steps=1, eps=0.1),
+            TypeError,
+            "gradient descent takes no options",
+        ),
+        (
+            lambda: regression.least_squares(X, Y[:5]),
+            ValueError,
+            "x and y must have the same shape",
+        ),
+        (
+            lambda: regression.least_squares(X[:1], Y[:1]),
+            ValueError,
+            "a line needs at least 2 points",
+        ),
+        (lambda: regression.least_squares(X[None], Y[None]), ValueError, "x must be 1-D"),
+    ],
+)
+def test_bad_arguments(call: Any, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        call()
