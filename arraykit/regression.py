@@ -18,7 +18,7 @@ from typing import Any
 
 import array_api_compat
 
-from . import drivers, optim
+from . import _native, drivers, optim
 from ._array_api import Array, ArrayLike, Namespace, array_args, compute_dtype, describe
 from .drivers import OptimizeResult
 
@@ -337,6 +337,24 @@ def fit_line(
         result = drivers.finish_run(
             final, history, losses, steps, record_every, stop_on_divergence, xp
         )
+    elif _fast_adagrad(xp, theta0):
+        drivers._check_counts(steps, record_every, sync_every)
+        optim.adagrad(lr, **optimizer_options)  # validates the options
+        native = _native.lookup(xp, "adagrad_line")
+        path, taken, diverged = native(  # type: ignore[misc]
+            m,
+            theta0,
+            float(lr),
+            steps,
+            record_every,
+            stop_on_divergence,
+            sync_every,
+            progress,
+            **optimizer_options,
+        )
+        history = xp.asarray(path[:-1])
+        losses = _loss(m, history[:, 0], history[:, 1])
+        result = OptimizeResult(xp.asarray(path[-1]), history, losses, taken, diverged)
     else:
         hessian = 2.0 * xp.stack(
             [
@@ -366,6 +384,11 @@ def fit_line(
     if caller is not xp:
         result = _to_dask(result)
     return result
+
+
+def _fast_adagrad(xp: Namespace, theta0: Array) -> bool:
+    # The native two-number loop computes in Python floats: float64 only.
+    return _native.lookup(xp, "adagrad_line") is not None and xp.finfo(theta0.dtype).bits == 64
 
 
 def _on_numpy(m: _Moments) -> _Moments:

@@ -59,3 +59,29 @@ def test_torch_fast_path_is_skipped_when_recording_gradients() -> None:
     np.testing.assert_allclose(
         x.grad.numpy(), reference.sigmoid_derivative(np.array([30.0])), rtol=1e-14
     )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"eps": 0.0}, {"lr_decay": 1e-3, "weight_decay": 1e-2, "initial_accumulator_value": 5.0}],
+    ids=["defaults", "classic", "everything"],
+)
+@pytest.mark.parametrize("record_every", [1, 7])
+def test_adagrad_line_matches_the_generic_loop(
+    monkeypatch: pytest.MonkeyPatch, options: dict[str, float], record_every: int
+) -> None:
+    from arraykit import regression
+
+    x, y = regression.classic_data()
+    fast = regression.fit_line(
+        x, y, optimizer="adagrad", lr=1.0, steps=3000, record_every=record_every, **options
+    )
+    monkeypatch.setattr(regression, "_fast_adagrad", lambda xp, theta: False)
+    generic = regression.fit_line(
+        x, y, optimizer="adagrad", lr=1.0, steps=3000, record_every=record_every, **options
+    )
+    assert fast.history.shape == generic.history.shape
+    np.testing.assert_allclose(fast.history, generic.history, rtol=1e-13)
+    np.testing.assert_allclose(fast.losses, generic.losses, rtol=1e-12)
+    np.testing.assert_allclose(fast.params, generic.params, rtol=1e-13)
+    assert (fast.steps, fast.diverged) == (generic.steps, generic.diverged)

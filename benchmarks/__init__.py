@@ -1,0 +1,1 @@
+"""Side-by-side timings of arraykit against its peers, on every backend in backends/."""
