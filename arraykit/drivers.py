@@ -265,9 +265,9 @@ def gradient_descent(
     --------
     >>> import numpy as np
     >>> import arraykit as ak
-    >>> result = ak.gradient_descent(lambda p: 2 * (p - 3.0), np.array(0.0), lr=0.25, steps=20)
+    >>> result = ak.gradient_descent(lambda p: 2 * (p - 3.0), np.array(0.0), lr=0.25, steps=60)
     >>> round(float(result.params), 6), result.history.shape
-    (3.0, (21,))
+    (3.0, (61,))
     """
     return optimize(
         optim.gradient_descent(lr),

@@ -101,7 +101,7 @@ def test_bad_options_give_one_line(
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("backend", ["torch", "jax", "cupy"])
+@pytest.mark.parametrize("backend", ["torch", "jax", "cupy"], ids=lambda b: f"--backend={b}")
 def test_cuda_without_a_gpu_is_a_clear_error(
     capsys: pytest.CaptureFixture[str], backend: str
 ) -> None:
