@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import backends  # noqa: E402
+import backends
 
 
 def backend_of(test_name: str) -> str | None:
