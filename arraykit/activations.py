@@ -51,8 +51,7 @@ def sigmoid(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     array([0.73105858, 0.88079708, 0.95257413])
     """
     xp, (x,), dtype = floating_args(("x",), (x,), xp)
-    native = _native.lookup(xp, "sigmoid")
-    result = native(x) if native is not None else _sigmoid(x, xp)
+    result = _native.dispatch(xp, "sigmoid", _sigmoid, x)
     return finish(xp, result, dtype)
 
 
@@ -101,8 +100,7 @@ def sigmoid_derivative(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array
     array([0.19661193, 0.10499359, 0.04517666])
     """
     xp, (x,), dtype = floating_args(("x",), (x,), xp)
-    native = _native.lookup(xp, "sigmoid_derivative")
-    result = native(x) if native is not None else _sigmoid_derivative(x, xp)
+    result = _native.dispatch(xp, "sigmoid_derivative", _sigmoid_derivative, x)
     return finish(xp, result, dtype)
 
 
@@ -169,8 +167,7 @@ def softmax(
         return finish(xp, xp.where(xp.isnan(x), x, 1.0), dtype)
     if static_size(x) == 0:
         return finish(xp, xp.zeros_like(x), dtype)
-    native = _native.lookup(xp, "softmax")
-    result = native(x, axes) if native is not None else _softmax(x, axes, xp)
+    result = _native.dispatch(xp, "softmax", _softmax, x, axes)
     return finish(xp, result, dtype)
 
 

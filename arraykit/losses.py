@@ -102,11 +102,7 @@ def _loss(yhat: ArrayLike, y: ArrayLike, reduction: str, power: int, xp: Namespa
             f"yhat and y must have the same shape; got yhat: {describe(yhat)}, y: {describe(y)}"
         )
     name = ("l1_loss", "l2_loss")[power - 1]
-    native = _native.lookup(xp, name)
-    if native is not None:
-        result = native(yhat, y, reduction)
-    else:
-        result = _generic_loss(yhat, y, reduction, power, xp)
+    result = _native.dispatch(xp, name, _generic_loss, yhat, y, reduction, power)
     return finish(xp, result, dtype)
 
 

@@ -55,8 +55,7 @@ def normalize_rows(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     require_ndim(x, "x", 2, "a matrix of shape (rows, columns)")
     if static_size(x) == 0:
         return finish(xp, xp.zeros_like(x), dtype)
-    native = _native.lookup(xp, "normalize_rows")
-    result = native(x) if native is not None else _normalize_rows(x, xp)
+    result = _native.dispatch(xp, "normalize_rows", _normalize_rows, x)
     return finish(xp, result, dtype)
 
 

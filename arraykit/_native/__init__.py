@@ -1,7 +1,8 @@
 """Native fast paths: a backend's own kernels, used where they are faster.
 
 Each backend module here defines functions named like the public ones, taking
-arrays already validated and cast to their compute dtype. A fast path must
+the generic twin's arguments (less ``xp``): arrays already validated and cast
+to their compute dtype. A fast path must
 give the same results as the generic array-API twin within the accuracy
 contract; ``tests/test_native.py`` checks that on every backend that has one.
 A backend module is imported only once the caller has handed us that
@@ -14,6 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 import array_api_compat
+
+
+def dispatch(xp: Any, name: str, generic: Callable[..., Any], *args: Any) -> Any:
+    """``name``'s fast path on ``xp`` applied to ``args``, else ``generic(*args, xp)``."""
+    native = lookup(xp, name)
+    return native(*args) if native is not None else generic(*args, xp)
 
 
 def lookup(xp: Any, name: str) -> Callable[..., Any] | None:
