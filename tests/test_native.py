@@ -9,13 +9,14 @@ and the two must agree on every special value.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 
 from arraykit import _native
 from arraykit._array_api import compute_dtype
-from arraykit.activations import _sigmoid, _sigmoid_derivative
+from arraykit.activations import _sigmoid, _sigmoid_derivative, _softmax
 from backends import Backend
 
 from . import reference
@@ -44,6 +45,56 @@ def test_generic_twin_where_a_fast_path_exists(xb: Backend, dtype: str, name: st
     special = xb.asarray(np.array([-math.inf, math.inf, math.nan, 0.0, -0.0]), dtype)
     special = xp.astype(special, work)
     np.testing.assert_array_equal(xb.to_numpy(native(special)), xb.to_numpy(generic(special, xp)))
+
+
+def _row_cases(dtype: str) -> dict[str, tuple[Any, Any, Any]]:
+    """name -> (input builder, generic call, reference) for the row-wise and loss twins."""
+    from arraykit.losses import _generic_loss
+    from arraykit.normalization import _normalize_rows
+
+    from .test_primitives import _normalize_input, _softmax_input
+
+    rng = np.random.default_rng(13)
+    pair = (rng.normal(size=(6, 7)) * 3, rng.normal(size=(6, 7)) * 3)
+    cases: dict[str, tuple[Any, Any, Any]] = {
+        "softmax": (
+            lambda: (_softmax_input(dtype, 2),),
+            lambda xp, x: _softmax(x, (1,), xp),
+            reference.softmax_rows,
+        ),
+        "normalize_rows": (
+            lambda: (_normalize_input(dtype, 4),),
+            lambda xp, x: _normalize_rows(x, xp),
+            reference.normalize_rows,
+        ),
+    }
+    for power, name in ((1, "l1_loss"), (2, "l2_loss")):
+        for reduction in ("sum", "mean", "none"):
+            cases[f"{name}-{reduction}"] = (
+                lambda: pair,
+                lambda xp, a, b, p=power, r=reduction: _generic_loss(a, b, r, p, xp),
+                lambda a, b, p=power, r=reduction: reference.loss(a, b, p, r),
+            )
+    return cases
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "name",
+    ["softmax", "normalize_rows"]
+    + [f"{n}-{r}" for n in ("l1_loss", "l2_loss") for r in ("sum", "mean", "none")],
+)
+def test_generic_row_and_loss_twins_on_numpy(name: str, dtype: str) -> None:
+    import backends
+
+    xb = backends.get("numpy")
+    xp = xb.namespace
+    build, generic, exact = _row_cases(dtype)[name]
+    arrays = [xb.asarray(a, dtype) for a in build()]
+    values = [xb.to_numpy(a).astype(np.float64) for a in arrays]
+    assert _native.lookup(xp, name.split("-")[0]) is not None, "the twin of a fast path"
+    ulps = 6 if name.endswith(("sum", "mean")) else 4
+    assert_close(generic(xp, *arrays), exact(*values), xb, dtype, ulps=ulps)
 
 
 def test_torch_fast_path_is_skipped_when_recording_gradients() -> None:

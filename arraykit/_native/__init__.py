@@ -25,10 +25,22 @@ def dispatch(xp: Any, name: str, generic: Callable[..., Any], *args: Any) -> Any
 
 def lookup(xp: Any, name: str) -> Callable[..., Any] | None:
     """The fast path for ``name`` on namespace ``xp``, or None."""
+    try:
+        module = _MODULES[xp]
+    except KeyError:
+        module = _MODULES.setdefault(xp, _module_for(xp))
+    return getattr(module, name, None)
+
+
+_MODULES: dict[Any, Any] = {}
+"""Namespace -> its fast-path module (or None): a dict lookup per call."""
+
+
+def _module_for(xp: Any) -> Any:
     if array_api_compat.is_numpy_namespace(xp):
         from . import numpy as module
     elif array_api_compat.is_torch_namespace(xp):
         from . import torch as module  # type: ignore[no-redef]
     else:
         return None
-    return getattr(module, name, None)
+    return module

@@ -1,30 +1,228 @@
 """NumPy fast paths.
 
-Large-array time on NumPy is dominated by allocating full-size temporaries,
-not by arithmetic, so these compute in one array they allocate themselves,
-in place. NumPy's own warnings for an intermediate that overflows to a
-harmless inf are silenced only where the final result is still exact.
+Large-array time on NumPy is dominated by allocating full-size temporaries
+and by passes over memory, not by arithmetic. So these allocate one array,
+the result, and compute block by block in small scratch buffers that stay in
+the processor's cache: however many passes a numerically careful formula
+takes, main memory sees the input read once and the result written once.
+The formulas are those of the generic twins (see their comments); NumPy's
+warnings for an intermediate that overflows to a harmless inf are silenced
+only where the final result is still right.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
+# exp(-745.2) underflows to 0 in float64: clamp halves of differences there.
+_HALF_CUTOFF = -373.0
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    # 1/(1 + exp(-x)) is accurate to ~2 ulp down to the subnormal range; its
-    # only flaw is the overflow of exp(-x) for x < -709 (float64), after
-    # which 1/(1 + inf) = 0 is the right answer.
-    out: np.ndarray = np.negative(x, out=np.empty_like(x))
-    with np.errstate(over="ignore"):
-        np.exp(out, out=out)
+# Per dtype: below tiny/eps a sum of squares may have lost digits to
+# subnormals; above the largest finite value it overflows.
+_RANGE = {c: (float(np.finfo(c).tiny / np.finfo(c).eps), float(np.finfo(c).max)) for c in "fd"}
+
+BLOCK = 1 << 14
+"""Elements per block: three float64 scratch buffers (384 KB) fit in a 1 MB L2."""
+
+
+def _blocks(n: int, step: int) -> Iterator[slice]:
+    for start in range(0, n, step):
+        yield slice(start, min(start + step, n))
+
+
+def _elementwise(x: np.ndarray, kernel: Callable[..., None], scratch: int = 0) -> np.ndarray:
+    """``kernel(x_part, out_part, *scratch_parts)`` over a new result, in blocks when large."""
+    if x.size <= BLOCK:
+        out = np.empty_like(x)
+        kernel(x, out, *(np.empty_like(x) for _ in range(scratch)))
+        return out
+    flat = (x if x.flags.c_contiguous else x.copy(order="C")).reshape(-1)
+    out = np.empty(x.shape, dtype=x.dtype)
+    result = out.reshape(-1)
+    buffers = [np.empty(BLOCK, dtype=x.dtype) for _ in range(scratch)]
+    for part in _blocks(flat.size, BLOCK):
+        n = part.stop - part.start
+        kernel(flat[part], result[part], *(b[:n] for b in buffers))
+    return out
+
+
+def _sigmoid_kernel(x: np.ndarray, out: np.ndarray) -> None:
+    # 1/(1 + exp(-x)) is within ~2.5 ulp down to the subnormal range. Its
+    # one flaw is that exp(-x) overflows for x below -log(largest), where
+    # 1/(1 + inf) = 0 is right but NumPy warns: the caller silences that.
+    # (Clamping -x instead would be cheaper, but give sigmoid(-inf) > 0.)
+    np.negative(x, out=out)
+    np.exp(out, out=out)
     out += 1.0
     np.reciprocal(out, out=out)
-    return out
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return _elementwise(x, _sigmoid_kernel)
+
+
+def _sigmoid_derivative_kernel(x: np.ndarray, out: np.ndarray, d: np.ndarray) -> None:
+    # e/(1 + e)^2 with e = exp(-|x|) <= 1, clamped at its maximum 1/4.
+    np.abs(x, out=out)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    np.add(out, 1.0, out=d)
+    np.multiply(d, d, out=d)
+    np.divide(out, d, out=out)
+    np.minimum(out, 0.25, out=out)
+
+
+def sigmoid_derivative(x: np.ndarray) -> np.ndarray:
+    return _elementwise(x, _sigmoid_derivative_kernel, scratch=1)
+
+
+def _row_blocks(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """Rows along the last axis of a C-contiguous copy, or None for other layouts."""
+    if axes != (x.ndim - 1,) or x.shape[-1] == 0:
+        return None
+    rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+    return rows, np.empty_like(rows), max(1, BLOCK // rows.shape[1])
+
+
+def softmax(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    from ..activations import _softmax
+
+    numpy_xp = _namespace()
+    layout = _row_blocks(x, axes)
+    if layout is None:
+        return _softmax(x, axes, numpy_xp)  # type: ignore[no-any-return]
+    rows, result, step = layout
+    wide = x.dtype == np.float32  # float32 differences are exact in float64
+    scratch = [np.empty((min(step, rows.shape[0]), rows.shape[1])) for _ in range(1 if wide else 3)]
+    for part in _blocks(rows.shape[0], step):
+        xb, ob = rows[part], result[part]
+        m = xb.max(axis=1, keepdims=True)
+        if not np.isfinite(m).all():
+            # ±inf or NaN in the block: the generic twin defines those limits.
+            ob[...] = _softmax(xb, (1,), numpy_xp)
+            continue
+        n = part.stop - part.start
+        if wide:
+            z = scratch[0][:n]
+            np.subtract(xb, m, out=z, dtype=np.float64)
+            np.exp(z, out=z)
+            np.divide(z, z.sum(axis=1, keepdims=True), out=ob, casting="same_kind")
+            continue
+        _compensated_exp(xb, m, ob, *(s[:n] for s in scratch))
+        np.divide(ob, ob.sum(axis=1, keepdims=True), out=ob)
+    return result.reshape(x.shape)
+
+
+def _compensated_exp(
+    x: np.ndarray, m: np.ndarray, out: np.ndarray, s: np.ndarray, a: np.ndarray, back: np.ndarray
+) -> None:
+    """out = exp(x − m), with the rounding error of x − m carried in (TwoSum on
+    halves, as in the generic twin; NumPy keeps subnormals, so no scaling)."""
+    b = -0.5 * m
+    np.multiply(x, 0.5, out=a)
+    np.add(a, b, out=s)
+    np.subtract(s, a, out=back)
+    np.subtract(s, back, out=out)  # out as scratch: s − back
+    np.subtract(a, out, out=a)
+    np.subtract(b, back, out=back)
+    np.add(a, back, out=a)  # a = err, the exact rounding error of s
+    np.maximum(s, _HALF_CUTOFF, out=s)  # exp(2s) is 0 below this; 2s must not overflow
+    np.multiply(s, 2.0, out=s)
+    np.exp(s, out=s)
+    np.multiply(a, 2.0, out=a)
+    np.multiply(a, s, out=a)
+    np.add(s, a, out=out)
+
+
+def normalize_rows(x: np.ndarray) -> np.ndarray:
+    from ..normalization import _normalize_rows
+
+    finfo = np.finfo(x.dtype)
+    rows, result, step = x, np.empty_like(x, order="C"), max(1, BLOCK // max(x.shape[1], 1))
+    scratch = np.empty((min(step, rows.shape[0]), rows.shape[1]), dtype=x.dtype)
+    for part in _blocks(rows.shape[0], step):
+        xb, ob = rows[part], result[part]
+        largest = np.abs(xb).max(axis=1, keepdims=True)
+        if not np.isfinite(largest).all():
+            ob[...] = _normalize_rows(xb, _namespace())
+            continue
+        # A power of two bringing each row's largest entry to [0.5, 1): exact.
+        # (Capped at the largest power: a subnormal row lands near 2^-52.)
+        _, exponent = np.frexp(largest)
+        shift = np.clip(-exponent, finfo.minexp, finfo.maxexp - 1)
+        np.multiply(xb, np.ldexp(np.ones_like(largest), shift), out=ob)
+        squares = scratch[: part.stop - part.start]
+        np.multiply(ob, ob, out=squares)
+        norm = np.sqrt(squares.sum(axis=1, keepdims=True))
+        norm[norm == 0] = 1.0
+        np.divide(ob, norm, out=ob)
+    return result
+
+
+def _loss(yhat: np.ndarray, y: np.ndarray, reduction: str, power: int) -> np.ndarray | None:
+    """The plain loss, block by block; None where the careful generic form is needed."""
+    if reduction == "none":
+        with np.errstate(over="ignore"):  # |yhat − y| or its square past the largest float: inf
+            d: np.ndarray = np.subtract(yhat, y, out=np.empty_like(yhat))
+            np.abs(d, out=d)
+            if power == 2:
+                np.multiply(d, d, out=d)
+        return d
+    if yhat.size == 0:
+        return None
+    total = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        if yhat.size <= BLOCK:
+            d = np.subtract(yhat, y, out=np.empty_like(yhat))
+            np.abs(d, out=d)
+            if power == 2:
+                np.multiply(d, d, out=d)
+            total = float(d.sum(dtype=np.float64))
+        else:
+            a, b = np.ascontiguousarray(yhat).reshape(-1), np.ascontiguousarray(y).reshape(-1)
+            scratch = np.empty(BLOCK, dtype=a.dtype)
+            for part in _blocks(a.size, BLOCK):
+                d = scratch[: part.stop - part.start]
+                np.subtract(a[part], b[part], out=d)
+                np.abs(d, out=d)
+                if power == 2:
+                    np.multiply(d, d, out=d)
+                total += float(d.sum(dtype=np.float64))
+    smallest, largest = _RANGE[yhat.dtype.char]
+    # Overflow anywhere, or squares small enough to have lost digits in the
+    # subnormal range: the generic twin scales them first.
+    if not math.isfinite(total) or (power == 2 and total < smallest):
+        return None
+    if reduction == "mean":
+        total /= yhat.size
+    if total > largest:  # near or past the top of a narrower dtype
+        return None
+    return np.asarray(total, dtype=yhat.dtype)
+
+
+def l1_loss(yhat: np.ndarray, y: np.ndarray, reduction: str, power: int) -> np.ndarray:
+    from ..losses import _generic_loss
+
+    fast = _loss(yhat, y, reduction, 1)
+    return fast if fast is not None else _generic_loss(yhat, y, reduction, 1, _namespace())
+
+
+def l2_loss(yhat: np.ndarray, y: np.ndarray, reduction: str, power: int) -> np.ndarray:
+    from ..losses import _generic_loss
+
+    fast = _loss(yhat, y, reduction, 2)
+    return fast if fast is not None else _generic_loss(yhat, y, reduction, 2, _namespace())
+
+
+def _namespace() -> Any:
+    import array_api_compat.numpy
+
+    return array_api_compat.numpy
 
 
 def adagrad_line(

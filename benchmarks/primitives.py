@@ -1,0 +1,323 @@
+"""The primitives against their peers, on every backend in backends/.
+
+``python -m benchmarks`` (or ``python -m benchmarks.primitives``): each
+public function on each available backend and device, float32 and float64,
+at sizes from 10 elements up, measured interleaved with its peers in the
+same run — the textbook expression in that backend, SciPy (on NumPy), the
+backend's own function where it has one — and with a plain copy of the same
+size. Each implementation is reported as its median time [min–max], its
+ratio to the best peer (below 1 is faster), and the fraction of the copy's
+bandwidth it reaches (the bytes a copy moves in the time it takes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import arraykit as ak
+import backends
+
+from .timing import machine
+
+CPU_SIZES = (10, 1_000, 100_000, 10_000_000)
+GPU_SIZES = (10, 1_000, 100_000, 10_000_000, 100_000_000)
+SMALL_ONLY = {
+    "dask": 100_000,
+    "array_api_strict": 100_000,
+    "array_api_strict:device1": 0,
+    "numpy:readonly": 0,
+}
+"""Largest size per backend (0: skip) — graph building and strict checks are not the point."""
+ROW = 100  # row length for softmax and normalize_rows
+
+
+@dataclass
+class Case:
+    """One function on one backend, dtype and size, with its contenders."""
+
+    function: str
+    args: tuple[Any, ...]
+    contenders: dict[str, Callable[[], Any]]
+
+
+def _peers(
+    backend: backends.Backend, function: str, args: tuple[Any, ...]
+) -> dict[str, Callable[[], Any]]:
+    """The textbook expression in the backend, SciPy, and the backend's own function."""
+    xp = backend.namespace
+    x = args[0]
+    peers: dict[str, Callable[[], Any]] = {}
+    if function == "sigmoid":
+        peers["textbook"] = lambda: 1.0 / (1.0 + xp.exp(-x))
+    elif function == "sigmoid_derivative":
+
+        def textbook() -> Any:
+            s = 1.0 / (1.0 + xp.exp(-x))
+            return s * (1.0 - s)
+
+        peers["textbook"] = textbook
+    elif function == "softmax":
+
+        def textbook_softmax() -> Any:
+            e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
+            return e / xp.sum(e, axis=-1, keepdims=True)
+
+        peers["textbook"] = textbook_softmax
+    elif function == "normalize_rows":
+        peers["textbook"] = lambda: x / xp.sqrt(xp.sum(x * x, axis=1, keepdims=True))
+    elif function == "l1_loss":
+        peers["textbook"] = lambda: xp.sum(xp.abs(args[0] - args[1]))
+    elif function == "l2_loss":
+
+        def textbook_l2() -> Any:
+            d = args[0] - args[1]
+            return xp.sum(d * d)
+
+        peers["textbook"] = textbook_l2
+    elif function == "image2vector":
+        peers["textbook"] = lambda: xp.reshape(x, (-1, 1))
+
+    if backend.library == "numpy":
+        import scipy.special
+
+        if function == "sigmoid":
+            peers["scipy.special.expit"] = lambda: scipy.special.expit(x)
+        elif function == "softmax":
+            peers["scipy.special.softmax"] = lambda: scipy.special.softmax(x, axis=-1)
+        elif function == "normalize_rows":
+            peers["np.linalg.norm"] = lambda: x / np.linalg.norm(x, axis=1, keepdims=True)
+    elif backend.library == "torch":
+        import torch
+        import torch.nn.functional as F
+
+        own = {
+            "sigmoid": lambda: torch.sigmoid(x),
+            "sigmoid_derivative": lambda: (lambda s: s * (1 - s))(torch.sigmoid(x)),
+            "softmax": lambda: torch.softmax(x, dim=-1),
+            "normalize_rows": lambda: F.normalize(x, dim=1),
+            "l1_loss": lambda: F.l1_loss(args[0], args[1], reduction="sum"),
+            "l2_loss": lambda: F.mse_loss(args[0], args[1], reduction="sum"),
+        }
+        if function in own:
+            peers[f"torch ({function})"] = own[function]
+    elif backend.library == "jax":
+        import jax
+
+        own = {"sigmoid": jax.jit(jax.nn.sigmoid), "softmax": jax.jit(jax.nn.softmax)}
+        if function in own:
+            peers[f"jax.nn.{function}"] = lambda: own[function](x)
+    elif backend.library == "cupy":
+        import cupyx.scipy.special
+
+        if function == "sigmoid":
+            peers["cupyx expit"] = lambda: cupyx.scipy.special.expit(x)
+        elif function == "softmax":
+            peers["cupyx softmax"] = lambda: cupyx.scipy.special.softmax(x, axis=-1)
+    return peers
+
+
+def _inputs(backend: backends.Backend, function: str, size: int, dtype: str) -> tuple[Any, ...]:
+    rng = np.random.default_rng(0)
+    if function in ("softmax", "normalize_rows"):
+        shape: tuple[int, ...] = (max(size // ROW, 1), min(size, ROW))
+    elif function == "image2vector":
+        shape = (max(size // 100, 1), min(size, 10), 10 if size >= 100 else 1)
+    else:
+        shape = (size,)
+    data = rng.normal(size=shape) * 4
+    if function in ("l1_loss", "l2_loss"):
+        return backend.asarray(data, dtype), backend.asarray(rng.normal(size=shape), dtype)
+    return (backend.asarray(data, dtype),)
+
+
+def _copy(backend: backends.Backend, x: Any) -> Callable[[], Any]:
+    if backend.library in ("numpy", "cupy", "dask"):
+        return x.copy  # type: ignore[no-any-return]
+    if backend.library == "torch":
+        return x.clone
+    if backend.library == "jax":
+        import jax.numpy as jnp
+
+        return lambda: jnp.array(x, copy=True)
+    return lambda: backend.namespace.asarray(x, copy=True)
+
+
+def case(backend: backends.Backend, function: str, size: int, dtype: str) -> Case:
+    args = _inputs(backend, function, size, dtype)
+    contenders: dict[str, Callable[[], Any]] = {"arraykit": lambda: getattr(ak, function)(*args)}
+    contenders.update(_peers(backend, function, args))
+    contenders["copy"] = _copy(backend, args[0])
+    return Case(function, args, contenders)
+
+
+def interleaved(
+    case: Case, backend: backends.Backend, repeats: int, budget: float
+) -> dict[str, dict[str, float]]:
+    """Time every contender, round-robin, ``repeats`` times; per call, in seconds."""
+    finish = backend.compute
+    loops = {}
+    for name, fn in case.contenders.items():
+        finish(fn())  # warm-up (and JAX compilation)
+        start = time.perf_counter()
+        finish(fn())
+        once = max(time.perf_counter() - start, 1e-7)
+        loops[name] = max(1, min(10_000, int(budget / once)))
+    samples: dict[str, list[float]] = {name: [] for name in case.contenders}
+    for _ in range(repeats):
+        for name, fn in case.contenders.items():
+            n = loops[name]
+            start = time.perf_counter()
+            for _ in range(n - 1):
+                fn()
+            finish(fn())
+            samples[name].append((time.perf_counter() - start) / n)
+    return {
+        name: {"median": statistics.median(v), "low": min(v), "high": max(v), "loops": loops[name]}
+        for name, v in samples.items()
+    }
+
+
+FUNCTIONS = (
+    "sigmoid",
+    "sigmoid_derivative",
+    "softmax",
+    "normalize_rows",
+    "l1_loss",
+    "l2_loss",
+    "image2vector",
+)
+
+
+def run(
+    sizes_cpu: tuple[int, ...],
+    repeats: int,
+    budget: float,
+    functions: tuple[str, ...],
+    only: set[str] | None,
+) -> list[dict[str, Any]]:
+    rows = []
+    for backend in backends.available():
+        if only and backend.id not in only:
+            continue
+        sizes = GPU_SIZES if backend.gpu else sizes_cpu
+        limit = SMALL_ONLY.get(backend.id, max(sizes))
+        for dtype in ("float32", "float64"):
+            for function in functions:
+                for size in sizes:
+                    if size > limit:
+                        continue
+                    result = interleaved(
+                        case(backend, function, size, dtype), backend, repeats, budget
+                    )
+                    peers = [k for k in result if k not in ("arraykit", "copy")]
+                    best = min((result[k]["median"] for k in peers), default=float("nan"))
+                    for name, timing in result.items():
+                        rows.append(
+                            {
+                                "backend": backend.id,
+                                "dtype": dtype,
+                                "function": function,
+                                "size": size,
+                                "implementation": name,
+                                **timing,
+                                "vs_best_peer": timing["median"] / best if peers else None,
+                                "copy_fraction": result["copy"]["median"] / timing["median"],
+                            }
+                        )
+                    ours = result["arraykit"]
+                    ratio = ours["median"] / best if peers else float("nan")
+                    copy = result["copy"]["median"]
+                    print(
+                        f"{backend.id:10} {dtype:8} {function:19} {size:>10,}"
+                        f"  arraykit {_fmt(ours['median'])}  best peer {_fmt(best)}"
+                        f"  ratio {ratio:5.2f}  copy {_fmt(copy)}  ({copy / ours['median']:.0%} of copy)",
+                        flush=True,
+                    )
+    return rows
+
+
+def _fmt(seconds: float) -> str:
+    if seconds != seconds:
+        return "     -   "
+    for unit, scale in (("s ", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:7.3g} {unit}"
+    return f"{seconds / 1e-9:7.3g} ns"
+
+
+def plot(rows: list[dict[str, Any]], directory: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for backend_id in sorted({r["backend"] for r in rows}):
+        subset = [r for r in rows if r["backend"] == backend_id and r["dtype"] == "float64"]
+        functions = [f for f in FUNCTIONS if any(r["function"] == f for r in subset)]
+        if not functions:
+            continue
+        fig, axes = plt.subplots(2, 4, figsize=(16, 7.5), dpi=90)
+        for ax, function in zip(axes.flat, functions, strict=False):
+            for name in dict.fromkeys(
+                r["implementation"] for r in subset if r["function"] == function
+            ):
+                points = sorted(
+                    (r["size"], r["median"])
+                    for r in subset
+                    if r["function"] == function and r["implementation"] == name
+                )
+                style = {
+                    "arraykit": dict(lw=2.5, color="black"),
+                    "copy": dict(ls=":", color="grey"),
+                }.get(name, {})
+                ax.loglog(*zip(*points, strict=True), "o-", ms=3, label=name, **style)
+            ax.set_title(function)
+            ax.set_xlabel("elements")
+            ax.set_ylabel("seconds per call")
+            ax.legend(fontsize=7)
+        for ax in list(axes.flat)[len(functions) :]:
+            ax.axis("off")
+        fig.suptitle(f"arraykit against its peers on {backend_id}, float64 (median per call)")
+        fig.tight_layout()
+        path = directory / f"benchmark-{backend_id.replace(':', '-')}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="sizes up to 1e5, 3 repeats")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--budget", type=float, default=0.02, help="seconds per sample (small sizes loop)"
+    )
+    parser.add_argument("--functions", nargs="*", default=list(FUNCTIONS), choices=FUNCTIONS)
+    parser.add_argument("--backends", nargs="*", help="backend ids (default: all available)")
+    parser.add_argument("--json", metavar="FILE", help="write the measurements as JSON")
+    parser.add_argument("--plots", metavar="DIR", help="write one plot per backend into DIR")
+    args = parser.parse_args(argv)
+    sizes = CPU_SIZES[:-1] if args.quick else CPU_SIZES
+    repeats = 3 if args.quick else args.repeats
+    rows = run(sizes, repeats, args.budget, tuple(args.functions), set(args.backends or []) or None)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
+        print(f"written to {args.json}")
+    if args.plots:
+        for path in plot(rows, Path(args.plots)):
+            print(f"plot written to {path}")
+
+
+if __name__ == "__main__":
+    main()
