@@ -239,7 +239,8 @@ def run(
                     print(
                         f"{backend.id:10} {dtype:8} {function:19} {size:>10,}"
                         f"  arraykit {_fmt(ours['median'])}  best peer {_fmt(best)}"
-                        f"  ratio {ratio:5.2f}  copy {_fmt(copy)}  ({copy / ours['median']:.0%} of copy)",
+                        f"  ratio {ratio:5.2f}  copy {_fmt(copy)}"
+                        f"  ({copy / ours['median']:.0%} of copy)",
                         flush=True,
                     )
     return rows
