@@ -143,3 +143,25 @@ def test_module_entry_point() -> None:
     assert done.returncode == 0, done.stderr
     assert "Adagrad, lr 1" in done.stdout
     assert "closed-form optimum: b* = -188.4332, w* = 2.6695" in done.stdout
+
+
+def test_progress_bar_only_on_a_terminal_after_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from arraykit import cli
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, elapsed, shown in (
+        (Terminal(), 2.0, True),
+        (Terminal(), 0.1, False),
+        (io.StringIO(), 2.0, False),
+    ):
+        monkeypatch.setattr(sys, "stderr", stream)
+        bar = cli.ProgressBar("adagrad lr 1")
+        bar.started -= elapsed
+        bar(50_000, 100_000)
+        bar.close()
+        assert ("[###############..............." in stream.getvalue()) == shown

@@ -41,6 +41,8 @@ def _module_for(xp: Any) -> Any:
         from . import numpy as module
     elif array_api_compat.is_torch_namespace(xp):
         from . import torch as module  # type: ignore[no-redef]
+    elif array_api_compat.is_jax_namespace(xp):
+        from . import jax as module  # type: ignore[no-redef]
     else:
         return None
     return module

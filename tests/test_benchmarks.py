@@ -1,0 +1,51 @@
+"""The benchmark code runs, and its peers compute what they claim (no timings here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from arraykit import regression
+from benchmarks import primitives
+from benchmarks import regression as regression_benchmark
+
+
+def test_primitives_runner_smoke() -> None:
+    rows = primitives.run(
+        (10,), repeats=1, budget=1e-4, functions=("sigmoid", "l2_loss"), only={"numpy"}
+    )
+    names = {(r["function"], r["implementation"]) for r in rows}
+    assert ("sigmoid", "arraykit") in names
+    assert ("sigmoid", "textbook") in names
+    assert ("l2_loss", "copy") in names
+    assert all(r["median"] > 0 for r in rows)
+
+
+@pytest.mark.parametrize("function", primitives.FUNCTIONS)
+def test_peers_agree_with_arraykit(function: str) -> None:
+    import backends
+
+    numpy_backend = backends.get("numpy")
+    case = primitives.case(numpy_backend, function, 1000, "float64")
+    ours = np.asarray(case.contenders["arraykit"]())
+    for name, peer in case.contenders.items():
+        if name not in ("arraykit", "copy"):
+            np.testing.assert_allclose(np.asarray(peer()), ours, rtol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("adagrad", [False, True])
+def test_classic_loops_compute_the_experiment(adagrad: bool) -> None:
+    lr = 1.0 if adagrad else 1e-6
+    expected = (
+        regression.fit_line(
+            *regression.classic_data(),
+            optimizer="adagrad" if adagrad else "gd",
+            lr=lr,
+            steps=3000,
+            eps=0.0,
+        )
+        if adagrad
+        else regression.fit_line(*regression.classic_data(), lr=lr, steps=3000)
+    )
+    for loop in (regression_benchmark.classic_python, regression_benchmark.classic_numpy):
+        np.testing.assert_allclose(loop(lr, 3000, adagrad), expected.params, rtol=1e-11)
