@@ -63,11 +63,15 @@ def classic_python(lr: float, steps: int, adagrad: bool) -> tuple[float, float]:
     return b, w
 
 
-def classic_numpy(lr: float, steps: int, adagrad: bool) -> tuple[float, float]:
-    """The vectorised variant: one NumPy gradient per step, Python scalars for b, w."""
+def classic_numpy(lr: float, steps: int, adagrad: bool, path: bool = False) -> Any:
+    """The vectorised variant: one NumPy gradient per step, Python scalars for b, w.
+
+    Returns the final (b, w), or with ``path`` every iterate as an array.
+    """
     x, y = np.array(X), np.array(Y)
     b, w = START
     sum_b = sum_w = 0.0
+    iterates = [(b, w)]
     for _ in range(steps):
         r = y - b - w * x
         grad_b, grad_w = -2.0 * np.mean(r), -2.0 * np.mean(r * x)
@@ -79,7 +83,9 @@ def classic_numpy(lr: float, steps: int, adagrad: bool) -> tuple[float, float]:
         else:
             b -= lr * grad_b
             w -= lr * grad_w
-    return float(b), float(w)
+        if path:
+            iterates.append((b, w))
+    return np.array(iterates) if path else (float(b), float(w))
 
 
 def classic_surface(b: np.ndarray, w: np.ndarray) -> np.ndarray:

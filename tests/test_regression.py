@@ -10,6 +10,7 @@ import pytest
 
 from arraykit import regression
 from backends import Backend
+from benchmarks.regression import classic_numpy
 
 from .assertions import assert_close, assert_kind
 
@@ -40,21 +41,8 @@ def _exact_loss(x: np.ndarray, y: np.ndarray, b: float, w: float) -> float:
 
 
 def _classic_loop(lr: float, steps: int, adagrad: bool = False) -> np.ndarray:
-    """The classic notebook's loop, on the raw data, in float64."""
-    b, w = regression.CLASSIC_START
-    sum_b = sum_w = 0.0
-    path = [(b, w)]
-    for _ in range(steps):
-        r = Y - b - w * X
-        grad_b, grad_w = -2.0 * np.mean(r), -2.0 * np.mean(r * X)
-        if adagrad:
-            sum_b += grad_b**2
-            sum_w += grad_w**2
-            b, w = b - lr / np.sqrt(sum_b) * grad_b, w - lr / np.sqrt(sum_w) * grad_w
-        else:
-            b, w = b - lr * grad_b, w - lr * grad_w
-        path.append((b, w))
-    return np.array(path)
+    """The classic notebook's loop on the raw data, in float64: every iterate."""
+    return classic_numpy(lr, steps, adagrad, path=True)  # type: ignore[no-any-return]
 
 
 def test_classic_data(xb: Backend, dtype: str) -> None:
