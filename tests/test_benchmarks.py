@@ -28,9 +28,11 @@ def test_peers_agree_with_arraykit(function: str) -> None:
     numpy_backend = backends.get("numpy")
     case = primitives.case(numpy_backend, function, 1000, "float64")
     ours = np.asarray(case.contenders["arraykit"]())
+    # The same function, not the same accuracy: the textbook s*(1 - s) loses
+    # ~1e-9 relative by x = 16, which is arraykit's point.
     for name, peer in case.contenders.items():
         if name not in ("arraykit", "copy"):
-            np.testing.assert_allclose(np.asarray(peer()), ours, rtol=1e-12, err_msg=name)
+            np.testing.assert_allclose(np.asarray(peer()), ours, rtol=1e-7, err_msg=name)
 
 
 @pytest.mark.parametrize("adagrad", [False, True])
