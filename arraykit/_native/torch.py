@@ -1,18 +1,26 @@
 """PyTorch fast paths.
 
-PyTorch's fused kernels run 4-6x faster than a chain of generic operations.
-Its autograd formula for sigmoid, ``s * (1 - s)``, loses the tails (0 for
-x > 17 in float32), so tensors that record gradients take the generic path,
-whose gradient is accurate.
+``torch.sigmoid``'s fused kernel for sigmoid. For the others, a CPU tensor
+shares its memory with a NumPy array, so the cache-blocked NumPy kernels
+serve it without a copy; the result comes back as a tensor on the same
+memory. Tensors on other devices, and tensors recording gradients, take the
+generic path: its gradients are accurate (torch's own sigmoid backward,
+``s * (1 - s)``, loses the tails: 0 for x > 17 in float32), and in-place
+kernels would not be differentiable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import array_api_compat.torch as xp
 import torch
 
-from ..activations import _sigmoid
+from ..activations import _sigmoid, _sigmoid_derivative, _softmax
+from ..losses import _generic_loss
+from ..normalization import _normalize_rows
+from . import numpy as numpy_kernels
 
 
 def _records_grad(x: torch.Tensor) -> bool:
@@ -21,7 +29,27 @@ def _records_grad(x: torch.Tensor) -> bool:
 
 def sigmoid(x: torch.Tensor) -> Any:
     if _records_grad(x):
-        import array_api_compat.torch as xp
-
         return _sigmoid(x, xp)
     return torch.sigmoid(x)
+
+
+def _through_numpy(
+    kernel: Callable[..., Any], generic: Callable[..., Any], tensors: int
+) -> Callable[..., Any]:
+    """``kernel`` on the NumPy views of CPU tensors that record no gradient, else ``generic``."""
+
+    def fast(*args: Any) -> Any:
+        arrays, rest = args[:tensors], args[tensors:]
+        if any(a.device.type != "cpu" or _records_grad(a) for a in arrays):
+            return generic(*args, xp)
+        return torch.from_numpy(kernel(*(a.detach().numpy() for a in arrays), *rest))
+
+    fast.__doc__ = f"{kernel.__name__} through NumPy's kernel on CPU, else the generic twin."
+    return fast
+
+
+sigmoid_derivative = _through_numpy(numpy_kernels.sigmoid_derivative, _sigmoid_derivative, 1)
+softmax = _through_numpy(numpy_kernels.softmax, _softmax, 1)
+normalize_rows = _through_numpy(numpy_kernels.normalize_rows, _normalize_rows, 1)
+l1_loss = _through_numpy(numpy_kernels.l1_loss, _generic_loss, 2)
+l2_loss = _through_numpy(numpy_kernels.l2_loss, _generic_loss, 2)
