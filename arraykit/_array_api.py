@@ -70,7 +70,7 @@ def array_args(
     given = [v for v in values if array_api_compat.is_array_api_obj(v)]
     if xp is None:
         try:
-            xp = array_api_compat.array_namespace(*given) if given else _numpy_namespace()
+            xp = array_api_compat.array_namespace(*given) if given else NUMPY_XP
         except TypeError as exc:
             got = ", ".join(
                 f"{n}: {describe(v)}"
@@ -89,12 +89,9 @@ def array_args(
     return xp, arrays
 
 
-def _numpy_namespace() -> Namespace:
-    return _NUMPY_XP
-
-
 _NUMPY_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_NUMPY_XP = array_api_compat.array_namespace(np.empty(0))
+NUMPY_XP = array_api_compat.array_namespace(np.empty(0))
+"""NumPy's array-API namespace: the default for Python scalars and lists."""
 
 
 def default_floating_dtype(xp: Namespace, device: Any) -> Any:
@@ -149,7 +146,7 @@ def floating_args(
         and first.dtype in _NUMPY_FLOATS
         and all(type(v) is np.ndarray and v.dtype == first.dtype for v in values[1:])  # type: ignore[attr-defined]
     ):
-        return _NUMPY_XP, list(values), first.dtype
+        return NUMPY_XP, list(values), first.dtype
     xp, arrays = array_args(names, values, xp)
     pairs = [compute_dtype(xp, a, n) for n, a in zip(names, arrays, strict=True)]
     if len(pairs) == 1:

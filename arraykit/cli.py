@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @dataclass
-class Backend:
+class Target:
+    """Where the command computes: a namespace, a device and a dtype."""
+
     xp: Any
     device: Any
     dtype: Any
@@ -106,13 +108,10 @@ class Backend:
         return np.from_dlpack(array) if hasattr(array, "__dlpack__") else np.asarray(array)
 
 
-def open_backend(name: str, device: str, dtype: str) -> Backend:
+def open_backend(name: str, device: str, dtype: str) -> Target:
     """The namespace, device and dtype for ``--backend/--device/--dtype``."""
-    library = NAMESPACES[name].split(".")[0] if name != "array_api_strict" else name
-    if library == "array_api_compat":
-        library = name
     try:
-        importlib.import_module(library)
+        importlib.import_module(name)  # the library itself: is it installed?
         if name == "jax":
             import jax
 
@@ -136,7 +135,7 @@ def open_backend(name: str, device: str, dtype: str) -> Backend:
         where = torch.device("cpu")
     else:
         where = None
-    return Backend(xp, where, getattr(xp, dtype))
+    return Target(xp, where, getattr(xp, dtype))
 
 
 def _cuda_device(name: str) -> Any:
@@ -203,7 +202,7 @@ class Run:
         return f"{name}, lr {self.lr:g}"
 
 
-def fit(backend: Backend, optimizer: str, lr: float, steps: int, x: Any, y: Any) -> Run:
+def fit(backend: Target, optimizer: str, lr: float, steps: int, x: Any, y: Any) -> Run:
     bar = ProgressBar(f"{optimizer} lr {lr:g}")
     started = time.perf_counter()
     result = regression.fit_line(x, y, optimizer=optimizer, lr=lr, steps=steps, progress=bar)
@@ -262,7 +261,7 @@ def regression_command(args: argparse.Namespace) -> int:
 
 
 def plot(
-    path: str, runs: Sequence[Run], x: Any, y: Any, optimum: np.ndarray, backend: Backend
+    path: str, runs: Sequence[Run], x: Any, y: Any, optimum: np.ndarray, backend: Target
 ) -> None:
     try:
         import matplotlib
@@ -329,7 +328,7 @@ def plot(
     plt.close(fig)
 
 
-def _on(backend: Backend) -> dict[str, Any]:
+def _on(backend: Target) -> dict[str, Any]:
     return {"device": backend.device} if backend.device is not None else {}
 
 

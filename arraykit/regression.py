@@ -19,7 +19,7 @@ from typing import Any
 import array_api_compat
 
 from . import _native, drivers, optim
-from ._array_api import Array, ArrayLike, Namespace, array_args, compute_dtype, describe
+from ._array_api import NUMPY_XP, Array, ArrayLike, Namespace, array_args, compute_dtype, describe
 from .drivers import OptimizeResult
 
 __all__ = ["classic_data", "fit_line", "least_squares", "loss_surface"]
@@ -56,9 +56,7 @@ def classic_data(
     (array([338., 333., 328.]), array([640., 633., 619.]))
     """
     if xp is None:
-        import numpy as np
-
-        xp = array_api_compat.array_namespace(np.empty(0))
+        xp = NUMPY_XP
     kwargs: dict[str, Any] = {"device": device} if device is not None else {}
     if dtype is not None:
         kwargs["dtype"] = dtype
