@@ -143,10 +143,21 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     from ..normalization import _normalize_rows
 
     finfo = np.finfo(x.dtype)
+    # A sum of squares at least this large is finite and did not lose
+    # anything that counts to squares in the subnormal range.
+    enough = 4.0 * max(x.shape[1], 1) * float(finfo.tiny) / float(finfo.eps)
     rows, result, step = x, np.empty_like(x, order="C"), max(1, BLOCK // max(x.shape[1], 1))
     scratch = np.empty((min(step, rows.shape[0]), rows.shape[1]), dtype=x.dtype)
     for part in _blocks(rows.shape[0], step):
         xb, ob = rows[part], result[part]
+        squares = scratch[: part.stop - part.start]
+        with np.errstate(over="ignore"):  # an overflow sends the block to the careful path
+            np.multiply(xb, xb, out=squares)
+        total = squares.sum(axis=1, keepdims=True)
+        if (total >= enough).all() and np.isfinite(total).all():
+            np.divide(xb, np.sqrt(total), out=ob)
+            continue
+        # Zero, tiny, huge, infinite or NaN rows in the block: scale first.
         largest = np.abs(xb).max(axis=1, keepdims=True)
         if not np.isfinite(largest).all():
             ob[...] = _normalize_rows(xb, _namespace())
@@ -156,7 +167,6 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
         _, exponent = np.frexp(largest)
         shift = np.clip(-exponent, finfo.minexp, finfo.maxexp - 1)
         np.multiply(xb, np.ldexp(np.ones_like(largest), shift), out=ob)
-        squares = scratch[: part.stop - part.start]
         np.multiply(ob, ob, out=squares)
         norm = np.sqrt(squares.sum(axis=1, keepdims=True))
         norm[norm == 0] = 1.0
