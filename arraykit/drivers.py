@@ -69,7 +69,7 @@ def _stack(records: list[Params], xp: Any) -> Params:
     return tree_map(lambda *leaves: xp.stack(leaves), records[0], *records[1:])
 
 
-def _check_counts(steps: int, record_every: int, sync_every: int) -> None:
+def check_counts(steps: int, record_every: int, sync_every: int) -> None:
     for name, value, low in (
         ("steps", steps, 0),
         ("record_every", record_every, 1),
@@ -137,7 +137,7 @@ def optimize(
     >>> result.history.ravel(), result.losses
     (array([8., 4., 2., 1.]), array([64., 16.,  4.,  1.]))
     """
-    _check_counts(steps, record_every, sync_every)
+    check_counts(steps, record_every, sync_every)
     xp = _namespace(params)
     if array_api_compat.is_jax_namespace(xp):  # compiled: no checks to report progress at
         return _optimize_jax(optimizer, grad, params, steps, record_every, loss, stop_on_divergence)

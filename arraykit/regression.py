@@ -322,7 +322,7 @@ def fit_line(
     if optimizer == "gd":
         if optimizer_options:
             raise TypeError(f"gradient descent takes no options; got {sorted(optimizer_options)}")
-        drivers._check_counts(steps, record_every, sync_every)
+        drivers.check_counts(steps, record_every, sync_every)
         optim.gradient_descent(lr)  # validates lr
         device = array_api_compat.device(theta0)
         times = xp.arange(0, steps + 1, record_every, dtype=theta0.dtype, device=device)
@@ -336,7 +336,7 @@ def fit_line(
             final, history, losses, steps, record_every, stop_on_divergence, xp
         )
     elif _fast_adagrad(xp, theta0):
-        drivers._check_counts(steps, record_every, sync_every)
+        drivers.check_counts(steps, record_every, sync_every)
         optim.adagrad(lr, **optimizer_options)  # validates the options
         native = _native.lookup(xp, "adagrad_line")
         path, taken, diverged = native(  # type: ignore[misc]
