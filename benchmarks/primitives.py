@@ -281,7 +281,7 @@ def plot(rows: list[dict[str, Any]], directory: Path) -> list[Path]:
                     "arraykit": dict(lw=2.5, color="black"),
                     "copy": dict(ls=":", color="grey"),
                 }.get(name, {})
-                ax.loglog(*zip(*points, strict=True), "o-", ms=3, label=name, **style)
+                ax.loglog(*zip(*points, strict=True), marker="o", ms=3, label=name, **style)
             ax.set_title(function)
             ax.set_xlabel("elements")
             ax.set_ylabel("seconds per call")
