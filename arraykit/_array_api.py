@@ -94,6 +94,23 @@ NUMPY_XP = array_api_compat.array_namespace(np.empty(0))
 """NumPy's array-API namespace: the default for Python scalars and lists."""
 
 
+_NAMESPACE_OF_TYPE: dict[type, Namespace] = {np.ndarray: NUMPY_XP}
+
+
+def namespace_of(x: Array) -> Namespace:
+    """``array_namespace(x)``, remembered per array type.
+
+    For hot loops (an optimizer step asks once per parameter): inference
+    costs ~1 µs a call, 13 µs on array-api-strict; a dict lookup ~0.05 µs.
+    Only for arguments already validated as arrays of one backend.
+    """
+    kind = type(x)
+    xp = _NAMESPACE_OF_TYPE.get(kind)
+    if xp is None:
+        xp = _NAMESPACE_OF_TYPE[kind] = array_api_compat.array_namespace(x)
+    return xp
+
+
 def default_floating_dtype(xp: Namespace, device: Any) -> Any:
     """The backend's default real floating dtype on ``device``.
 

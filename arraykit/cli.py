@@ -206,7 +206,8 @@ def fit(backend: Target, optimizer: str, lr: float, steps: int, x: Any, y: Any) 
     bar = ProgressBar(f"{optimizer} lr {lr:g}")
     started = time.perf_counter()
     result = regression.fit_line(x, y, optimizer=optimizer, lr=lr, steps=steps, progress=bar)
-    history = backend.to_numpy(result.history)  # the one transfer back to the host
+    # Back to the host once, after the run: nothing left the device during it.
+    history = backend.to_numpy(result.history)
     losses = backend.to_numpy(result.losses)
     seconds = time.perf_counter() - started
     bar.close()

@@ -24,9 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import array_api_compat
-
-from ._array_api import Array, as_array
+from ._array_api import Array, as_array, namespace_of
 
 __all__ = ["AdagradState", "Optimizer", "adagrad", "gradient_descent", "tree_leaves", "tree_map"]
 
@@ -167,7 +165,7 @@ def adagrad(
 
     def init(params: Params) -> AdagradState:
         def zeros(p: Array) -> Array:
-            xp = array_api_compat.array_namespace(p)
+            xp = namespace_of(p)
             return xp.full_like(p, start)
 
         return AdagradState(0, tree_map(zeros, params))
@@ -177,7 +175,7 @@ def adagrad(
         clr = rate if decay == 0 else rate / (1 + (step - 1) * decay)
 
         def one(p: Array, g: Array, s: Array) -> tuple[Array, Array]:
-            xp = array_api_compat.array_namespace(p)
+            xp = namespace_of(p)
             if penalty:
                 g = g + penalty * p
             s = s + g * g

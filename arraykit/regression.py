@@ -335,11 +335,10 @@ def fit_line(
         result = drivers.finish_run(
             final, history, losses, steps, record_every, stop_on_divergence, xp
         )
-    elif _fast_adagrad(xp, theta0):
+    elif native := _fast_adagrad(xp, theta0):
         drivers.check_counts(steps, record_every, sync_every)
         optim.adagrad(lr, **optimizer_options)  # validates the options
-        native = _native.lookup(xp, "adagrad_line")
-        path, taken, diverged = native(  # type: ignore[misc]
+        path, taken, diverged = native(
             m,
             theta0,
             float(lr),
@@ -384,9 +383,10 @@ def fit_line(
     return result
 
 
-def _fast_adagrad(xp: Namespace, theta0: Array) -> bool:
+def _fast_adagrad(xp: Namespace, theta0: Array) -> Callable[..., Any] | None:
     # The native two-number loop computes in Python floats: float64 only.
-    return _native.lookup(xp, "adagrad_line") is not None and xp.finfo(theta0.dtype).bits == 64
+    native = _native.lookup(xp, "adagrad_line")
+    return native if native is not None and xp.finfo(theta0.dtype).bits == 64 else None
 
 
 def _on_numpy(m: _Moments) -> _Moments:

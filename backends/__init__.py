@@ -12,10 +12,8 @@ Run ``python -m backends`` to see which backends this machine has.
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -64,10 +62,6 @@ class Backend:
     def device(self) -> Any:
         """The device arrays of this backend are created on."""
         return self._setup()
-
-    @property
-    def module(self) -> ModuleType:
-        return importlib.import_module(self.library)
 
     @property
     def namespace(self) -> Any:

@@ -18,6 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from .._array_api import NUMPY_XP
+from ..activations import _softmax
+from ..losses import _generic_loss
+from ..normalization import _normalize_rows
+
 # exp(-745.2) underflows to 0 in float64: clamp halves of differences there.
 _HALF_CUTOFF = -373.0
 
@@ -90,12 +95,9 @@ def _row_blocks(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.nd
 
 
 def softmax(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    from ..activations import _softmax
-
-    numpy_xp = _namespace()
     layout = _row_blocks(x, axes)
     if layout is None:
-        return _softmax(x, axes, numpy_xp)  # type: ignore[no-any-return]
+        return _softmax(x, axes, NUMPY_XP)  # type: ignore[no-any-return]
     rows, result, step = layout
     wide = x.dtype == np.float32  # float32 differences are exact in float64
     scratch = [np.empty((min(step, rows.shape[0]), rows.shape[1])) for _ in range(1 if wide else 3)]
@@ -104,7 +106,7 @@ def softmax(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
         m = xb.max(axis=1, keepdims=True)
         if not np.isfinite(m).all():
             # ±inf or NaN in the block: the generic twin defines those limits.
-            ob[...] = _softmax(xb, (1,), numpy_xp)
+            ob[...] = _softmax(xb, (1,), NUMPY_XP)
             continue
         n = part.stop - part.start
         if wide:
@@ -140,8 +142,6 @@ def _compensated_exp(
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
-    from ..normalization import _normalize_rows
-
     finfo = np.finfo(x.dtype)
     # A sum of squares at least this large is finite and did not lose
     # anything that counts to squares in the subnormal range.
@@ -160,7 +160,7 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
         # Zero, tiny, huge, infinite or NaN rows in the block: scale first.
         largest = np.abs(xb).max(axis=1, keepdims=True)
         if not np.isfinite(largest).all():
-            ob[...] = _normalize_rows(xb, _namespace())
+            ob[...] = _normalize_rows(xb, NUMPY_XP)
             continue
         # A power of two bringing each row's largest entry to [0.5, 1): exact.
         # (Capped at the largest power: a subnormal row lands near 2^-52.)
@@ -216,23 +216,12 @@ def _loss(yhat: np.ndarray, y: np.ndarray, reduction: str, power: int) -> np.nda
 
 
 def l1_loss(yhat: np.ndarray, y: np.ndarray, reduction: str, power: int) -> np.ndarray:
-    from ..losses import _generic_loss
-
-    fast = _loss(yhat, y, reduction, 1)
-    return fast if fast is not None else _generic_loss(yhat, y, reduction, 1, _namespace())
-
-
-def l2_loss(yhat: np.ndarray, y: np.ndarray, reduction: str, power: int) -> np.ndarray:
-    from ..losses import _generic_loss
-
-    fast = _loss(yhat, y, reduction, 2)
-    return fast if fast is not None else _generic_loss(yhat, y, reduction, 2, _namespace())
+    """L1 (power 1) or L2 (power 2): the plain blocked sum, else the generic twin."""
+    fast = _loss(yhat, y, reduction, power)
+    return fast if fast is not None else _generic_loss(yhat, y, reduction, power, NUMPY_XP)
 
 
-def _namespace() -> Any:
-    import array_api_compat.numpy
-
-    return array_api_compat.numpy
+l2_loss = l1_loss  # power selects the loss, as in the generic twin
 
 
 def adagrad_line(
