@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 import array_api_compat
@@ -108,26 +109,71 @@ def _loss(yhat: ArrayLike, y: ArrayLike, reduction: str, power: int, xp: Namespa
 
 def _generic_loss(yhat: Array, y: Array, reduction: str, power: int, xp: Namespace) -> Array:
     """Generic array-API L1 (power 1) and L2 (power 2) losses."""
+    if reduction == "none":
+        absolute, pre = _pre_scaled_error(yhat, y, xp)
+        absolute = _product(absolute, 1.0 / pre, xp)
+        return absolute if power == 1 else _product(absolute, absolute, xp)
     size = static_size(yhat)
+    if size == 0:
+        value = 0.0 if reduction == "sum" else math.nan
+        return xp.full((), value, dtype=yhat.dtype, device=array_api_compat.device(yhat))
+    scale, total = scaled_sum(yhat, y, power, xp)
+    if reduction == "mean":
+        total = total / size
+    return unscale(total, scale, power, xp)
+
+
+def _pre_scaled_error(yhat: Array, y: Array, xp: Namespace) -> tuple[Array, Array]:
+    """``(|yhat - y| · pre, pre)``, with ``pre`` 1/4 where the difference could
+    overflow and 1 elsewhere."""
     quarter_limit = float(xp.finfo(yhat.dtype).max) / 4
     # yhat - y overflows only where an operand exceeds a quarter of the
     # largest float; those pairs are subtracted at a quarter of their size
     # (exact: a power of two), the others as they are, so that no value
     # goes near the subnormal range that some backends flush to zero.
     big = xp.maximum(xp.abs(yhat), xp.abs(y)) > quarter_limit
-    pre = 1.0 - 0.75 * xp.astype(big, yhat.dtype)  # 1/4 where big, else 1
-    error = xp.abs(yhat * pre - y * pre)  # |yhat - y| · pre
-    if reduction == "none":
-        absolute = _product(error, 1.0 / pre, xp)
-        return absolute if power == 1 else _product(absolute, absolute, xp)
-    if size == 0:
-        value = 0.0 if reduction == "sum" else math.nan
-        return xp.full((), value, dtype=error.dtype, device=array_api_compat.device(error))
+    pre = 1.0 - 0.75 * xp.astype(big, yhat.dtype)
+    return xp.abs(yhat * pre - y * pre), pre
+
+
+def scaled_sum(yhat: Array, y: Array, power: int, xp: Namespace) -> tuple[Array, Array]:
+    """``(scale, total)`` with ``sum(|yhat - y|**power) == total / scale**power``.
+
+    ``scale`` is a power of two (a 0-d array) chosen from the largest error,
+    so that no term overflows or underflows. Partial results of blocks
+    combine exactly (see :func:`merge_scaled_sums`), which lets a chunked
+    backend reduce in one pass.
+    """
+    error, pre = _pre_scaled_error(yhat, y, xp)
     scale = _power_of_two_scale(xp.max(error), xp)
     terms = error * (scale / pre)  # exact: powers of two
     if power == 2:
         terms = terms * terms
-    total = xp.sum(terms) if reduction == "sum" else xp.mean(terms)
+    return scale, xp.sum(terms)
+
+
+def merge_scaled_sums(
+    parts: Sequence[tuple[Array, Array]], power: int, xp: Namespace
+) -> tuple[Array, Array]:
+    """Combine ``(scale, total)`` pairs of :func:`scaled_sum` into one.
+
+    The common scale is the smallest (the one of the largest errors); the
+    other totals are brought to it by powers of two, exactly unless they
+    fall so far below the largest that they cannot matter.
+    """
+    common = parts[0][0]
+    for scale, _ in parts[1:]:
+        common = xp.minimum(common, scale)
+    total = None
+    for scale, part in parts:
+        ratio = common / scale
+        part = part * ratio if power == 1 else part * ratio * ratio
+        total = part if total is None else total + part
+    return common, total
+
+
+def unscale(total: Array, scale: Array, power: int, xp: Namespace) -> Array:
+    """``total / scale**power``, reaching inf, not a warning, past the largest float."""
     undo = 1.0 / scale
     for _ in range(power):
         total = _product(total, undo, xp)

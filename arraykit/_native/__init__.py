@@ -43,6 +43,8 @@ def _module_for(xp: Any) -> Any:
         from . import torch as module  # type: ignore[no-redef]
     elif array_api_compat.is_jax_namespace(xp):
         from . import jax as module  # type: ignore[no-redef]
+    elif array_api_compat.is_dask_namespace(xp):
+        from . import dask as module  # type: ignore[no-redef]
     else:
         return None
     return module

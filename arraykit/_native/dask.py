@@ -1,0 +1,138 @@
+"""Dask fast paths: each block through its own backend's kernels, in one pass.
+
+The generic twins already run on Dask, as graphs of one task per operation
+and block that Dask fuses. Two things make them the wrong shape for data
+larger than memory:
+
+* every operation on a block is a separate call into the block's library,
+  with a full-size temporary each; handing the whole block to arraykit's
+  kernel for that library (NumPy's cache-blocked ones, or the generic twin
+  on CuPy blocks) does the same work in one pass over the block;
+* the losses scale the errors by their global maximum before summing, so
+  every block would be needed twice, with the whole array held (or spilled)
+  in between. Here each block yields ``(scale, scaled sum)`` and the pairs
+  are merged up a tree, exactly: one pass, bounded memory.
+
+Row-wise functions take the block path when each block holds whole rows
+(whole slices along ``axis`` for softmax); a row split across blocks goes
+through the generic twin, whose row reductions Dask carries across blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import array_api_compat.dask.array as xp
+import dask.array as da
+from dask.array.utils import meta_from_array
+
+from .. import _native
+from .._array_api import namespace_of, static_size
+from ..activations import _sigmoid, _sigmoid_derivative, _softmax
+from ..losses import _generic_loss, merge_scaled_sums, scaled_sum, unscale
+from ..normalization import _normalize_rows
+
+
+def _in_block(name: str, generic: Callable[..., Any], block: Any, *args: Any) -> Any:
+    """``name`` on one block, through the block backend's fast path if it has one."""
+    return _native.dispatch(namespace_of(block), name, generic, block, *args)
+
+
+def _blockwise(name: str, generic: Callable[..., Any], x: Any, *args: Any) -> Any:
+    # partial of module-level functions: pickled by reference to the workers.
+    return da.map_blocks(
+        partial(_in_block, name, generic), x, *args, dtype=x.dtype, meta=meta_from_array(x)
+    )
+
+
+def _whole(x: Any, axes: Sequence[int]) -> bool:
+    """Whether every block spans all of ``axes``."""
+    return all(len(x.chunks[axis]) == 1 for axis in axes)
+
+
+def sigmoid(x: Any) -> Any:
+    return _blockwise("sigmoid", _sigmoid, x)
+
+
+def sigmoid_derivative(x: Any) -> Any:
+    return _blockwise("sigmoid_derivative", _sigmoid_derivative, x)
+
+
+def softmax(x: Any, axes: tuple[int, ...]) -> Any:
+    if _whole(x, axes):
+        return _blockwise("softmax", _softmax, x, axes)
+    return _softmax(x, axes, xp)
+
+
+def normalize_rows(x: Any) -> Any:
+    if _whole(x, (1,)):
+        return _blockwise("normalize_rows", _normalize_rows, x)
+    return _normalize_rows(x, xp)
+
+
+def _block_sum(yhat: Any, y: Any, power: int) -> tuple[Any, Any]:
+    return scaled_sum(yhat, y, power, namespace_of(yhat))
+
+
+def _flatten(nested: Any) -> list[Any]:
+    """The pairs in Dask's nested lists of block results (one level per axis)."""
+    if isinstance(nested, tuple):
+        return [nested]
+    return [pair for item in nested for pair in _flatten(item)]
+
+
+def _merge(nested: Any, axis: Any = None, keepdims: bool = False, *, power: int) -> Any:
+    pairs = _flatten(nested)
+    return merge_scaled_sums(pairs, power, namespace_of(pairs[0][1]))
+
+
+def _finish(
+    nested: Any, axis: Any = None, keepdims: bool = False, *, power: int, count: float
+) -> Any:
+    scale, total = _merge(nested, power=power)
+    if count:  # the mean, over a count known when the graph is built
+        total = total / count
+    return unscale(total, scale, power, namespace_of(total))
+
+
+def _pass_through(pair: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return pair
+
+
+def l1_loss(yhat: Any, y: Any, reduction: str, power: int) -> Any:
+    size = static_size(yhat)
+    if reduction == "none":
+        name = ("l1_loss", "l2_loss")[power - 1]
+        return _blockwise(name, _generic_loss, yhat, y, reduction, power)
+    if not size > 0:  # empty, or of a size Dask learns only when computing
+        return _generic_loss(yhat, y, reduction, power, xp)
+    index = tuple(range(yhat.ndim))
+    # One (scale, sum) pair per block; Dask keeps such non-array block
+    # results as they are and hands them to _merge in nested lists.
+    pairs = da.blockwise(
+        _block_sum,
+        index,
+        yhat,
+        index,
+        y,
+        index,
+        power=power,
+        adjust_chunks=dict.fromkeys(index, 1),
+        dtype=yhat.dtype,
+        meta=meta_from_array(yhat),
+    )
+    return da.reduction(
+        pairs,
+        chunk=_pass_through,
+        combine=partial(_merge, power=power),
+        aggregate=partial(_finish, power=power, count=size if reduction == "mean" else 0),
+        axis=None,
+        concatenate=False,
+        dtype=yhat.dtype,
+        meta=meta_from_array(yhat, ndim=0),
+    )
+
+
+l2_loss = l1_loss  # power selects the loss
