@@ -128,6 +128,13 @@ def optimize(
     with divergence found after the scan and the result cut at the first
     non-finite record.
 
+    On Dask, each check persists the parameters, the optimizer state and the
+    records and losses kept since the last check, in one call: the final
+    parameters hang on a graph of at most ``sync_every`` steps, and
+    ``history`` and ``losses`` on one that grows with the records, not the
+    steps. ``dask.compute(result.history, result.losses)`` brings both back
+    in one pass.
+
     Examples
     --------
     >>> import numpy as np

@@ -11,8 +11,10 @@ Run ``python -m backends`` to see which backends this machine has.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +46,11 @@ class Backend:
     """Arithmetic treats subnormal inputs as zero (XLA on CPU and GPU does)."""
     default_float: str = "float64"
     """The dtype integer inputs are promoted to (torch's default is float32)."""
+    remote: bool = False
+    """Work runs in other processes: every compute ships a graph (~30 ms here)."""
+    _scope: Callable[[], contextlib.AbstractContextManager[Any]] = field(
+        default=contextlib.nullcontext, repr=False
+    )
 
     @functools.cached_property
     def unavailable(self) -> str | None:
@@ -91,9 +98,20 @@ class Backend:
         self._sync(array)
         return array
 
+    def scope(self) -> contextlib.AbstractContextManager[Any]:
+        """A context in which library code runs on this backend as a user's would.
+
+        For the cluster column: Dask computations started inside (a driver's
+        ``persist``, a ``bool()`` of a lazy flag) go to the cluster.
+        """
+        return self._scope()
+
     def compute(self, array: Any) -> Any:
         """``array`` with all pending work done (a concrete array for Dask)."""
-        return array.compute() if self.lazy else self.sync(array)
+        if not self.lazy:
+            return self.sync(array)
+        with self.scope():
+            return array.compute()
 
 
 # --- numpy ------------------------------------------------------------------
@@ -287,6 +305,58 @@ def _dask_sync(array: Any) -> None:
     array.compute()
 
 
+# --- dask on a LocalCluster -------------------------------------------------
+
+
+@functools.cache
+def _cluster_client() -> Any:
+    """A client of a small LocalCluster: two worker processes, one thread each.
+
+    Worker processes make the column honest: every graph, function and block
+    is pickled and shipped, as on a real cluster.
+    """
+    import logging
+
+    from dask.distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",  # any free port: never clash with another cluster
+        silence_logs=logging.ERROR,
+    )
+    client = Client(cluster, set_as_default=False)
+    atexit.register(_close_cluster, client, cluster)
+    return client
+
+
+def _close_cluster(client: Any, cluster: Any) -> None:
+    client.close()
+    cluster.close()
+
+
+def _cluster_setup() -> str:
+    _cluster_client()
+    return "cpu"
+
+
+def _cluster_get(array: Any) -> np.ndarray:
+    return np.asarray(_cluster_client().compute(array, sync=True))
+
+
+def _cluster_sync(array: Any) -> None:
+    _cluster_client().compute(array, sync=True)
+
+
+@contextlib.contextmanager
+def _cluster_scope() -> Iterator[None]:
+    import dask
+
+    with _cluster_client().as_current(), dask.config.set(scheduler="dask.distributed"):
+        yield
+
+
 _HALF = ("float16", "float32", "float64")
 _ALL = FLOAT_DTYPES
 _STANDARD = ("float32", "float64")
@@ -393,6 +463,20 @@ BACKENDS: dict[str, Backend] = {
             _dask_sync,
             lazy=True,
         ),
+        Backend(
+            "dask:cluster",
+            "dask",
+            False,
+            _HALF,
+            _cluster_setup,
+            _dask_put,
+            _no_cast,
+            _cluster_get,
+            _cluster_sync,
+            lazy=True,
+            remote=True,
+            _scope=_cluster_scope,
+        ),
     ]
 }
 """Every backend, by id, in the order the matrix shows them."""
@@ -404,6 +488,15 @@ def get(backend_id: str) -> Backend:
         return BACKENDS[backend_id]
     except KeyError:
         raise KeyError(f"unknown backend {backend_id!r}; known: {', '.join(BACKENDS)}") from None
+
+
+def ids(**attributes: object) -> list[str]:
+    """The ids of the backends with these attribute values, e.g. ``ids(lazy=True)``."""
+    return [
+        b.id
+        for b in BACKENDS.values()
+        if all(getattr(b, name) == value for name, value in attributes.items())
+    ]
 
 
 def available() -> list[Backend]:

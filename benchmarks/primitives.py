@@ -32,6 +32,7 @@ CPU_SIZES = (10, 1_000, 100_000, 10_000_000)
 GPU_SIZES = (10, 1_000, 100_000, 10_000_000, 100_000_000)
 SMALL_ONLY = {
     "dask": 100_000,
+    "dask:cluster": 0,  # round trips to worker processes; see benchmarks.out_of_core
     "array_api_strict": 100_000,
     "array_api_strict:device1": 0,
     "numpy:readonly": 0,

@@ -143,7 +143,7 @@ def optimizer_rows(report: Report, optimizer: str, lr: float, steps: int, repeat
     report.add(task, "classic loop (Python floats)", base, None)
     vectorised = measure(lambda: classic_numpy(lr, steps, adagrad), repeats=repeats, warmup=0)
     report.add(task, "classic loop (NumPy gradient per step)", vectorised, base)
-    for backend in backends.available():
+    for backend in _local_backends():
         x, y = backend.asarray(np.array(X)), backend.asarray(np.array(Y))
         compiled = backend.library == "jax"
         fast = not adagrad or compiled or backend.library in ("numpy", "dask")
@@ -159,7 +159,7 @@ def optimizer_rows(report: Report, optimizer: str, lr: float, steps: int, repeat
         else:
             how = "Python floats" if backend.library in ("numpy", "dask") else "stepped"
         report.add(task, f"fit_line on {backend.id} ({how})", timing, base)
-    for backend in backends.available():
+    for backend in _local_backends():
         if backend.id not in STEPPED_ON:
             continue
         compiled = backend.library == "jax"
@@ -179,13 +179,19 @@ def optimizer_rows(report: Report, optimizer: str, lr: float, steps: int, repeat
         )
 
 
+def _local_backends() -> list[backends.Backend]:
+    """Backends computing in this process: a cluster's round trips would be
+    all these small problems measure (the cluster has benchmarks.out_of_core)."""
+    return [b for b in backends.available() if not b.remote]
+
+
 def surface_rows(report: Report, repeats: int) -> None:
     task = "loss surface, 100 x 100 grid"
     print(task)
     b_grid, w_grid = np.linspace(-200, -100, 100), np.linspace(-5, 5, 100)
     base = measure(lambda: classic_surface(b_grid, w_grid), repeats=repeats, warmup=0)
     report.add(task, "classic triple loop", base, None)
-    for backend in backends.available():
+    for backend in _local_backends():
         args = [backend.asarray(a) for a in (np.array(X), np.array(Y), b_grid, w_grid)]
         timing = measure(
             lambda args=args: regression.loss_surface(*args),

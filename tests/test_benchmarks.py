@@ -51,3 +51,22 @@ def test_classic_loops_compute_the_experiment(adagrad: bool) -> None:
     )
     for loop in (regression_benchmark.classic_python, regression_benchmark.classic_numpy):
         np.testing.assert_allclose(loop(lr, 3000, adagrad), expected.params, rtol=1e-11)
+
+
+def test_out_of_core_example_runs_and_agrees_with_numpy(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("dask.distributed")
+    import dask.array as da
+
+    from benchmarks import out_of_core
+
+    tiny = ["--gigabytes", "0.002", "--columns", "64", "--chunk-mb", "0.25", "--workers", "1"]
+    assert out_of_core.main([*tiny, "--in-memory-gigabytes", "0.001"]) == 0
+    printed = capsys.readouterr().out
+    assert "peak resident memory per worker" in printed
+    assert "Dask per core / NumPy per core" in printed
+    # The pipeline itself: Dask, blocks of whole rows, against NumPy on the same data.
+    rng = np.random.default_rng(5)
+    x, target = rng.normal(size=(40, 16)), rng.random((40, 16)) / 8
+    lazy = out_of_core.pipeline(da.from_array(x, chunks=(7, 16)), da.from_array(target, chunks=5))
+    for got, expected in zip(lazy, out_of_core.pipeline(x, target), strict=True):
+        np.testing.assert_allclose(np.asarray(got.compute()), expected, rtol=1e-14)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import arraykit as ak
+import backends
 from backends import Backend
 
 from .assertions import assert_kind
@@ -86,24 +87,28 @@ def test_divergence_is_reported_and_stops(xb: Backend) -> None:
     assert not np.isfinite(xb.to_numpy(kept.params)).all()
 
 
-def test_dask_graph_stays_bounded() -> None:
-    import backends
+@pytest.mark.parametrize("xb", backends.ids(lazy=True), indirect=True)
+def test_dask_graph_stays_bounded(xb: Backend) -> None:
+    import dask
 
-    dask_backend = backends.get("dask")
-    if not dask_backend.available:
-        pytest.skip(dask_backend.unavailable)
-    grad, _, start = _quadratic(dask_backend)
-    short = ak.gradient_descent(grad, start, lr=0.1, steps=50, sync_every=25, record_every=25)
-    long = ak.gradient_descent(grad, start, lr=0.1, steps=500, sync_every=25, record_every=25)
+    grad, loss, start = _quadratic(xb)
+    options = {"lr": 0.1, "sync_every": 25, "record_every": 25, "loss": loss}
+    short = ak.gradient_descent(grad, start, steps=50, **options)
+    long = ak.gradient_descent(grad, start, steps=500, **options)
     # Persisted every 25 steps, the final parameters hang on a graph of at most
-    # 25 steps, however many were taken.
+    # 25 steps, however many were taken; history and losses on a graph that
+    # grows with the records kept (a stack of persisted pieces), not the steps.
     assert len(long.params.__dask_graph__()) <= len(short.params.__dask_graph__())
-    np.testing.assert_allclose(dask_backend.to_numpy(long.params), [3.0, -1.0], rtol=1e-12)
+    for name in ("history", "losses"):
+        per_record = [len(getattr(r, name).__dask_graph__()) / len(r.losses) for r in (short, long)]
+        assert per_record[1] <= per_record[0], name
+    # Trajectory and losses come back together, in one pass.
+    history, losses = dask.compute(long.history, long.losses)
+    np.testing.assert_allclose(history[-1], [3.0, -1.0], rtol=1e-12)
+    np.testing.assert_allclose(losses, ((history - [3.0, -1.0]) ** 2).sum(axis=1), atol=1e-24)
 
 
 def test_jax_runs_compiled_and_cuts_at_divergence() -> None:
-    import backends
-
     jax_backend = backends.get("jax:cpu")
     if not jax_backend.available:
         pytest.skip(jax_backend.unavailable)

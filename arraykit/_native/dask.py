@@ -102,6 +102,8 @@ def _pass_through(pair: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 
 def l1_loss(yhat: Any, y: Any, reduction: str, power: int) -> Any:
+    if y.chunks != yhat.chunks:  # blocks are paired by index: cut them alike
+        y = y.rechunk(yhat.chunks)
     size = static_size(yhat)
     if reduction == "none":
         name = ("l1_loss", "l2_loss")[power - 1]
