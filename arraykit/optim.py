@@ -33,7 +33,30 @@ Params = Any
 
 
 def tree_map(function: Callable[..., Any], tree: Params, *rest: Params) -> Params:
-    """Apply ``function`` leaf by leaf to trees of the same structure."""
+    """Apply ``function`` leaf by leaf to trees of the same structure.
+
+    Parameters
+    ----------
+    function : callable
+        Called as ``function(leaf, *matching_leaves)`` for each array.
+    tree : array or tuple, list, NamedTuple or dict of trees
+        The structure of the result.
+    *rest : trees
+        Trees of the same structure, whose leaves are passed alongside.
+
+    Returns
+    -------
+    tree
+        ``tree``'s structure, holding ``function``'s results.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from arraykit.optim import tree_map
+    >>> tree_map(lambda p, g: p - 0.5 * g, {"b": np.array([1.0]), "w": np.array([2.0, 3.0])},
+    ...          {"b": np.array([2.0]), "w": np.array([4.0, 2.0])})
+    {'b': array([0.]), 'w': array([0., 2.])}
+    """
     if isinstance(tree, dict):
         return {k: tree_map(function, tree[k], *(r[k] for r in rest)) for k in tree}
     if isinstance(tree, tuple | list):
@@ -43,7 +66,25 @@ def tree_map(function: Callable[..., Any], tree: Params, *rest: Params) -> Param
 
 
 def tree_leaves(tree: Params) -> list[Array]:
-    """The arrays of a tree, in a fixed order."""
+    """The arrays of a tree, in a fixed order.
+
+    Parameters
+    ----------
+    tree : array or tuple, list, NamedTuple or dict of trees
+        Parameters, gradients or optimizer state.
+
+    Returns
+    -------
+    list of arrays
+        Depth first; dict entries in insertion order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from arraykit.optim import tree_leaves
+    >>> tree_leaves({"b": np.array(1.0), "w": (np.array([2.0]), np.array([3.0]))})
+    [array(1.), array([2.]), array([3.])]
+    """
     if isinstance(tree, dict):
         return [leaf for k in tree for leaf in tree_leaves(tree[k])]
     if isinstance(tree, tuple | list):
