@@ -57,13 +57,15 @@ FILE_FUNCTIONS = {
 }
 
 _NATIVE_NOTES = {
-    "numpy": "NumPy's cache-blocked kernels",
-    "torch": (
-        "torch.sigmoid, or NumPy's kernels on the CPU tensor's memory; "
-        "generic on GPU or under autograd"
+    ("numpy", False): "NumPy's cache-blocked kernels",
+    ("torch", False): (
+        "torch.sigmoid; the others through NumPy's kernels on the tensor's memory; "
+        "the generic code under autograd"
     ),
-    "jax": "the generic code under jax.jit",
-    "dask": "each block through its backend's kernels; losses in one pass",
+    ("torch", True): "torch.sigmoid; the generic code for the others",
+    ("jax", False): "the generic code under jax.jit",
+    ("jax", True): "the generic code under jax.jit",
+    ("dask", False): "each block through its backend's kernels; losses in one pass",
 }
 
 
@@ -183,7 +185,7 @@ def render() -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for b in backends.BACKENDS.values():
-        how = _NATIVE_NOTES.get(b.library, "the generic array-API code")
+        how = _NATIVE_NOTES.get((b.library, b.gpu), "the generic array-API code")
         if b.remote:
             how += "; a LocalCluster of two worker processes"
         lines.append(
@@ -211,7 +213,9 @@ def render() -> str:
     shown = [b.id for b in backends.BACKENDS.values()]
     lines += [
         "Tests passed (✓ n), failed, or skipped, per function and backend, in the",
-        "recorded runs (GPU columns from the GPU run when there is one):",
+        "recorded runs (GPU columns from the GPU run when there is one). A test counts",
+        "for each primitive it names; the optimizer, driver and regression tests count",
+        "for every function of their module.",
         "",
         "| function | " + " | ".join(f"`{i}`" for i in shown) + " |",
         "| --- | " + " | ".join("---" for _ in shown) + " |",
@@ -243,14 +247,17 @@ def _libraries() -> list[str]:
 
 
 def _run_header(kind: str, run: dict[str, Any] | None) -> list[str]:
-    if run is None:
+    if run is None and kind == "GPU":
         return [
-            f"- **{kind}**: no run recorded (no {kind} was available where this page was",
-            "  last generated). The columns exist in the matrix and",
-            "  skip with their probe's reason where the device is missing;",
-            "  `python -m pytest -m gpu` runs them on a machine that has one.",
+            "- **GPU**: no run recorded: no GPU was available where this page was last",
+            "  generated. The GPU columns exist in the matrix and skip with their probe's",
+            "  reason where there is no device; `python -m pytest -m gpu --junitxml=gpu.xml`",
+            "  runs them on a machine that has one, and `python docs/support.py record",
+            "  gpu.xml --run gpu` records the run here.",
             "",
         ]
+    if run is None:
+        return [f"- **{kind}**: no run recorded: `python docs/support.py record report.xml`.", ""]
     m, t = run["machine"], run["totals"]
     versions = ", ".join(f"{k} {m[k]}" for k in ("numpy", "torch", "jax", "dask", "cupy") if k in m)
     device = f"{run['device']}, " if run.get("device") else ""

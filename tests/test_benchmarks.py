@@ -70,3 +70,20 @@ def test_out_of_core_example_runs_and_agrees_with_numpy(capsys: pytest.CaptureFi
     lazy = out_of_core.pipeline(da.from_array(x, chunks=(7, 16)), da.from_array(target, chunks=5))
     for got, expected in zip(lazy, out_of_core.pipeline(x, target), strict=True):
         np.testing.assert_allclose(np.asarray(got.compute()), expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("operation", ["dot", "outer", "elementwise", "matvec"])
+def test_classic_loops_and_vectorised_calls_agree(operation: str) -> None:
+    from array_api_compat import numpy as xp
+
+    from benchmarks import vectorisation
+
+    rng = np.random.default_rng(1)
+    x1, x2, w = rng.normal(size=15), rng.normal(size=15), rng.normal(size=(3, 15))
+    looped = vectorisation.loops(xp, x1, x2, w)[operation]()
+    expected = {"dot": np.dot(x1, x2), "outer": np.outer(x1, x2), "elementwise": x1 * x2}
+    expected["matvec"] = w @ x1
+    np.testing.assert_allclose(looped, expected[operation], rtol=1e-13)
+    np.testing.assert_allclose(
+        vectorisation.vectorised(xp, x1, x2, w)[operation](), expected[operation], rtol=1e-13
+    )
