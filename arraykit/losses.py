@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import array_api_compat
 
@@ -98,13 +98,24 @@ def _loss(yhat: ArrayLike, y: ArrayLike, reduction: str, power: int, xp: Namespa
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}; got {reduction!r}")
     xp, (yhat, y), dtype = floating_args(("yhat", "y"), (yhat, y), xp)
-    if yhat.shape != y.shape:
+    if not _same_shape(yhat.shape, y.shape):
         raise ValueError(
             f"yhat and y must have the same shape; got yhat: {describe(yhat)}, y: {describe(y)}"
         )
     name = ("l1_loss", "l2_loss")[power - 1]
     result = _native.dispatch(xp, name, _generic_loss, yhat, y, reduction, power)
     return finish(xp, result, dtype)
+
+
+def _same_shape(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Equal shapes; a dimension a lazy backend does not know yet matches any."""
+
+    def unknown(n: Any) -> bool:
+        return n is None or (isinstance(n, float) and math.isnan(n))
+
+    return len(a) == len(b) and all(
+        m == n or unknown(m) or unknown(n) for m, n in zip(a, b, strict=True)
+    )
 
 
 def _generic_loss(yhat: Array, y: Array, reduction: str, power: int, xp: Namespace) -> Array:

@@ -120,3 +120,36 @@ def test_each_block_is_read_once(name: str) -> None:
         "normalize_rows_whole_rows": lambda: _normalize_rows(x, xp),
     }[name]()
     assert max(_readers(twin.__dask_graph__(), x.name)) > 1
+
+
+@lazy
+def test_sizes_known_only_when_computing(xb: Backend) -> None:
+    """Boolean indexing leaves Dask not knowing sizes: the losses count the
+    blocks as they compute them, and empty blocks are fine."""
+    x = da.from_array(np.arange(10.0), chunks=3)
+    kept, none = x[x > 3], x[x > 100]
+    assert np.isnan(kept.shape[0])
+    values = np.arange(4.0, 10.0)
+    for reduction in ("sum", "mean"):
+        expected = reference.loss(values, 2 * values, 2, reduction)
+        assert_close(ak.l2_loss(kept, 2 * kept, reduction), expected, xb, "float64")
+    elementwise = xb.to_numpy(ak.l2_loss(kept, 2 * kept, "none"))  # its shape is unknown: (nan,)
+    np.testing.assert_array_equal(elementwise, reference.loss(values, 2 * values, 2, "none"))
+    assert xb.to_numpy(ak.l1_loss(none, none)) == 0.0
+    assert np.isnan(xb.to_numpy(ak.l1_loss(none, none, "mean")))
+    np.testing.assert_allclose(xb.to_numpy(ak.sigmoid(kept)), 1 / (1 + np.exp(-values)))
+
+
+def test_unknown_sizes_that_must_be_known_are_named() -> None:
+    x = da.from_array(np.arange(10.0), chunks=3)
+    kept = x[x > 3]
+    with pytest.raises(ValueError, match=r"x must have known chunk sizes .*compute_chunk_sizes"):
+        ak.softmax(kept)
+    with pytest.raises(ValueError, match=r"yhat must have known chunk sizes to be chunked like y"):
+        ak.l1_loss(kept, da.ones(6, chunks=2))
+    # Whole slices per block need no sizes: the softmax of one block of unknown length.
+    single = da.from_array(np.arange(10.0), chunks=10)
+    values = np.arange(4.0, 10.0)
+    np.testing.assert_allclose(
+        ak.softmax(single[single > 3]).compute(), np.exp(values) / np.exp(values).sum(), rtol=1e-15
+    )

@@ -20,16 +20,18 @@ through the generic twin, whose row reductions Dask carries across blocks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+import array_api_compat
 import array_api_compat.dask.array as xp
 import dask.array as da
 from dask.array.utils import meta_from_array
 
 from .. import _native
-from .._array_api import namespace_of, static_size
+from .._array_api import describe, namespace_of
 from ..activations import _sigmoid, _sigmoid_derivative, _softmax
 from ..losses import _generic_loss, merge_scaled_sums, scaled_sum, unscale
 from ..normalization import _normalize_rows
@@ -63,57 +65,70 @@ def sigmoid_derivative(x: Any) -> Any:
 def softmax(x: Any, axes: tuple[int, ...]) -> Any:
     if _whole(x, axes):
         return _blockwise("softmax", _softmax, x, axes)
+    _require_known_chunks(x, "x", "split along the softmax axis")
     return _softmax(x, axes, xp)
 
 
 def normalize_rows(x: Any) -> Any:
     if _whole(x, (1,)):
         return _blockwise("normalize_rows", _normalize_rows, x)
+    _require_known_chunks(x, "x", "split within rows")
     return _normalize_rows(x, xp)
 
 
-def _block_sum(yhat: Any, y: Any, power: int) -> tuple[Any, Any]:
-    return scaled_sum(yhat, y, power, namespace_of(yhat))
+def _block_sum(yhat: Any, y: Any, power: int) -> tuple[Any, Any, int]:
+    """``(scale, scaled sum, count)`` of one block (blocks may be empty)."""
+    block_xp = namespace_of(yhat)
+    count = math.prod(yhat.shape)
+    if count == 0:
+        one = block_xp.ones((), dtype=yhat.dtype, device=array_api_compat.device(yhat))
+        return one, one * 0, 0
+    scale, total = scaled_sum(yhat, y, power, block_xp)
+    return scale, total, count
 
 
 def _flatten(nested: Any) -> list[Any]:
-    """The pairs in Dask's nested lists of block results (one level per axis)."""
+    """The triples in Dask's nested lists of block results (one level per axis)."""
     if isinstance(nested, tuple):
         return [nested]
-    return [pair for item in nested for pair in _flatten(item)]
+    return [triple for item in nested for triple in _flatten(item)]
 
 
 def _merge(nested: Any, axis: Any = None, keepdims: bool = False, *, power: int) -> Any:
-    pairs = _flatten(nested)
-    return merge_scaled_sums(pairs, power, namespace_of(pairs[0][1]))
+    triples = _flatten(nested)
+    block_xp = namespace_of(triples[0][1])
+    scale, total = merge_scaled_sums([(s, t) for s, t, _ in triples], power, block_xp)
+    return scale, total, sum(n for _, _, n in triples)
 
 
 def _finish(
-    nested: Any, axis: Any = None, keepdims: bool = False, *, power: int, count: float
+    nested: Any, axis: Any = None, keepdims: bool = False, *, power: int, mean: bool
 ) -> Any:
-    scale, total = _merge(nested, power=power)
-    if count:  # the mean, over a count known when the graph is built
-        total = total / count
-    return unscale(total, scale, power, namespace_of(total))
+    scale, total, count = _merge(nested, power=power)
+    block_xp = namespace_of(total)
+    if mean:
+        if count == 0:  # the mean of nothing, without NumPy's 0/0 warning
+            return block_xp.full((), math.nan, dtype=total.dtype)
+        total = total / count  # counted as the blocks were: sizes may be unknown till now
+    return unscale(total, scale, power, block_xp)
 
 
-def _pass_through(pair: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    return pair
+def _pass_through(triple: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return triple
 
 
 def l1_loss(yhat: Any, y: Any, reduction: str, power: int) -> Any:
     if y.chunks != yhat.chunks:  # blocks are paired by index: cut them alike
+        _require_known_chunks(yhat, "yhat", "chunked like y")
+        _require_known_chunks(y, "y", "chunked like yhat")
         y = y.rechunk(yhat.chunks)
-    size = static_size(yhat)
     if reduction == "none":
         name = ("l1_loss", "l2_loss")[power - 1]
         return _blockwise(name, _generic_loss, yhat, y, reduction, power)
-    if not size > 0:  # empty, or of a size Dask learns only when computing
-        return _generic_loss(yhat, y, reduction, power, xp)
     index = tuple(range(yhat.ndim))
-    # One (scale, sum) pair per block; Dask keeps such non-array block
-    # results as they are and hands them to _merge in nested lists.
-    pairs = da.blockwise(
+    # One (scale, sum, count) triple per block; Dask keeps such non-array
+    # block results as they are and hands them to _merge in nested lists.
+    triples = da.blockwise(
         _block_sum,
         index,
         yhat,
@@ -126,15 +141,23 @@ def l1_loss(yhat: Any, y: Any, reduction: str, power: int) -> Any:
         meta=meta_from_array(yhat),
     )
     return da.reduction(
-        pairs,
+        triples,
         chunk=_pass_through,
         combine=partial(_merge, power=power),
-        aggregate=partial(_finish, power=power, count=size if reduction == "mean" else 0),
+        aggregate=partial(_finish, power=power, mean=reduction == "mean"),
         axis=None,
         concatenate=False,
         dtype=yhat.dtype,
         meta=meta_from_array(yhat, ndim=0),
     )
+
+
+def _require_known_chunks(x: Any, name: str, why: str) -> None:
+    if any(math.isnan(c) for sizes in x.chunks for c in sizes):
+        raise ValueError(
+            f"{name} must have known chunk sizes to be {why}; got {describe(x)} "
+            f"(call {name}.compute_chunk_sizes() first)"
+        )
 
 
 l2_loss = l1_loss  # power selects the loss
