@@ -21,7 +21,7 @@ import numpy as np
 import backends
 
 from .primitives import SMALL_ONLY, Case, interleaved
-from .timing import machine
+from .timing import Timing, machine
 
 OPERATIONS = ("dot", "outer", "elementwise", "matvec")
 SIZES = (15, 100)
@@ -95,8 +95,6 @@ def run(sizes: tuple[int, ...], repeats: int, budget: float) -> list[dict[str, A
 
 
 def _time(t: dict[str, float]) -> str:
-    from .timing import Timing
-
     return str(Timing(t["median"], t["low"], t["high"], 0))
 
 
