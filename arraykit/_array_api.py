@@ -155,15 +155,16 @@ def floating_args(
     ``result_type``.
     """
     # The common case, in a fraction of a microsecond: NumPy arrays of one
-    # float32/float64 dtype need no inference, promotion or cast.
-    first = values[0]
-    if (
-        xp is None
-        and type(first) is np.ndarray
-        and first.dtype in _NUMPY_FLOATS
-        and all(type(v) is np.ndarray and v.dtype == first.dtype for v in values[1:])  # type: ignore[attr-defined]
-    ):
-        return NUMPY_XP, list(values), first.dtype
+    # float32/float64 dtype need no inference, promotion or cast. (Written
+    # out for one and two arguments: a generator alone costs ~0.3 µs.)
+    if xp is None:
+        first = values[0]
+        if type(first) is np.ndarray and first.dtype in _NUMPY_FLOATS:
+            if len(values) == 1:
+                return NUMPY_XP, list(values), first.dtype
+            second = values[1]
+            if len(values) == 2 and type(second) is np.ndarray and second.dtype == first.dtype:
+                return NUMPY_XP, list(values), first.dtype
     xp, arrays = array_args(names, values, xp)
     pairs = [compute_dtype(xp, a, n) for n, a in zip(names, arrays, strict=True)]
     if len(pairs) == 1:
@@ -207,6 +208,8 @@ def normalize_axis(
     axis: int | Sequence[int] | None, ndim: int, name: str = "axis"
 ) -> tuple[int, ...]:
     """Turn an axis argument into a tuple of distinct non-negative axes."""
+    if type(axis) is int and -ndim <= axis < ndim:
+        return (axis % ndim,)  # the common case, quickly
     if axis is None:
         return tuple(range(ndim))
     message = f"{name} must be an int, a tuple of ints or None; got {axis!r}"
@@ -233,7 +236,7 @@ def normalize_axis(
 
 def static_size(x: Array) -> float:
     """Number of elements, or NaN where a lazy backend does not know it yet."""
-    shape = x.shape
-    if any(s is None or (isinstance(s, float) and math.isnan(s)) for s in shape):
+    try:
+        return float(math.prod(x.shape))  # a NaN dimension (Dask) makes it NaN
+    except TypeError:  # a None dimension (the standard's unknown)
         return math.nan
-    return float(math.prod(shape))

@@ -98,7 +98,7 @@ def _loss(yhat: ArrayLike, y: ArrayLike, reduction: str, power: int, xp: Namespa
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}; got {reduction!r}")
     xp, (yhat, y), dtype = floating_args(("yhat", "y"), (yhat, y), xp)
-    if not _same_shape(yhat.shape, y.shape):
+    if yhat.shape != y.shape and not _same_shape(yhat.shape, y.shape):
         raise ValueError(
             f"yhat and y must have the same shape; got yhat: {describe(yhat)}, y: {describe(y)}"
         )

@@ -119,13 +119,18 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def loss(yhat: np.ndarray, y: np.ndarray, power: int, reduction: str) -> np.ndarray:
-    """Σ|yhat - y|^power (or the mean, or elementwise), exactly, then rounded."""
+def loss(
+    yhat: np.ndarray, y: np.ndarray, power: int, reduction: str, copies: int = 1
+) -> np.ndarray:
+    """Σ|yhat - y|^power (or the mean, or elementwise), exactly, then rounded.
+
+    ``copies``: the reduced loss of the inputs repeated that many times.
+    """
     pairs = zip(np.ravel(yhat).astype(np.float64), np.ravel(y).astype(np.float64), strict=True)
     terms = [abs(mp.fsub(_exact(a), _exact(b), exact=True)) ** power for a, b in pairs]
     if reduction == "none":
         return np.array([_rounded(t) for t in terms]).reshape(np.shape(y))
-    total = mp.fsum(terms)
+    total = mp.fsum(terms) * copies
     if reduction == "mean":
-        total = total / len(terms) if terms else mp.nan
+        total = total / (len(terms) * copies) if terms else mp.nan
     return np.array(_rounded(total))

@@ -135,3 +135,112 @@ def test_adagrad_line_matches_the_generic_loop(
     np.testing.assert_allclose(fast.losses, generic.losses, rtol=1e-12)
     np.testing.assert_allclose(fast.params, generic.params, rtol=1e-13)
     assert (fast.steps, fast.diverged) == (generic.steps, generic.diverged)
+
+
+# NumPy has two kernels behind each fast path: the compiled one (small
+# arrays) and the cache-blocked NumPy one (large arrays). The matrix's inputs
+# are small, so here each is forced in turn, on one block and on many.
+COPIES = [1, 2000]  # the second is past numpy.BLOCK elements for every input
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def numpy_kernels(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from arraykit._native import numpy as kernels
+
+    if request.param == "compiled" and kernels.compiled is None:
+        pytest.skip("arraykit was built without its compiled kernels (no C compiler)")
+    limit = 2**62 if request.param == "compiled" else 0
+    for key in kernels.COMPILED_UP_TO:
+        monkeypatch.setitem(kernels.COMPILED_UP_TO, key, limit)
+    return kernels
+
+
+@pytest.mark.parametrize("copies", COPIES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", TWINS)
+def test_numpy_kernels_elementwise(numpy_kernels: Any, name: str, dtype: str, copies: int) -> None:
+    import backends
+
+    x = reference.finite_values(dtype, 200, seed=11).astype(dtype)
+    desired = TWINS[name][1](x.astype(np.float64))
+    result = getattr(numpy_kernels, name)(np.tile(x, copies))
+    assert_close(result, np.tile(desired, copies), backends.get("numpy"), dtype)
+
+
+@pytest.mark.parametrize("copies", COPIES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numpy_kernels_rows(numpy_kernels: Any, dtype: str, copies: int) -> None:
+    import backends
+
+    from .test_primitives import _normalize_input, _softmax_input
+
+    xb = backends.get("numpy")
+    x = _softmax_input(dtype, 2).astype(dtype)
+    desired = reference.softmax_rows(x.astype(np.float64))
+    result = numpy_kernels.softmax(np.tile(x, (copies, 1)), (1,))
+    assert_close(result, np.tile(desired, (copies, 1)), xb, dtype)
+    x = _normalize_input(dtype, 4).astype(dtype)
+    desired = reference.normalize_rows(x.astype(np.float64))
+    result = numpy_kernels.normalize_rows(np.tile(x, (copies, 1)))
+    assert_close(result, np.tile(desired, (copies, 1)), xb, dtype)
+
+
+@pytest.mark.parametrize("copies", COPIES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("power", [1, 2])
+def test_numpy_kernels_losses(numpy_kernels: Any, power: int, dtype: str, copies: int) -> None:
+    import backends
+
+    xb = backends.get("numpy")
+    largest = {"float32": 2.0**120, "float64": 2.0**1016}[dtype]
+    rng = np.random.default_rng(6)
+    for exponent in (-1.0, -0.5, 0.0, 0.5, 1.0):
+        pair = [(rng.normal(size=30) * largest**exponent).astype(dtype) for _ in range(2)]
+        tiled = [np.tile(a, copies) for a in pair]
+        exact = [a.astype(np.float64) for a in pair]
+        for reduction in ("sum", "mean", "none"):
+            result = numpy_kernels.l1_loss(*tiled, reduction, power)
+            if reduction == "none":
+                desired = np.tile(reference.loss(*exact, power, reduction), copies)
+            else:
+                desired = reference.loss(*exact, power, reduction, copies=copies)
+            assert_close(result, desired, xb, dtype)
+
+
+def test_compiled_kernels_decline_what_they_cannot_read() -> None:
+    """Layouts and types the C code does not handle go back to NumPy's kernels."""
+    from arraykit._native import numpy as kernels
+
+    if kernels.compiled is None:
+        pytest.skip("arraykit was built without its compiled kernels (no C compiler)")
+    x = np.linspace(-3.0, 3.0, 12)
+    readonly = np.empty_like(x)
+    readonly.flags.writeable = False
+    declined = [
+        (x[::2], np.empty(6)),  # not contiguous
+        (x.astype(">f8"), np.empty(12)),  # not native byte order
+        (x, np.empty(12, dtype=np.float32)),  # two dtypes
+        (x, np.empty(11)),  # two sizes
+        (x.astype(np.int64), np.empty(12)),  # not floating
+        (x, readonly),
+    ]
+    for a, out in declined:
+        assert kernels.compiled.sigmoid(a, out) is False
+    assert kernels.compiled.softmax_rows(x, np.empty(12), 5) is False  # 12 is not rows of 5
+    # and through the public functions, the NumPy kernels serve them
+    import arraykit as ak
+
+    for a in (x[::2], x.astype(">f8")):
+        desired = reference.sigmoid(np.array(a, dtype=np.float64))
+        np.testing.assert_allclose(ak.sigmoid(a), desired, rtol=4 * np.finfo(np.float64).eps)
+
+
+def test_compiled_kernels_are_built_where_required() -> None:
+    """CI sets ARRAYKIT_REQUIRE_COMPILED=1, so that a failed build cannot pass unseen."""
+    import os
+
+    from arraykit._native import numpy as kernels
+
+    if kernels.compiled is None and os.environ.get("ARRAYKIT_REQUIRE_COMPILED") != "1":
+        pytest.skip("arraykit was built without its compiled kernels (no C compiler)")
+    assert kernels.compiled is not None, "the optional C extension failed to build"

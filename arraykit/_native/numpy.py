@@ -8,12 +8,17 @@ takes, main memory sees the input read once and the result written once.
 The formulas are those of the generic twins (see their comments); NumPy's
 warnings for an intermediate that overflows to a harmless inf are silenced
 only where the final result is still right.
+
+Small arrays go to the compiled kernels (``_kernels.c``) where they were
+built: there a NumPy call's fixed cost, not arithmetic, is the time, and the
+careful formulas take several calls where the textbook takes one or two.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -22,6 +27,12 @@ from .._array_api import NUMPY_XP
 from ..activations import _softmax
 from ..losses import _generic_loss
 from ..normalization import _normalize_rows
+
+compiled: ModuleType | None
+try:
+    from . import _kernels as compiled
+except ImportError:  # built without a C compiler: the NumPy kernels serve every size
+    compiled = None
 
 # exp(-745.2) underflows to 0 in float64: clamp halves of differences there.
 _HALF_CUTOFF = -373.0
@@ -32,6 +43,16 @@ _RANGE = {c: (float(np.finfo(c).tiny / np.finfo(c).eps), float(np.finfo(c).max))
 
 BLOCK = 1 << 14
 """Elements per block: three float64 scratch buffers (384 KB) fit in a 1 MB L2."""
+
+COMPILED_UP_TO = {
+    "sigmoid": 1024,
+    "sigmoid_derivative": 1024,
+    "softmax": 2048,
+    "normalize_rows": 8192,
+    "loss": 4096,
+}
+"""Largest size the compiled kernels take: beyond it NumPy's vectorised loops
+(its SIMD exp above all) outrun them. Measured by ``benchmarks.crossover``."""
 
 
 def _blocks(n: int, step: int) -> Iterator[slice]:
@@ -67,6 +88,10 @@ def _sigmoid_kernel(x: np.ndarray, out: np.ndarray) -> None:
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
+    if compiled is not None and x.size <= COMPILED_UP_TO["sigmoid"]:
+        out = np.empty_like(x)
+        if compiled.sigmoid(x, out):
+            return out
     with np.errstate(over="ignore"):
         return _elementwise(x, _sigmoid_kernel)
 
@@ -83,6 +108,10 @@ def _sigmoid_derivative_kernel(x: np.ndarray, out: np.ndarray, d: np.ndarray) ->
 
 
 def sigmoid_derivative(x: np.ndarray) -> np.ndarray:
+    if compiled is not None and x.size <= COMPILED_UP_TO["sigmoid_derivative"]:
+        out = np.empty_like(x)
+        if compiled.sigmoid_derivative(x, out):
+            return out
     return _elementwise(x, _sigmoid_derivative_kernel, scratch=1)
 
 
@@ -95,6 +124,10 @@ def _row_blocks(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.nd
 
 
 def softmax(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    if compiled is not None and x.size <= COMPILED_UP_TO["softmax"] and axes == (x.ndim - 1,):
+        out = np.empty_like(x)
+        if compiled.softmax_rows(x, out, x.shape[-1]):
+            return out
     layout = _row_blocks(x, axes)
     if layout is None:
         return _softmax(x, axes, NUMPY_XP)  # type: ignore[no-any-return]
@@ -142,6 +175,10 @@ def _compensated_exp(
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
+    if compiled is not None and x.size <= COMPILED_UP_TO["normalize_rows"]:
+        out = np.empty_like(x)
+        if compiled.normalize_rows(x, out, x.shape[1]):
+            return out
     finfo = np.finfo(x.dtype)
     # A sum of squares at least this large is finite and did not lose
     # anything that counts to squares in the subnormal range.
@@ -174,9 +211,36 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     return result
 
 
+def _blocked_sum(yhat: np.ndarray, y: np.ndarray, power: int) -> float:
+    """Sum of ``|yhat − y|**power`` in float64, block by block (inf or NaN on overflow)."""
+    total = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        if yhat.size <= BLOCK:
+            d = np.subtract(yhat, y, out=np.empty_like(yhat))
+            np.abs(d, out=d)
+            if power == 2:
+                np.multiply(d, d, out=d)
+            return float(d.sum(dtype=np.float64))
+        a, b = np.ascontiguousarray(yhat).reshape(-1), np.ascontiguousarray(y).reshape(-1)
+        scratch = np.empty(BLOCK, dtype=a.dtype)
+        for part in _blocks(a.size, BLOCK):
+            d = scratch[: part.stop - part.start]
+            np.subtract(a[part], b[part], out=d)
+            np.abs(d, out=d)
+            if power == 2:
+                np.multiply(d, d, out=d)
+            total += float(d.sum(dtype=np.float64))
+    return total
+
+
 def _loss(yhat: np.ndarray, y: np.ndarray, reduction: str, power: int) -> np.ndarray | None:
     """The plain loss, block by block; None where the careful generic form is needed."""
+    small = compiled if yhat.size <= COMPILED_UP_TO["loss"] else None
     if reduction == "none":
+        if small is not None:
+            out = np.empty_like(yhat)
+            if small.loss_elements(yhat, y, out, power):
+                return out
         with np.errstate(over="ignore"):  # |yhat − y| or its square past the largest float: inf
             d: np.ndarray = np.subtract(yhat, y, out=np.empty_like(yhat))
             np.abs(d, out=d)
@@ -185,24 +249,9 @@ def _loss(yhat: np.ndarray, y: np.ndarray, reduction: str, power: int) -> np.nda
         return d
     if yhat.size == 0:
         return None
-    total = 0.0
-    with np.errstate(over="ignore", invalid="ignore"):
-        if yhat.size <= BLOCK:
-            d = np.subtract(yhat, y, out=np.empty_like(yhat))
-            np.abs(d, out=d)
-            if power == 2:
-                np.multiply(d, d, out=d)
-            total = float(d.sum(dtype=np.float64))
-        else:
-            a, b = np.ascontiguousarray(yhat).reshape(-1), np.ascontiguousarray(y).reshape(-1)
-            scratch = np.empty(BLOCK, dtype=a.dtype)
-            for part in _blocks(a.size, BLOCK):
-                d = scratch[: part.stop - part.start]
-                np.subtract(a[part], b[part], out=d)
-                np.abs(d, out=d)
-                if power == 2:
-                    np.multiply(d, d, out=d)
-                total += float(d.sum(dtype=np.float64))
+    total = small.loss_sum(yhat, y, power) if small is not None else None
+    if total is None:
+        total = _blocked_sum(yhat, y, power)
     smallest, largest = _RANGE[yhat.dtype.char]
     # Overflow anywhere, or squares small enough to have lost digits in the
     # subnormal range: the generic twin scales them first.
