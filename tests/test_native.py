@@ -137,21 +137,25 @@ def test_adagrad_line_matches_the_generic_loop(
     assert (fast.steps, fast.diverged) == (generic.steps, generic.diverged)
 
 
-# NumPy has two kernels behind each fast path: the compiled one (small
-# arrays) and the cache-blocked NumPy one (large arrays). The matrix's inputs
-# are small, so here each is forced in turn, on one block and on many.
+# NumPy has three kernels behind each fast path: the compiled one for small
+# arrays, the cache-blocked one for large arrays (for softmax, with compiled
+# passes around NumPy's exp), and the blocked one in NumPy alone, for builds
+# without a C compiler. The matrix's inputs are small, so here each is
+# forced in turn, on one block and on many.
 COPIES = [1, 2000]  # the second is past numpy.BLOCK elements for every input
 
 
-@pytest.fixture(params=["compiled", "numpy"])
+@pytest.fixture(params=["compiled", "blocked", "numpy-only"])
 def numpy_kernels(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
     from arraykit._native import numpy as kernels
 
-    if request.param == "compiled" and kernels.compiled is None:
+    if request.param != "numpy-only" and kernels.compiled is None:
         pytest.skip("arraykit was built without its compiled kernels (no C compiler)")
     limit = 2**62 if request.param == "compiled" else 0
     for key in kernels.COMPILED_UP_TO:
         monkeypatch.setitem(kernels.COMPILED_UP_TO, key, limit)
+    if request.param == "numpy-only":
+        monkeypatch.setattr(kernels, "compiled", None)
     return kernels
 
 
@@ -175,14 +179,18 @@ def test_numpy_kernels_rows(numpy_kernels: Any, dtype: str, copies: int) -> None
     from .test_primitives import _normalize_input, _softmax_input
 
     xb = backends.get("numpy")
-    x = _softmax_input(dtype, 2).astype(dtype)
-    desired = reference.softmax_rows(x.astype(np.float64))
-    result = numpy_kernels.softmax(np.tile(x, (copies, 1)), (1,))
-    assert_close(result, np.tile(desired, (copies, 1)), xb, dtype)
-    x = _normalize_input(dtype, 4).astype(dtype)
-    desired = reference.normalize_rows(x.astype(np.float64))
-    result = numpy_kernels.normalize_rows(np.tile(x, (copies, 1)))
-    assert_close(result, np.tile(desired, (copies, 1)), xb, dtype)
+    rng = np.random.default_rng(8)
+    typical = rng.normal(size=(20, 100)) * 4  # as the benchmarks; rows past 128 below
+    for x in (_softmax_input(dtype, 2), typical, np.tile(_softmax_input(dtype, 2), (1, 20))):
+        x = x.astype(dtype)
+        desired = reference.softmax_rows(x.astype(np.float64))
+        result = numpy_kernels.softmax(np.tile(x, (copies // 10 or 1, 1)), (1,))
+        assert_close(result, np.tile(desired, (copies // 10 or 1, 1)), xb, dtype)
+    for x in (_normalize_input(dtype, 4), typical, np.tile(_normalize_input(dtype, 4), (1, 30))):
+        x = x.astype(dtype)
+        desired = reference.normalize_rows(x.astype(np.float64))
+        result = numpy_kernels.normalize_rows(np.tile(x, (copies // 10 or 1, 1)))
+        assert_close(result, np.tile(desired, (copies // 10 or 1, 1)), xb, dtype)
 
 
 @pytest.mark.parametrize("copies", COPIES)

@@ -283,6 +283,170 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_NewRef(served ? Py_True : Py_False);
 }
 
+/* For large arrays, the softmax of a block of rows in three steps around
+ * NumPy's vectorised exp: softmax_shift writes s = x - m (in double) and, for
+ * float64, the exact rounding error of that difference (float32 differences
+ * are exact in double); the caller takes exp(s) in place; softmax_scale
+ * divides each e + e*err by its row's sum, rounding once to x's dtype. */
+
+/* Acquire the buffers for one of these steps: those from `first_double` on
+ * must be float64 (the scratch); all of one size; bit i of `writable` marks
+ * an output. None in objs leaves that buffer's pointer NULL. */
+static int
+acquire_steps(PyObject *const *objs, Buffer *bufs, int count, int writable, int first_double)
+{
+    int got = 0;
+    for (; got < count; got++) {
+        if (objs[got] == Py_None) {
+            bufs[got].view.buf = NULL;
+            bufs[got].view.obj = NULL;
+            bufs[got].n = bufs[0].n;
+            bufs[got].kind = 'd';
+            continue;
+        }
+        if (!acquire(objs[got], &bufs[got], (writable >> got) & 1)) {
+            break;
+        }
+        if ((got >= first_double && bufs[got].kind != 'd') || bufs[got].n != bufs[0].n) {
+            PyBuffer_Release(&bufs[got].view);
+            break;
+        }
+    }
+    if (got == count) {
+        return 1;
+    }
+    while (got-- > 0) {
+        if (bufs[got].view.obj != NULL) {
+            PyBuffer_Release(&bufs[got].view);
+        }
+    }
+    return 0;
+}
+
+static void
+release_steps(Buffer *bufs, int count)
+{
+    for (int i = 0; i < count; i++) {
+        if (bufs[i].view.obj != NULL) {
+            PyBuffer_Release(&bufs[i].view);
+        }
+    }
+}
+
+static int
+row_length(PyObject *obj, Py_ssize_t *cols)
+{
+    *cols = PyLong_AsSsize_t(obj);
+    return !(*cols == -1 && PyErr_Occurred());
+}
+
+static PyObject *
+softmax_shift(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Buffer b[3];
+    Py_ssize_t cols;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "expected (x, shifted, error, row_length)");
+        return NULL;
+    }
+    if (!row_length(args[3], &cols)) {
+        return NULL;
+    }
+    if (cols <= 0 || !acquire_steps(args, b, 3, 0x6, 1)) {
+        Py_RETURN_FALSE;
+    }
+    int wide = b[0].kind == 'f';
+    int served = b[0].n % cols == 0 && (wide || b[2].view.buf != NULL);
+    double *s = b[1].view.buf, *err = b[2].view.buf;
+    for (Py_ssize_t start = 0; served && start < b[0].n; start += cols) {
+        double m = -INFINITY;
+        int nan = 0;
+        for (Py_ssize_t i = start; i < start + cols; i++) {
+            double v = LOAD(&b[0], i);
+            nan |= v != v;
+            m = v > m ? v : m;
+        }
+        if (nan || !isfinite(m)) {
+            served = 0; /* NaN, +inf or an all -inf row: the generic formulas */
+            break;
+        }
+        if (wide) {
+            const float *x = b[0].view.buf;
+            for (Py_ssize_t i = start; i < start + cols; i++) {
+                s[i] = (double)x[i] - m; /* exact */
+            }
+            continue;
+        }
+        const double *x = b[0].view.buf;
+        for (Py_ssize_t i = start; i < start + cols; i++) {
+            double d = x[i] - m;
+            double back = d - x[i];
+            /* An overflowed difference (-inf) has exp 0: no correction. */
+            err[i] = isfinite(d) ? (x[i] - (d - back)) + (-m - back) : 0.0;
+            s[i] = d;
+        }
+    }
+    release_steps(b, 3);
+    return Py_NewRef(served ? Py_True : Py_False);
+}
+
+/* Pairwise sum of e[i] * (1 + err[i]) (err may be NULL): O(log n) ulps, as np.sum. */
+static double
+corrected_sum(const double *e, const double *err, Py_ssize_t n)
+{
+    if (n > 128) {
+        Py_ssize_t half = (n / 2) & ~(Py_ssize_t)7;
+        return corrected_sum(e, err, half) +
+               corrected_sum(e + half, err == NULL ? NULL : err + half, n - half);
+    }
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int k = 0; k < 8; k++) {
+            acc[k] += err == NULL ? e[i + k] : e[i + k] + e[i + k] * err[i + k];
+        }
+    }
+    double total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) {
+        total += err == NULL ? e[i] : e[i] + e[i] * err[i];
+    }
+    return total;
+}
+
+static PyObject *
+softmax_scale(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Buffer b[3];
+    Py_ssize_t cols;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "expected (exp_shifted, error, out, row_length)");
+        return NULL;
+    }
+    if (!row_length(args[3], &cols)) {
+        return NULL;
+    }
+    /* out (the third) may be float32; the first two are float64 scratch. */
+    PyObject *const order[3] = {args[2], args[0], args[1]};
+    if (cols <= 0 || !acquire_steps(order, b, 3, 0x1, 1)) {
+        Py_RETURN_FALSE;
+    }
+    if (b[0].n % cols != 0) {
+        release_steps(b, 3);
+        Py_RETURN_FALSE;
+    }
+    const double *e = b[1].view.buf, *err = b[2].view.buf;
+    for (Py_ssize_t start = 0; start < b[0].n; start += cols) {
+        const double *er = err == NULL ? NULL : err + start;
+        double total = corrected_sum(e + start, er, cols);
+        for (Py_ssize_t i = start; i < start + cols; i++) {
+            double v = err == NULL ? e[i] : e[i] + e[i] * err[i];
+            STORE(&b[0], i, v / total);
+        }
+    }
+    release_steps(b, 3);
+    Py_RETURN_TRUE;
+}
+
 static PyObject *
 normalize_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -402,6 +566,10 @@ static PyMethodDef methods[] = {
      "sigmoid_derivative(x, out) -> bool: out = e / (1 + e)**2 with e = exp(-|x|)."},
     {"softmax_rows", (PyCFunction)(void (*)(void))softmax_rows, METH_FASTCALL,
      "softmax_rows(x, out, row_length) -> bool: softmax over consecutive rows."},
+    {"softmax_shift", (PyCFunction)(void (*)(void))softmax_shift, METH_FASTCALL,
+     "softmax_shift(x, shifted, error, row_length) -> bool: x - max and its rounding error."},
+    {"softmax_scale", (PyCFunction)(void (*)(void))softmax_scale, METH_FASTCALL,
+     "softmax_scale(exp_shifted, error, out, row_length) -> bool: corrected, over row sums."},
     {"normalize_rows", (PyCFunction)(void (*)(void))normalize_rows, METH_FASTCALL,
      "normalize_rows(x, out, row_length) -> bool: each row over its Euclidean norm."},
     {"loss_sum", (PyCFunction)(void (*)(void))loss_sum, METH_FASTCALL,
