@@ -148,11 +148,10 @@ def _softmax_block_compiled(
     x: np.ndarray, out: np.ndarray, shifted: np.ndarray, error: np.ndarray | None
 ) -> bool:
     """Softmax of the rows of ``x`` into ``out``: the compiled passes around NumPy's exp."""
-    assert compiled is not None
-    if not compiled.softmax_shift(x, shifted, error, x.shape[1]):
+    if compiled is None or not compiled.softmax_shift(x, shifted, error, x.shape[1]):
         return False
     np.exp(shifted, out=shifted)
-    return compiled.softmax_scale(shifted, error, out, x.shape[1])
+    return bool(compiled.softmax_scale(shifted, error, out, x.shape[1]))
 
 
 def _softmax_block(
