@@ -14,6 +14,7 @@ from ._array_api import (
     floating_args,
     normalize_axis,
     static_size,
+    wider_sum_dtype,
 )
 
 __all__ = ["sigmoid", "sigmoid_derivative", "softmax"]
@@ -202,4 +203,12 @@ def _softmax(x: Array, axes: tuple[int, ...], xp: Namespace) -> Array:
     # docstring): the maxima share the mass; NaN propagates.
     at_max = xp.astype(x == m, x.dtype)
     e = xp.where(finite, e, at_max + xp.where(xp.isnan(m), m, 0.0))
-    return e / xp.sum(e, axis=axes, keepdims=True)
+    return _divide_by_sum(e, axes, xp)
+
+
+def _divide_by_sum(e: Array, axes: tuple[int, ...], xp: Namespace) -> Array:
+    """``e / sum(e)`` along ``axes``, summed (and divided) in float64 for float32 where possible."""
+    wide = wider_sum_dtype(xp, e)
+    if wide is None:
+        return e / xp.sum(e, axis=axes, keepdims=True)
+    return xp.astype(e / xp.sum(e, axis=axes, keepdims=True, dtype=wide), e.dtype)

@@ -252,3 +252,23 @@ def test_compiled_kernels_are_built_where_required() -> None:
     if kernels.compiled is None and os.environ.get("ARRAYKIT_REQUIRE_COMPILED") != "1":
         pytest.skip("arraykit was built without its compiled kernels (no C compiler)")
     assert kernels.compiled is not None, "the optional C extension failed to build"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_jax_lean_softmax(dtype: str) -> None:
+    """JAX's softmax takes its lean form when no difference can overflow: held to the contract."""
+    import backends
+
+    from .test_primitives import _softmax_input
+
+    xb = backends.get("jax:cpu")
+    if not xb.available:
+        pytest.skip(xb.unavailable or "")
+    rows = _softmax_input(dtype, 2)
+    finite = rows[np.abs(rows).max(axis=1) < 1e30]  # drop the row of ±largest
+    typical = np.random.default_rng(9).normal(size=(20, 100)) * 4
+    for values, ulps in ((finite, 4), (typical, 6 if dtype == "float64" else 4)):
+        x = xb.asarray(values, dtype)
+        exact = reference.softmax_rows(xb.to_numpy(x).astype(np.float64))
+        result = _native.lookup(xb.namespace, "softmax")(x, (1,))
+        assert_close(result, exact, xb, dtype, ulps=ulps)  # 6: as test_softmax_rows
