@@ -57,14 +57,17 @@ FILE_FUNCTIONS = {
 }
 
 _NATIVE_NOTES = {
-    ("numpy", False): "NumPy's cache-blocked kernels",
+    ("numpy", False): (
+        "compiled kernels for small arrays (where built), NumPy's cache-blocked kernels "
+        "for large ones"
+    ),
     ("torch", False): (
         "torch.sigmoid; the others through NumPy's kernels on the tensor's memory; "
         "the generic code under autograd"
     ),
     ("torch", True): "torch.sigmoid; the generic code for the others",
-    ("jax", False): "the generic code under jax.jit",
-    ("jax", True): "the generic code under jax.jit",
+    ("jax", False): "the generic code under jax.jit; a leaner softmax where no guard is needed",
+    ("jax", True): "the generic code under jax.jit; a leaner softmax where no guard is needed",
     ("dask", False): "each block through its backend's kernels; losses in one pass",
 }
 
