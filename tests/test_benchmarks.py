@@ -87,3 +87,17 @@ def test_classic_loops_and_vectorised_calls_agree(operation: str) -> None:
     np.testing.assert_allclose(
         vectorisation.vectorised(xp, x1, x2, w)[operation](), expected[operation], rtol=1e-13
     )
+
+
+def test_crossover_compares_the_same_results() -> None:
+    """benchmarks.crossover forces each kernel in turn: both must compute the function."""
+    from arraykit._native import numpy as kernels
+    from benchmarks import crossover
+
+    if kernels.compiled is None:
+        pytest.skip("arraykit was built without its compiled kernels (no C compiler)")
+    for name, call in crossover._calls(2048, "float64").items():
+        compiled = np.asarray(crossover._forced(2**62, call)())
+        plain = np.asarray(crossover._forced(0, call)())
+        np.testing.assert_allclose(compiled, plain, rtol=1e-14, err_msg=name)
+    assert kernels.COMPILED_UP_TO["sigmoid"] > 0, "the thresholds are restored"

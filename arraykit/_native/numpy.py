@@ -48,8 +48,8 @@ BLOCK_BYTES = 1 << 17
 COMPILED_UP_TO = {
     "sigmoid": 1024,
     "sigmoid_derivative": 1024,
-    "softmax": 2048,
-    "normalize_rows": 8192,
+    "softmax": 1024,
+    "normalize_rows": 4096,
     "loss": 4096,
 }
 """Largest size the compiled kernels take: beyond it NumPy's vectorised loops
