@@ -340,6 +340,36 @@ row_length(PyObject *obj, Py_ssize_t *cols)
     return !(*cols == -1 && PyErr_Occurred());
 }
 
+/* Largest and smallest entry of a row, in four lanes (a single chain of
+ * compares costs its latency on every element); NaN is reported apart. */
+#define ROW_RANGE(T)                                                              \
+    static void row_range_##T(const T *x, Py_ssize_t n, double *hi, double *lo,  \
+                              int *nan)                                           \
+    {                                                                             \
+        T mx[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};                   \
+        T mn[4] = {INFINITY, INFINITY, INFINITY, INFINITY};                       \
+        int bad = 0;                                                              \
+        Py_ssize_t i = 0;                                                         \
+        for (; i + 4 <= n; i += 4) {                                              \
+            for (int k = 0; k < 4; k++) {                                         \
+                T v = x[i + k];                                                   \
+                bad |= v != v;                                                    \
+                mx[k] = v > mx[k] ? v : mx[k];                                    \
+                mn[k] = v < mn[k] ? v : mn[k];                                    \
+            }                                                                     \
+        }                                                                         \
+        for (; i < n; i++) {                                                      \
+            bad |= x[i] != x[i];                                                  \
+            mx[0] = x[i] > mx[0] ? x[i] : mx[0];                                  \
+            mn[0] = x[i] < mn[0] ? x[i] : mn[0];                                  \
+        }                                                                         \
+        *hi = fmax(fmax(mx[0], mx[1]), fmax(mx[2], mx[3]));                       \
+        *lo = fmin(fmin(mn[0], mn[1]), fmin(mn[2], mn[3]));                       \
+        *nan = bad;                                                               \
+    }
+ROW_RANGE(float)
+ROW_RANGE(double)
+
 static PyObject *
 softmax_shift(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -359,31 +389,40 @@ softmax_shift(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int served = b[0].n % cols == 0 && (wide || b[2].view.buf != NULL);
     double *s = b[1].view.buf, *err = b[2].view.buf;
     for (Py_ssize_t start = 0; served && start < b[0].n; start += cols) {
-        double m = -INFINITY;
-        int nan = 0;
-        for (Py_ssize_t i = start; i < start + cols; i++) {
-            double v = LOAD(&b[0], i);
-            nan |= v != v;
-            m = v > m ? v : m;
+        double m, lo;
+        int nan;
+        if (wide) {
+            row_range_float((const float *)b[0].view.buf + start, cols, &m, &lo, &nan);
+        }
+        else {
+            row_range_double((const double *)b[0].view.buf + start, cols, &m, &lo, &nan);
         }
         if (nan || !isfinite(m)) {
             served = 0; /* NaN, +inf or an all -inf row: the generic formulas */
             break;
         }
         if (wide) {
-            const float *x = b[0].view.buf;
-            for (Py_ssize_t i = start; i < start + cols; i++) {
-                s[i] = (double)x[i] - m; /* exact */
+            const float *x = (const float *)b[0].view.buf + start;
+            for (Py_ssize_t i = 0; i < cols; i++) {
+                s[start + i] = (double)x[i] - m; /* exact */
             }
             continue;
         }
-        const double *x = b[0].view.buf;
-        for (Py_ssize_t i = start; i < start + cols; i++) {
-            double d = x[i] - m;
-            double back = d - x[i];
+        const double *x = (const double *)b[0].view.buf + start;
+        double *sr = s + start, *er = err + start;
+        if (isfinite(m - lo)) {
+            for (Py_ssize_t i = 0; i < cols; i++) {
+                double d = x[i] - m, back = d - x[i];
+                er[i] = (x[i] - (d - back)) + (-m - back);
+                sr[i] = d;
+            }
+            continue;
+        }
+        for (Py_ssize_t i = 0; i < cols; i++) {
+            double d = x[i] - m, back = d - x[i];
             /* An overflowed difference (-inf) has exp 0: no correction. */
-            err[i] = isfinite(d) ? (x[i] - (d - back)) + (-m - back) : 0.0;
-            s[i] = d;
+            er[i] = isfinite(d) ? (x[i] - (d - back)) + (-m - back) : 0.0;
+            sr[i] = d;
         }
     }
     release_steps(b, 3);
@@ -403,10 +442,13 @@ corrected_sum(const double *e, const double *err, Py_ssize_t n)
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, comp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     Py_ssize_t i = 0;
     for (; i + 8 <= n; i += 8) {
+        double v[8];
         for (int k = 0; k < 8; k++) {
-            double v = err == NULL ? e[i + k] : e[i + k] + e[i + k] * err[i + k];
-            double t = acc[k] + v, back = t - acc[k];
-            comp[k] += (acc[k] - (t - back)) + (v - back);
+            v[k] = err == NULL ? e[i + k] : e[i + k] + e[i + k] * err[i + k];
+        }
+        for (int k = 0; k < 8; k++) {
+            double t = acc[k] + v[k], back = t - acc[k];
+            comp[k] += (acc[k] - (t - back)) + (v[k] - back);
             acc[k] = t;
         }
     }
@@ -446,9 +488,23 @@ softmax_scale(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     for (Py_ssize_t start = 0; start < b[0].n; start += cols) {
         const double *er = err == NULL ? NULL : err + start;
         double total = corrected_sum(e + start, er, cols);
-        for (Py_ssize_t i = start; i < start + cols; i++) {
-            double v = err == NULL ? e[i] : e[i] + e[i] * err[i];
-            STORE(&b[0], i, v / total);
+        if (b[0].kind == 'd' && err != NULL) {
+            double *out = (double *)b[0].view.buf;
+            for (Py_ssize_t i = start; i < start + cols; i++) {
+                out[i] = (e[i] + e[i] * err[i]) / total;
+            }
+        }
+        else if (b[0].kind == 'f' && err == NULL) {
+            float *out = (float *)b[0].view.buf;
+            for (Py_ssize_t i = start; i < start + cols; i++) {
+                out[i] = (float)(e[i] / total);
+            }
+        }
+        else {
+            for (Py_ssize_t i = start; i < start + cols; i++) {
+                double v = err == NULL ? e[i] : e[i] + e[i] * err[i];
+                STORE(&b[0], i, v / total);
+            }
         }
     }
     release_steps(b, 3);
