@@ -121,6 +121,12 @@ from the type alone; not array-api-strict, whose inference has side effects.
 """
 
 
+def plain_floating(x: object) -> bool:
+    """Whether ``x`` is of an array type seen before, with a float32/float64 dtype."""
+    known = _QUICK.get(type(x))
+    return known is not None and x.dtype in known.dtypes  # type: ignore[attr-defined]
+
+
 def _remember(kind: type, xp: Namespace) -> None:
     if any(
         check(xp)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from ._array_api import Array, ArrayLike, Namespace, array_args, compute_dtype, require_ndim
+from ._array_api import (
+    Array,
+    ArrayLike,
+    Namespace,
+    array_args,
+    compute_dtype,
+    plain_floating,
+    require_ndim,
+)
 
 __all__ = ["image2vector"]
 
@@ -35,7 +41,7 @@ def image2vector(image: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     >>> ak.image2vector(np.arange(12.0).reshape(2, 3, 2)).T
     array([[ 0.,  1.,  2.,  3.,  4.,  5.,  6.,  7.,  8.,  9., 10., 11.]])
     """
-    if xp is None and type(image) is np.ndarray and image.dtype.kind == "f" and image.ndim == 3:
+    if xp is None and plain_floating(image) and image.ndim == 3:
         return image.reshape(-1, 1)  # the common case, without a microsecond of dispatch
     xp, (image,) = array_args(("image",), (image,), xp)
     _, dtype = compute_dtype(xp, image, "image")
