@@ -5,7 +5,8 @@
  * whatever it computes, and the careful formulas take several calls where
  * the textbook takes one or two; here each primitive is one call that reads
  * its input once. Large arrays stay with the NumPy kernels, whose vectorised
- * exp is several times faster than the C library's scalar one.
+ * exp is several times faster than the C library's scalar one; for them,
+ * softmax_shift and softmax_scale do the passes around NumPy's exp.
  *
  * Every function takes C-contiguous buffers of one native float type ('f' or
  * 'd') and returns False (or None) without touching anything when it cannot
