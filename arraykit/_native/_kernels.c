@@ -9,9 +9,10 @@
  * softmax_shift and softmax_scale do the passes around NumPy's exp.
  *
  * Every function takes C-contiguous buffers of one native float type ('f' or
- * 'd') and returns False (or None) without touching anything when it cannot
- * serve them, or when a special value needs the generic formulas: the caller
- * then takes the NumPy path. float32 is computed in double and rounded once.
+ * 'd') and returns False (or None) when it cannot serve them, or when a
+ * special value needs the generic formulas: the caller then discards what
+ * was written and takes the NumPy path. float32 is computed in double and
+ * rounded once.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -1,6 +1,6 @@
 # The compiled kernels of _kernels.c. Each takes C-contiguous arrays of one
-# native float32/float64 dtype and size, and returns False (or None) without
-# writing anything when it cannot serve them.
+# native float32/float64 dtype and size, and returns False (or None) when it
+# cannot serve them; the caller then discards its outputs.
 from typing import Any
 
 def sigmoid(x: Any, out: Any, /) -> bool: ...
