@@ -94,8 +94,10 @@ def test_crossover_compares_the_same_results() -> None:
     from arraykit._native import numpy as kernels
     from benchmarks import crossover
 
+    from .test_native import NOT_COMPILED
+
     if kernels.compiled is None:
-        pytest.skip("arraykit was built without its compiled kernels (no C compiler)")
+        pytest.skip(NOT_COMPILED)
     for name, call in crossover._calls(2048, "float64").items():
         compiled = np.asarray(crossover._forced(2**62, call)())
         plain = np.asarray(crossover._forced(0, call)())

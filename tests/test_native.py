@@ -143,6 +143,7 @@ def test_adagrad_line_matches_the_generic_loop(
 # without a C compiler. The matrix's inputs are small, so here each is
 # forced in turn, on one block and on many.
 COPIES = [1, 2000]  # the second is past numpy.BLOCK elements for every input
+NOT_COMPILED = "arraykit was built without its compiled kernels (no C compiler)"
 
 
 @pytest.fixture(params=["compiled", "blocked", "numpy-only"])
@@ -150,7 +151,7 @@ def numpy_kernels(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     from arraykit._native import numpy as kernels
 
     if request.param != "numpy-only" and kernels.compiled is None:
-        pytest.skip("arraykit was built without its compiled kernels (no C compiler)")
+        pytest.skip(NOT_COMPILED)
     limit = 2**62 if request.param == "compiled" else 0
     for key in kernels.COMPILED_UP_TO:
         monkeypatch.setitem(kernels.COMPILED_UP_TO, key, limit)
@@ -220,7 +221,7 @@ def test_compiled_kernels_decline_what_they_cannot_read() -> None:
     from arraykit._native import numpy as kernels
 
     if kernels.compiled is None:
-        pytest.skip("arraykit was built without its compiled kernels (no C compiler)")
+        pytest.skip(NOT_COMPILED)
     x = np.linspace(-3.0, 3.0, 12)
     readonly = np.empty_like(x)
     readonly.flags.writeable = False
@@ -250,7 +251,7 @@ def test_compiled_kernels_are_built_where_required() -> None:
     from arraykit._native import numpy as kernels
 
     if kernels.compiled is None and os.environ.get("ARRAYKIT_REQUIRE_COMPILED") != "1":
-        pytest.skip("arraykit was built without its compiled kernels (no C compiler)")
+        pytest.skip(NOT_COMPILED)
     assert kernels.compiled is not None, "the optional C extension failed to build"
 
 

@@ -59,34 +59,71 @@ acquire(PyObject *obj, Buffer *b, int writable)
     return 1;
 }
 
-/* Acquire `count` buffers of one kind and length (the first `readonly` are
- * inputs, the rest outputs); 1 on success, 0 (all released) otherwise. */
+/* Acquire `count` buffers of one length: those before `first_scratch` of
+ * one float kind (the caller's arrays), those from it on float64 scratch,
+ * which may be None (pointer NULL). Bit i of `writable` marks an output.
+ * 1 on success, 0 (everything released) when the buffers cannot be served. */
 static int
-acquire_all(PyObject *const *objs, Buffer *bufs, int count, int inputs)
+acquire_all(PyObject *const *objs, Buffer *bufs, int count, int writable, int first_scratch)
 {
-    for (int i = 0; i < count; i++) {
-        if (!acquire(objs[i], &bufs[i], i >= inputs)) {
-            while (i-- > 0) {
-                PyBuffer_Release(&bufs[i].view);
-            }
-            return 0;
+    int got = 0;
+    for (; got < count; got++) {
+        Buffer *b = &bufs[got];
+        if (got >= first_scratch && objs[got] == Py_None) {
+            b->view.buf = NULL;
+            b->view.obj = NULL;
+            b->n = bufs[0].n;
+            b->kind = 'd';
+            continue;
         }
-        if (i > 0 && (bufs[i].kind != bufs[0].kind || bufs[i].n != bufs[0].n)) {
-            while (i >= 0) {
-                PyBuffer_Release(&bufs[i--].view);
-            }
-            return 0;
+        if (!acquire(objs[got], b, (writable >> got) & 1)) {
+            break;
+        }
+        char kind = got >= first_scratch ? 'd' : bufs[0].kind;
+        if (b->kind != kind || b->n != bufs[0].n) {
+            PyBuffer_Release(&b->view);
+            break;
         }
     }
-    return 1;
+    if (got == count) {
+        return 1;
+    }
+    while (got-- > 0) {
+        if (bufs[got].view.obj != NULL) {
+            PyBuffer_Release(&bufs[got].view);
+        }
+    }
+    return 0;
 }
 
 static void
 release_all(Buffer *bufs, int count)
 {
     for (int i = 0; i < count; i++) {
-        PyBuffer_Release(&bufs[i].view);
+        if (bufs[i].view.obj != NULL) {
+            PyBuffer_Release(&bufs[i].view);
+        }
     }
+}
+
+/* Read a row length and acquire buffers holding whole rows of it:
+ * 1 served, 0 not served (nothing held), -1 with an exception set. */
+static int
+acquire_rows(PyObject *const *objs, Buffer *bufs, int count, int writable, int first_scratch,
+             PyObject *length, Py_ssize_t *cols)
+{
+    *cols = PyLong_AsSsize_t(length);
+    if (*cols == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (*cols <= 0 || !acquire_all(objs, bufs, count, writable, first_scratch)) {
+        return 0;
+    }
+    if (bufs[0].n % *cols != 0) {
+        release_all(bufs, count);
+        return 0;
+    }
+    return 1;
 }
 
 #define LOAD(b, i) ((b)->kind == 'd' ? ((const double *)(b)->view.buf)[i] \
@@ -150,7 +187,7 @@ elementwise(PyObject *const *args, Py_ssize_t nargs, double (*f)(double))
         PyErr_SetString(PyExc_TypeError, "expected (x, out)");
         return NULL;
     }
-    if (!acquire_all(args, b, 2, 1)) {
+    if (!acquire_all(args, b, 2, 0x2, 2)) {
         Py_RETURN_FALSE;
     }
     if (b[0].kind == 'd') {
@@ -185,7 +222,7 @@ sigmoid_derivative(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 /* ---- rows -------------------------------------------------------------- */
 
-/* Parse (x, out, row_length) and acquire both buffers; 0 when not served. */
+/* Check (x, out, row_length) and acquire both buffers, as acquire_rows. */
 static int
 rows_args(PyObject *const *args, Py_ssize_t nargs, Buffer *b, Py_ssize_t *cols)
 {
@@ -193,18 +230,15 @@ rows_args(PyObject *const *args, Py_ssize_t nargs, Buffer *b, Py_ssize_t *cols)
         PyErr_SetString(PyExc_TypeError, "expected (x, out, row_length)");
         return -1;
     }
-    *cols = PyLong_AsSsize_t(args[2]);
-    if (*cols == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (*cols <= 0 || !acquire_all(args, b, 2, 1)) {
-        return 0;
-    }
-    if (b[0].n % *cols != 0) {
-        release_all(b, 2);
-        return 0;
-    }
-    return 1;
+    return acquire_rows(args, b, 2, 0x2, 2, args[2], cols);
+}
+
+/* The exact rounding error of d = v - m (Knuth's TwoSum). */
+static inline double
+difference_error(double v, double m, double d)
+{
+    double back = d - v;
+    return (v - (d - back)) + (-m - back);
 }
 
 /* exp(x - m) with the rounding error of x - m carried in (TwoSum): without
@@ -216,10 +250,50 @@ shifted_exp(double v, double m)
     if (s < -746.0) {
         return 0.0; /* exp underflows to 0; also where v - m overflowed */
     }
-    double back = s - v;
-    double err = (v - (s - back)) + (-m - back);
     double e = exp(s);
-    return e + e * err;
+    return e + e * difference_error(v, m, s);
+}
+
+/* Largest and smallest entry of a row, in four lanes (a single chain of
+ * compares costs its latency on every element); NaN is reported apart. */
+#define ROW_RANGE(T)                                                              \
+    static void row_range_##T(const T *x, Py_ssize_t n, double *hi, double *lo,  \
+                              int *nan)                                           \
+    {                                                                             \
+        T mx[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};                   \
+        T mn[4] = {INFINITY, INFINITY, INFINITY, INFINITY};                       \
+        int bad = 0;                                                              \
+        Py_ssize_t i = 0;                                                         \
+        for (; i + 4 <= n; i += 4) {                                              \
+            for (int k = 0; k < 4; k++) {                                         \
+                T v = x[i + k];                                                   \
+                bad |= v != v;                                                    \
+                mx[k] = v > mx[k] ? v : mx[k];                                    \
+                mn[k] = v < mn[k] ? v : mn[k];                                    \
+            }                                                                     \
+        }                                                                         \
+        for (; i < n; i++) {                                                      \
+            bad |= x[i] != x[i];                                                  \
+            mx[0] = x[i] > mx[0] ? x[i] : mx[0];                                  \
+            mn[0] = x[i] < mn[0] ? x[i] : mn[0];                                  \
+        }                                                                         \
+        *hi = fmax(fmax(mx[0], mx[1]), fmax(mx[2], mx[3]));                       \
+        *lo = fmin(fmin(mn[0], mn[1]), fmin(mn[2], mn[3]));                       \
+        *nan = bad;                                                               \
+    }
+ROW_RANGE(float)
+ROW_RANGE(double)
+
+/* The range of row `start` of b, whichever its float kind. */
+static void
+row_range(const Buffer *b, Py_ssize_t start, Py_ssize_t cols, double *hi, double *lo, int *nan)
+{
+    if (b->kind == 'd') {
+        row_range_double((const double *)b->view.buf + start, cols, hi, lo, nan);
+    }
+    else {
+        row_range_float((const float *)b->view.buf + start, cols, hi, lo, nan);
+    }
 }
 
 static PyObject *
@@ -243,13 +317,9 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     int served = 1;
     for (Py_ssize_t r = 0; r < rows && served; r++) {
         Py_ssize_t start = r * cols;
-        double m = -INFINITY;
-        int nan = 0;
-        for (Py_ssize_t i = start; i < start + cols; i++) {
-            double v = LOAD(&b[0], i);
-            nan |= v != v;
-            m = v > m ? v : m;
-        }
+        double m, lo;
+        int nan;
+        row_range(&b[0], start, cols, &m, &lo, &nan);
         if (nan || !isfinite(m)) {
             served = 0; /* NaN, +inf or an all -inf row: the generic formulas */
             break;
@@ -291,87 +361,6 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
  * are exact in double); the caller takes exp(s) in place; softmax_scale
  * divides each e + e*err by its row's sum, rounding once to x's dtype. */
 
-/* Acquire the buffers for one of these steps: those from `first_double` on
- * must be float64 (the scratch); all of one size; bit i of `writable` marks
- * an output. None in objs leaves that buffer's pointer NULL. */
-static int
-acquire_steps(PyObject *const *objs, Buffer *bufs, int count, int writable, int first_double)
-{
-    int got = 0;
-    for (; got < count; got++) {
-        if (objs[got] == Py_None) {
-            bufs[got].view.buf = NULL;
-            bufs[got].view.obj = NULL;
-            bufs[got].n = bufs[0].n;
-            bufs[got].kind = 'd';
-            continue;
-        }
-        if (!acquire(objs[got], &bufs[got], (writable >> got) & 1)) {
-            break;
-        }
-        if ((got >= first_double && bufs[got].kind != 'd') || bufs[got].n != bufs[0].n) {
-            PyBuffer_Release(&bufs[got].view);
-            break;
-        }
-    }
-    if (got == count) {
-        return 1;
-    }
-    while (got-- > 0) {
-        if (bufs[got].view.obj != NULL) {
-            PyBuffer_Release(&bufs[got].view);
-        }
-    }
-    return 0;
-}
-
-static void
-release_steps(Buffer *bufs, int count)
-{
-    for (int i = 0; i < count; i++) {
-        if (bufs[i].view.obj != NULL) {
-            PyBuffer_Release(&bufs[i].view);
-        }
-    }
-}
-
-static int
-row_length(PyObject *obj, Py_ssize_t *cols)
-{
-    *cols = PyLong_AsSsize_t(obj);
-    return !(*cols == -1 && PyErr_Occurred());
-}
-
-/* Largest and smallest entry of a row, in four lanes (a single chain of
- * compares costs its latency on every element); NaN is reported apart. */
-#define ROW_RANGE(T)                                                              \
-    static void row_range_##T(const T *x, Py_ssize_t n, double *hi, double *lo,  \
-                              int *nan)                                           \
-    {                                                                             \
-        T mx[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};                   \
-        T mn[4] = {INFINITY, INFINITY, INFINITY, INFINITY};                       \
-        int bad = 0;                                                              \
-        Py_ssize_t i = 0;                                                         \
-        for (; i + 4 <= n; i += 4) {                                              \
-            for (int k = 0; k < 4; k++) {                                         \
-                T v = x[i + k];                                                   \
-                bad |= v != v;                                                    \
-                mx[k] = v > mx[k] ? v : mx[k];                                    \
-                mn[k] = v < mn[k] ? v : mn[k];                                    \
-            }                                                                     \
-        }                                                                         \
-        for (; i < n; i++) {                                                      \
-            bad |= x[i] != x[i];                                                  \
-            mx[0] = x[i] > mx[0] ? x[i] : mx[0];                                  \
-            mn[0] = x[i] < mn[0] ? x[i] : mn[0];                                  \
-        }                                                                         \
-        *hi = fmax(fmax(mx[0], mx[1]), fmax(mx[2], mx[3]));                       \
-        *lo = fmin(fmin(mn[0], mn[1]), fmin(mn[2], mn[3]));                       \
-        *nan = bad;                                                               \
-    }
-ROW_RANGE(float)
-ROW_RANGE(double)
-
 static PyObject *
 softmax_shift(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -381,24 +370,17 @@ softmax_shift(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "expected (x, shifted, error, row_length)");
         return NULL;
     }
-    if (!row_length(args[3], &cols)) {
-        return NULL;
-    }
-    if (cols <= 0 || !acquire_steps(args, b, 3, 0x6, 1)) {
-        Py_RETURN_FALSE;
+    int ok = acquire_rows(args, b, 3, 0x6, 1, args[3], &cols);
+    if (ok <= 0) {
+        return ok < 0 ? NULL : Py_NewRef(Py_False);
     }
     int wide = b[0].kind == 'f';
-    int served = b[0].n % cols == 0 && (wide || b[2].view.buf != NULL);
+    int served = wide || b[2].view.buf != NULL; /* float64 needs the error buffer */
     double *s = b[1].view.buf, *err = b[2].view.buf;
     for (Py_ssize_t start = 0; served && start < b[0].n; start += cols) {
         double m, lo;
         int nan;
-        if (wide) {
-            row_range_float((const float *)b[0].view.buf + start, cols, &m, &lo, &nan);
-        }
-        else {
-            row_range_double((const double *)b[0].view.buf + start, cols, &m, &lo, &nan);
-        }
+        row_range(&b[0], start, cols, &m, &lo, &nan);
         if (nan || !isfinite(m)) {
             served = 0; /* NaN, +inf or an all -inf row: the generic formulas */
             break;
@@ -414,20 +396,20 @@ softmax_shift(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         double *sr = s + start, *er = err + start;
         if (isfinite(m - lo)) {
             for (Py_ssize_t i = 0; i < cols; i++) {
-                double d = x[i] - m, back = d - x[i];
-                er[i] = (x[i] - (d - back)) + (-m - back);
+                double d = x[i] - m;
+                er[i] = difference_error(x[i], m, d);
                 sr[i] = d;
             }
             continue;
         }
         for (Py_ssize_t i = 0; i < cols; i++) {
-            double d = x[i] - m, back = d - x[i];
+            double d = x[i] - m;
             /* An overflowed difference (-inf) has exp 0: no correction. */
-            er[i] = isfinite(d) ? (x[i] - (d - back)) + (-m - back) : 0.0;
+            er[i] = isfinite(d) ? difference_error(x[i], m, d) : 0.0;
             sr[i] = d;
         }
     }
-    release_steps(b, 3);
+    release_all(b, 3);
     return Py_NewRef(served ? Py_True : Py_False);
 }
 
@@ -474,17 +456,11 @@ softmax_scale(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "expected (exp_shifted, error, out, row_length)");
         return NULL;
     }
-    if (!row_length(args[3], &cols)) {
-        return NULL;
-    }
     /* out (the third) may be float32; the first two are float64 scratch. */
     PyObject *const order[3] = {args[2], args[0], args[1]};
-    if (cols <= 0 || !acquire_steps(order, b, 3, 0x1, 1)) {
-        Py_RETURN_FALSE;
-    }
-    if (b[0].n % cols != 0) {
-        release_steps(b, 3);
-        Py_RETURN_FALSE;
+    int ok = acquire_rows(order, b, 3, 0x1, 1, args[3], &cols);
+    if (ok <= 0) {
+        return ok < 0 ? NULL : Py_NewRef(Py_False);
     }
     const double *e = b[1].view.buf, *err = b[2].view.buf;
     for (Py_ssize_t start = 0; start < b[0].n; start += cols) {
@@ -509,7 +485,7 @@ softmax_scale(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             }
         }
     }
-    release_steps(b, 3);
+    release_all(b, 3);
     Py_RETURN_TRUE;
 }
 
@@ -590,7 +566,7 @@ loss_sum(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     int power = PyLong_AsLong(args[2]) == 2 ? 2 : 1;
-    if (PyErr_Occurred() || !acquire_all(args, b, 2, 2)) {
+    if (PyErr_Occurred() || !acquire_all(args, b, 2, 0x0, 2)) {
         return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
     }
     Sum total = {0.0, 0.0};
@@ -615,7 +591,7 @@ loss_elements(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (PyErr_Occurred()) {
         return NULL;
     }
-    if (!acquire_all(args, b, 3, 2)) {
+    if (!acquire_all(args, b, 3, 0x4, 3)) {
         Py_RETURN_FALSE;
     }
     for (Py_ssize_t i = 0; i < b[0].n; i++) {

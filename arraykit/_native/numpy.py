@@ -39,11 +39,11 @@ except ImportError:  # built without a C compiler: the NumPy kernels serve every
 # subnormals; above the largest finite value it overflows.
 _RANGE = {c: (float(np.finfo(c).tiny / np.finfo(c).eps), float(np.finfo(c).max)) for c in "fd"}
 
-BLOCK = 1 << 14
-"""Elements per block: three float64 scratch buffers (384 KB) fit in a 1 MB L2."""
-
 BLOCK_BYTES = 1 << 17
-"""Bytes per buffer for the row kernels: whole rows of any dtype, three buffers in L2."""
+"""Bytes per scratch buffer: three of them (384 KB) fit in a 1 MB L2."""
+
+BLOCK = BLOCK_BYTES // 8
+"""Elements per block of the elementwise kernels and losses (float64-sized)."""
 
 COMPILED_UP_TO = {
     "sigmoid": 1024,
@@ -235,24 +235,23 @@ def _normalize_careful(xb: np.ndarray, ob: np.ndarray, finfo: Any) -> None:
     np.divide(ob, norm, out=ob)
 
 
+def _error_power(a: np.ndarray, b: np.ndarray, out: np.ndarray, power: int) -> np.ndarray:
+    """out = |a − b|**power, in place (inf past the largest float: silence that)."""
+    np.subtract(a, b, out=out)
+    np.abs(out, out=out)
+    if power == 2:
+        np.multiply(out, out, out=out)
+    return out
+
+
 def _blocked_sum(yhat: np.ndarray, y: np.ndarray, power: int) -> float:
     """Sum of ``|yhat − y|**power`` in float64, block by block (inf or NaN on overflow)."""
+    a, b = np.ravel(yhat), np.ravel(y)
+    scratch = np.empty(min(a.size, BLOCK), dtype=a.dtype)
     total = 0.0
     with np.errstate(over="ignore", invalid="ignore"):
-        if yhat.size <= BLOCK:
-            d = np.subtract(yhat, y, out=np.empty_like(yhat))
-            np.abs(d, out=d)
-            if power == 2:
-                np.multiply(d, d, out=d)
-            return float(d.sum(dtype=np.float64))
-        a, b = np.ascontiguousarray(yhat).reshape(-1), np.ascontiguousarray(y).reshape(-1)
-        scratch = np.empty(BLOCK, dtype=a.dtype)
         for part in _blocks(a.size, BLOCK):
-            d = scratch[: part.stop - part.start]
-            np.subtract(a[part], b[part], out=d)
-            np.abs(d, out=d)
-            if power == 2:
-                np.multiply(d, d, out=d)
+            d = _error_power(a[part], b[part], scratch[: part.stop - part.start], power)
             total += float(d.sum(dtype=np.float64))
     return total
 
@@ -266,11 +265,7 @@ def _loss(yhat: np.ndarray, y: np.ndarray, reduction: str, power: int) -> np.nda
             if small.loss_elements(yhat, y, out, power):
                 return out
         with np.errstate(over="ignore"):  # |yhat − y| or its square past the largest float: inf
-            d: np.ndarray = np.subtract(yhat, y, out=np.empty_like(yhat))
-            np.abs(d, out=d)
-            if power == 2:
-                np.multiply(d, d, out=d)
-        return d
+            return _error_power(yhat, y, np.empty_like(yhat), power)
     if yhat.size == 0:
         return None
     total = small.loss_sum(yhat, y, power) if small is not None else None
