@@ -126,11 +126,21 @@ def softmax(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
         return _softmax(x, axes, NUMPY_XP)  # type: ignore[no-any-return]
     rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
     result = np.empty_like(rows)
+    softmax_rows_into(rows, result)
+    return result.reshape(x.shape)
+
+
+def softmax_rows_into(rows: np.ndarray, result: np.ndarray) -> None:
+    """Softmax of each row of the C-contiguous 2-D ``rows`` into ``result``, block by block.
+
+    Holds the GIL only between blocks where compiled (the compiled passes
+    and NumPy's exp release it), so disjoint row ranges can run in threads.
+    """
     step = max(1, BLOCK_BYTES // (rows.shape[1] * 8))
     first = rows[:step]
     # Scratch in float64: float32 rows are shifted exactly there.
     shifted = np.empty(first.shape)
-    error = None if x.dtype == np.float32 else np.empty(first.shape)
+    error = None if rows.dtype == np.float32 else np.empty(first.shape)
     block = _softmax_block_compiled if compiled is not None else _softmax_block
     # x − m may overflow (to −inf, whose exp is right) and then make the
     # error term NaN: such a block fails its check and is redone.
@@ -141,7 +151,6 @@ def softmax(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
             if not block(xb, ob, shifted[:n], None if error is None else error[:n]):
                 # ±inf or NaN in the block: the generic twin defines those limits.
                 ob[...] = _softmax(xb, (1,), NUMPY_XP)
-    return result.reshape(x.shape)
 
 
 def _softmax_block_compiled(
