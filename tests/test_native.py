@@ -236,12 +236,43 @@ def test_compiled_kernels_decline_what_they_cannot_read() -> None:
     for a, out in declined:
         assert kernels.compiled.sigmoid(a, out) is False
     assert kernels.compiled.softmax_rows(x, np.empty(12), 5) is False  # 12 is not rows of 5
+    # softmax_scale: float64 results need the error terms, float32 ones none
+    e = np.exp(-np.abs(x))
+    assert kernels.compiled.softmax_scale(e, None, np.empty(12), 6) is False
+    assert kernels.compiled.softmax_scale(e, np.zeros(12), np.empty(12, np.float32), 6) is False
     # and through the public functions, the NumPy kernels serve them
     import arraykit as ak
 
     for a in (x[::2], x.astype(">f8")):
         desired = reference.sigmoid(np.array(a, dtype=np.float64))
         np.testing.assert_allclose(ak.sigmoid(a), desired, rtol=4 * np.finfo(np.float64).eps)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_softmax_in_threads(monkeypatch: pytest.MonkeyPatch, dtype: str) -> None:
+    """torch's softmax splits rows over torch's thread count: parts agree with the references."""
+    import backends
+    from arraykit._native import torch as torch_kernels
+
+    from .test_primitives import _softmax_input
+
+    xb = backends.get("torch:cpu")
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch_kernels, "PARALLEL_FROM", 1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)  # three uneven parts, whatever the machine has
+    try:
+        rng = np.random.default_rng(10)
+        typical = rng.normal(size=(700, 100)) * 4
+        special = _softmax_input(dtype, 2)  # ±inf, NaN, the largest floats: the last part only
+        narrow = np.concatenate([rng.normal(size=(7000, special.shape[1])) * 4, special])
+        for values in (typical, narrow):
+            x = xb.asarray(values, dtype)
+            exact = reference.softmax_rows(xb.to_numpy(x).astype(np.float64))
+            result = torch_kernels.softmax(x, (1,))
+            assert_close(result, exact, xb, dtype)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_compiled_kernels_are_built_where_required() -> None:
