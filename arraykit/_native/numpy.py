@@ -282,8 +282,11 @@ def _loss(yhat: np.ndarray, y: np.ndarray, reduction: str, power: int) -> np.nda
         total = _blocked_sum(yhat, y, power)
     smallest, largest = _RANGE[yhat.dtype.char]
     # Overflow anywhere, or squares small enough to have lost digits in the
-    # subnormal range: the generic twin scales them first.
-    if not math.isfinite(total) or (power == 2 and total < smallest):
+    # subnormal range: the generic twin scales them first. (A zero sum of
+    # equal arrays is exact.)
+    if not math.isfinite(total):
+        return None
+    if power == 2 and total < smallest and not (total == 0 and np.array_equal(yhat, y)):
         return None
     if reduction == "mean":
         total /= yhat.size
