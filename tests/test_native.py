@@ -282,6 +282,29 @@ def test_torch_softmax_in_threads(monkeypatch: pytest.MonkeyPatch, dtype: str) -
         torch.set_num_threads(threads)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled_row_range_at_every_position(dtype: str) -> None:
+    """The row maximum and the NaN check (vector lanes, then a scalar tail) see every entry."""
+    import backends
+    from arraykit._native import numpy as kernels
+
+    if kernels.compiled is None:
+        pytest.skip(NOT_COMPILED)
+    for n in range(1, 20):
+        for p in range(n):
+            x = np.linspace(-3.0, 0.0, n).astype(dtype)
+            x[p] = 1000.0  # the maximum: exp(x - m) overflows unless m is it
+            out = np.empty_like(x)
+            assert kernels.compiled.softmax_rows(x, out, n) is True
+            desired = reference.softmax_rows(x[None].astype(np.float64))[0]
+            assert_close(out, desired, backends.get("numpy"), dtype)
+            x[p] = np.nan
+            assert kernels.compiled.softmax_rows(x, out, n) is False
+            shifted = np.empty(n)
+            error = None if dtype == "float32" else np.empty(n)
+            assert kernels.compiled.softmax_shift(x, shifted, error, n) is False
+
+
 def test_compiled_kernels_are_built_where_required() -> None:
     """CI sets ARRAYKIT_REQUIRE_COMPILED=1, so that a failed build cannot pass unseen."""
     import os
