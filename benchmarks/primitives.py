@@ -262,6 +262,7 @@ def plot(rows: list[dict[str, Any]], directory: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    directory.mkdir(parents=True, exist_ok=True)
     written = []
     for backend_id in sorted({r["backend"] for r in rows}):
         subset = [r for r in rows if r["backend"] == backend_id and r["dtype"] == "float64"]
