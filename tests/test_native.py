@@ -282,6 +282,47 @@ def test_torch_softmax_in_threads(monkeypatch: pytest.MonkeyPatch, dtype: str) -
         torch.set_num_threads(threads)
 
 
+# Run in a fresh interpreter: forking this test process, which has JAX's
+# threads, is itself unsafe. The child makes no torch calls: torch's OpenMP
+# threads do not survive a fork either, and its parallel kernels hang there.
+FORK_SCRIPT = """
+import multiprocessing, numpy as np, torch
+from arraykit._native import torch as torch_kernels
+
+def child():
+    rows = np.linspace(-3.0, 3.0, 8 * torch_kernels.PARALLEL_FROM).reshape(-1, 8)
+    result = torch_kernels.softmax(torch.from_numpy(rows), (1,)).numpy()
+    ok = torch_kernels._pool is not None and np.allclose(result.sum(axis=1), 1.0)
+    raise SystemExit(0 if ok else 1)
+
+torch.set_num_threads(2)
+torch_kernels.softmax(torch.ones(4 * torch_kernels.PARALLEL_FROM).reshape(-1, 4), (1,))
+assert torch_kernels._pool is not None
+process = multiprocessing.get_context("fork").Process(target=child)
+process.start()
+process.join(timeout=60)
+if process.exitcode is None:
+    process.kill()
+    raise SystemExit("the forked child hung")
+raise SystemExit(f"child exit code {process.exitcode}" if process.exitcode else 0)
+"""
+
+
+def test_torch_softmax_threads_after_fork() -> None:
+    """A child forked after the pool started gets a pool of its own (not one of dead threads)."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_compiled_row_range_at_every_position(dtype: str) -> None:
     """The row maximum and the NaN check (vector lanes, then a scalar tail) see every entry."""

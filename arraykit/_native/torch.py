@@ -70,6 +70,17 @@ _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 
 
+def _forget_pool() -> None:
+    # A forked child has none of the pool's threads, yet the pool would
+    # believe it does and queue work for them forever.
+    global _pool, _pool_size
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _threads(wanted: int) -> ThreadPoolExecutor:
     """A pool of at least ``wanted`` threads (one per core unless torch asks for more)."""
     global _pool, _pool_size
