@@ -259,13 +259,14 @@ def test_compiled_kernels_decline_what_they_cannot_read() -> None:
 def test_torch_softmax_in_threads(monkeypatch: pytest.MonkeyPatch, dtype: str) -> None:
     """torch's softmax splits rows over torch's thread count: parts agree with the references."""
     import backends
+    from arraykit._native import numpy as kernels
     from arraykit._native import torch as torch_kernels
 
     from .test_primitives import _softmax_input
 
     xb = backends.get("torch:cpu")
     torch = pytest.importorskip("torch")
-    monkeypatch.setattr(torch_kernels, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(kernels, "PARALLEL_FROM", 1)
     threads = torch.get_num_threads()
     torch.set_num_threads(3)  # three uneven parts, whatever the machine has
     try:
@@ -287,17 +288,17 @@ def test_torch_softmax_in_threads(monkeypatch: pytest.MonkeyPatch, dtype: str) -
 # threads do not survive a fork either, and its parallel kernels hang there.
 FORK_SCRIPT = """
 import multiprocessing, numpy as np, torch
-from arraykit._native import torch as torch_kernels
+from arraykit._native import numpy as numpy_kernels, torch as torch_kernels
 
 def child():
-    rows = np.linspace(-3.0, 3.0, 8 * torch_kernels.PARALLEL_FROM).reshape(-1, 8)
+    rows = np.linspace(-3.0, 3.0, 8 * numpy_kernels.PARALLEL_FROM).reshape(-1, 8)
     result = torch_kernels.softmax(torch.from_numpy(rows), (1,)).numpy()
-    ok = torch_kernels._pool is not None and np.allclose(result.sum(axis=1), 1.0)
+    ok = numpy_kernels._pool is not None and np.allclose(result.sum(axis=1), 1.0)
     raise SystemExit(0 if ok else 1)
 
 torch.set_num_threads(2)
-torch_kernels.softmax(torch.ones(4 * torch_kernels.PARALLEL_FROM).reshape(-1, 4), (1,))
-assert torch_kernels._pool is not None
+torch_kernels.softmax(torch.ones(4 * numpy_kernels.PARALLEL_FROM).reshape(-1, 4), (1,))
+assert numpy_kernels._pool is not None
 process = multiprocessing.get_context("fork").Process(target=child)
 process.start()
 process.join(timeout=60)

@@ -16,8 +16,11 @@ careful formulas take several calls where the textbook takes one or two.
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -116,7 +119,12 @@ def sigmoid_derivative(x: np.ndarray) -> np.ndarray:
     return _elementwise(x, _sigmoid_derivative_kernel, scratch=1)
 
 
-def softmax(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarray:
+    """Softmax over ``axes``; with ``threads`` > 1, large arrays' rows split over that many.
+
+    NumPy's own functions run on one thread, so NumPy arrays get one; torch
+    passes its CPU thread count, as its own kernels use.
+    """
     last = (x.ndim - 1,)
     if compiled is not None and x.size <= COMPILED_UP_TO["softmax"] and axes == last:
         out = np.empty_like(x)
@@ -126,11 +134,48 @@ def softmax(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
         return _softmax(x, axes, NUMPY_XP)  # type: ignore[no-any-return]
     rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
     result = np.empty_like(rows)
-    softmax_rows_into(rows, result)
+    threads = min(threads, x.size // PARALLEL_FROM, rows.shape[0])
+    if threads < 2:
+        _softmax_rows_into(rows, result)
+        return result.reshape(x.shape)
+    bounds = [rows.shape[0] * k // threads for k in range(threads + 1)]
+    pool = _thread_pool(threads)
+    parts = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+    for done in [pool.submit(_softmax_rows_into, rows[p], result[p]) for p in parts]:
+        done.result()
     return result.reshape(x.shape)
 
 
-def softmax_rows_into(rows: np.ndarray, result: np.ndarray) -> None:
+PARALLEL_FROM = 1 << 18
+"""Fewest elements per thread worth a thread: below, a thread's start-up and
+the GIL between blocks cost more than its share saves."""
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def _forget_pool() -> None:
+    # A forked child has none of the pool's threads, yet the pool would
+    # believe it does and queue work for them forever.
+    global _pool, _pool_size
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _thread_pool(wanted: int) -> ThreadPoolExecutor:
+    """A pool of at least ``wanted`` threads (one per core unless more are asked for),
+    created on first need."""
+    global _pool, _pool_size
+    if _pool is None or _pool_size < wanted:
+        _pool_size = max(wanted, os.cpu_count() or 1)
+        _pool = ThreadPoolExecutor(_pool_size, "arraykit")
+    return _pool
+
+
+def _softmax_rows_into(rows: np.ndarray, result: np.ndarray) -> None:
     """Softmax of each row of the C-contiguous 2-D ``rows`` into ``result``, block by block.
 
     Holds the GIL only between blocks where compiled (the compiled passes

@@ -6,7 +6,7 @@ serve it without a copy; the result comes back as a tensor on the same
 memory. torch's own CPU kernels split large arrays over
 ``torch.get_num_threads()`` threads; so does softmax here, the one primitive
 whose arithmetic (an exp per element, compensated sums) outweighs memory
-traffic: its row ranges run in a small thread pool, created on first need.
+traffic: its rows are split over threads by NumPy's kernel, on request.
 
 Tensors on other devices, and tensors recording gradients, take the
 generic path: its gradients are accurate (torch's own sigmoid backward,
@@ -16,10 +16,7 @@ kernels would not be differentiable.
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import array_api_compat.torch as xp
@@ -62,49 +59,8 @@ normalize_rows = _through_numpy(numpy_kernels.normalize_rows, _normalize_rows, 1
 l1_loss = l2_loss = _through_numpy(numpy_kernels.l1_loss, _generic_loss, 2)  # power selects
 
 
-PARALLEL_FROM = 1 << 18
-"""Fewest elements per thread worth a thread: below, a thread's start-up and
-the GIL between blocks cost more than its share saves."""
-
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
+def _softmax_in_torch_threads(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    return numpy_kernels.softmax(x, axes, threads=torch.get_num_threads())
 
 
-def _forget_pool() -> None:
-    # A forked child has none of the pool's threads, yet the pool would
-    # believe it does and queue work for them forever.
-    global _pool, _pool_size
-    _pool, _pool_size = None, 0
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
-
-
-def _threads(wanted: int) -> ThreadPoolExecutor:
-    """A pool of at least ``wanted`` threads (one per core unless torch asks for more)."""
-    global _pool, _pool_size
-    if _pool is None or _pool_size < wanted:
-        _pool_size = max(wanted, os.cpu_count() or 1)
-        _pool = ThreadPoolExecutor(_pool_size, "arraykit")
-    return _pool
-
-
-def _parallel_softmax(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """NumPy's softmax kernel, its rows split over torch's CPU thread count when large."""
-    last = (x.ndim - 1,)
-    threads = min(torch.get_num_threads(), x.size // PARALLEL_FROM)
-    if threads < 2 or axes != last or x.shape[-1] == 0 or x.size // x.shape[-1] < 2:
-        return numpy_kernels.softmax(x, axes)
-    rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
-    threads = min(threads, rows.shape[0])
-    result = np.empty_like(rows)
-    bounds = [rows.shape[0] * k // threads for k in range(threads + 1)]
-    pool = _threads(threads)
-    parts = [slice(a, b) for a, b in itertools.pairwise(bounds)]
-    for done in [pool.submit(numpy_kernels.softmax_rows_into, rows[p], result[p]) for p in parts]:
-        done.result()
-    return result.reshape(x.shape)
-
-
-softmax = _through_numpy(_parallel_softmax, _softmax, 1)
+softmax = _through_numpy(_softmax_in_torch_threads, _softmax, 1)
