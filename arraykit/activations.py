@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-from . import _native
-from ._array_api import (
-    Array,
-    ArrayLike,
-    Namespace,
-    finish,
-    floating_args,
-    normalize_axis,
-    static_size,
-    wider_sum_dtype,
-)
+from . import _formulas
+from ._array_api import Array, ArrayLike, Namespace, finish, floating_args, normalize_axis
+from ._dispatch import dispatch
 
 __all__ = ["sigmoid", "sigmoid_derivative", "softmax"]
 
@@ -52,23 +43,8 @@ def sigmoid(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     array([0.73105858, 0.88079708, 0.95257413])
     """
     xp, (x,), dtype = floating_args(("x",), (x,), xp)
-    result = _native.dispatch(xp, "sigmoid", _sigmoid, x)
+    result = dispatch(xp, "sigmoid", _formulas.sigmoid, x)
     return finish(xp, result, dtype)
-
-
-def _minus_abs(x: Array, xp: Namespace) -> tuple[Array, Array]:
-    # -|x| written with where, not abs: autograd then sees slope -1 at x = 0
-    # (abs has slope 0 there on torch), so d sigmoid/dx at 0 comes out 0.25.
-    nonnegative = x >= 0
-    return nonnegative, xp.where(nonnegative, -x, x)
-
-
-def _sigmoid(x: Array, xp: Namespace) -> Array:
-    """Generic array-API sigmoid (the twin of the native fast paths)."""
-    nonnegative, t = _minus_abs(x, xp)
-    e = xp.exp(t)
-    # One division for both branches: 1/(1+e) for x >= 0, e/(1+e) for x < 0.
-    return xp.where(nonnegative, 1.0, e) / (1.0 + e)
 
 
 def sigmoid_derivative(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
@@ -101,18 +77,8 @@ def sigmoid_derivative(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array
     array([0.19661193, 0.10499359, 0.04517666])
     """
     xp, (x,), dtype = floating_args(("x",), (x,), xp)
-    result = _native.dispatch(xp, "sigmoid_derivative", _sigmoid_derivative, x)
+    result = dispatch(xp, "sigmoid_derivative", _formulas.sigmoid_derivative, x)
     return finish(xp, result, dtype)
-
-
-def _sigmoid_derivative(x: Array, xp: Namespace) -> Array:
-    """Generic array-API sigmoid derivative."""
-    _, t = _minus_abs(x, xp)
-    e = xp.exp(t)
-    d = 1.0 + e
-    # Near x = 0 the roundings can lift the quotient an ulp above the true
-    # maximum, 1/4; the clamp keeps the bound exact.
-    return xp.minimum(e / (d * d), 0.25)
 
 
 def softmax(
@@ -166,49 +132,7 @@ def softmax(
     if not axes:
         # Every slice is a single element (axis=(), or a 0-d x with axis=None).
         return finish(xp, xp.where(xp.isnan(x), x, 1.0), dtype)
-    if static_size(x) == 0:
+    if _formulas.is_empty(x):
         return finish(xp, xp.zeros_like(x), dtype)
-    result = _native.dispatch(xp, "softmax", _softmax, x, axes)
+    result = dispatch(xp, "softmax", _formulas.softmax, x, axes)
     return finish(xp, result, dtype)
-
-
-def _softmax(x: Array, axes: tuple[int, ...], xp: Namespace) -> Array:
-    """Generic array-API softmax over the (normalised, non-empty) ``axes``."""
-    finfo = xp.finfo(x.dtype)
-    largest = float(finfo.max)
-    # exp(-cutoff) underflows to 0: anything further below the maximum is
-    # clamped there.
-    cutoff = 1.0 - math.log(float(finfo.smallest_normal) * float(finfo.eps))
-    m = xp.max(x, axis=axes, keepdims=True)
-    finite = xp.isfinite(m)
-    # Work with halves, whose differences cannot overflow (x - m can, for
-    # finite x and m of opposite signs), and with ±inf clipped to the largest
-    # float so that the error term below stays finite.
-    b = -0.5 * xp.where(finite, m, 0.0)
-    a = 0.5 * xp.clip(x, -largest, largest)
-    s = a + b
-    # Knuth's TwoSum: err is the exact rounding error of s = a + b, and
-    # exp(2(s + err)) ≈ exp(2s)·(1 + 2err). Without it the relative error of
-    # the result grows like |x - m| ulp when x and m differ in magnitude.
-    back = s - a
-    err = (a - (s - back)) + (b - back)
-    # The exponentials are scaled by 2^(mantissa bits + 4), which the final
-    # division cancels, so that the correction e·2err stays a normal number
-    # even for results near the smallest normal (backends that flush
-    # subnormals to zero would otherwise drop it there).
-    boost = 2.0 ** (round(-math.log2(float(finfo.eps))) + 4)
-    e = xp.exp(2.0 * xp.clip(s, -0.5 * cutoff, 0.0)) * boost
-    e = e + e * (2.0 * err)
-    # Slices whose maximum is +inf, -inf or NaN take their limit (see the
-    # docstring): the maxima share the mass; NaN propagates.
-    at_max = xp.astype(x == m, x.dtype)
-    e = xp.where(finite, e, at_max + xp.where(xp.isnan(m), m, 0.0))
-    return _divide_by_sum(e, axes, xp)
-
-
-def _divide_by_sum(e: Array, axes: tuple[int, ...], xp: Namespace) -> Array:
-    """``e / sum(e)`` along ``axes``, summed (and divided) in float64 for float32 where possible."""
-    wide = wider_sum_dtype(xp, e)
-    if wide is None:
-        return e / xp.sum(e, axis=axes, keepdims=True)
-    return xp.astype(e / xp.sum(e, axis=axes, keepdims=True, dtype=wide), e.dtype)

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
-from . import _native
-from ._array_api import (
-    Array,
-    ArrayLike,
-    Namespace,
-    finish,
-    floating_args,
-    require_ndim,
-    static_size,
-)
+from . import _formulas
+from ._array_api import Array, ArrayLike, Namespace, finish, floating_args, require_ndim
+from ._dispatch import dispatch
 
 __all__ = ["normalize_rows"]
 
@@ -53,31 +44,7 @@ def normalize_rows(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     """
     xp, (x,), dtype = floating_args(("x",), (x,), xp)
     require_ndim(x, "x", 2, "a matrix of shape (rows, columns)")
-    if static_size(x) == 0:
+    if _formulas.is_empty(x):
         return finish(xp, xp.zeros_like(x), dtype)
-    result = _native.dispatch(xp, "normalize_rows", _normalize_rows, x)
+    result = dispatch(xp, "normalize_rows", _formulas.normalize_rows, x)
     return finish(xp, result, dtype)
-
-
-def _normalize_rows(x: Array, xp: Namespace) -> Array:
-    """Generic array-API row normalisation."""
-    finfo = xp.finfo(x.dtype)
-    emax = round(math.log2(float(finfo.max)))
-    emin = round(math.log2(float(finfo.smallest_normal)))
-    magnitude = xp.abs(x)
-    largest = xp.max(magnitude, axis=1, keepdims=True)
-    finite = xp.isfinite(largest)
-    # Multiply each row by a power of two that brings its largest entry near
-    # 1: exact, so the result is that of the exact row, and the squares then
-    # neither overflow nor underflow. (A division by the largest entry would
-    # round once more, and XLA computes x / d as x * (1/d), which is 0 once
-    # 1/d is subnormal.)
-    usable = xp.where(finite & (largest > 0), largest, 1.0)
-    exponent = xp.clip(-xp.floor(xp.log2(usable)), emin, emax - 1)
-    scale = xp.pow(xp.full_like(exponent, 2.0), exponent)
-    # Rows holding ±inf: the infinite entries become ±1 and the rest 0 before
-    # the norm is taken, which gives the limit; a NaN row stays NaN.
-    limit = xp.where(magnitude == largest, xp.sign(x), xp.where(xp.isnan(largest), largest, 0.0))
-    y = xp.where(finite, x * scale, limit)
-    norm = xp.sqrt(xp.sum(y * y, axis=1, keepdims=True))
-    return y / xp.where(norm > 0, norm, 1.0)

@@ -18,8 +18,17 @@ from typing import Any
 
 import array_api_compat
 
-from . import _native, drivers, optim
-from ._array_api import NUMPY_XP, Array, ArrayLike, Namespace, array_args, compute_dtype, describe
+from . import _dispatch, drivers, optim
+from ._array_api import (
+    NUMPY_XP,
+    Array,
+    ArrayLike,
+    Namespace,
+    array_args,
+    compute_dtype,
+    describe,
+    same_shape,
+)
 from .drivers import OptimizeResult
 
 __all__ = ["classic_data", "fit_line", "least_squares", "loss_surface"]
@@ -85,7 +94,7 @@ def _moments(x: ArrayLike, y: ArrayLike, xp: Namespace | None) -> _Moments:
     for name, value in (("x", x), ("y", y)):
         if value.ndim != 1:
             raise ValueError(f"{name} must be 1-D, one value per point; got {describe(value)}")
-    if x.shape != y.shape:
+    if not same_shape(x.shape, y.shape):
         raise ValueError(
             f"x and y must have the same shape; got x: {describe(x)}, y: {describe(y)}"
         )
@@ -385,7 +394,7 @@ def fit_line(
 
 def _fast_adagrad(xp: Namespace, theta0: Array) -> Callable[..., Any] | None:
     # The native two-number loop computes in Python floats: float64 only.
-    native = _native.lookup(xp, "adagrad_line")
+    native = _dispatch.lookup(xp, "adagrad_line")
     return native if native is not None and xp.finfo(theta0.dtype).bits == 64 else None
 
 

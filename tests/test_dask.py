@@ -102,9 +102,7 @@ def test_each_block_is_read_once(name: str) -> None:
     block read by two tasks waits in memory (or on disk) for the second."""
     from array_api_compat.dask import array as xp
 
-    from arraykit.activations import _softmax
-    from arraykit.losses import _generic_loss
-    from arraykit.normalization import _normalize_rows
+    from arraykit import _formulas
 
     rng = np.random.default_rng(3)
     x = da.from_array(rng.normal(size=(8, 6)), chunks=(2, 6))  # whole rows per block
@@ -114,10 +112,10 @@ def test_each_block_is_read_once(name: str) -> None:
     assert all(n == 1 for n in readers), readers
     # The generic twins, by contrast, read each block twice: the test can fail.
     twin = {
-        "l1_loss": lambda: _generic_loss(x, y, "sum", 1, xp),
-        "l2_loss_mean": lambda: _generic_loss(x, y, "mean", 2, xp),
-        "softmax_whole_rows": lambda: _softmax(x, (1,), xp),
-        "normalize_rows_whole_rows": lambda: _normalize_rows(x, xp),
+        "l1_loss": lambda: _formulas.loss(x, y, "sum", 1, xp=xp),
+        "l2_loss_mean": lambda: _formulas.loss(x, y, "mean", 2, xp=xp),
+        "softmax_whole_rows": lambda: _formulas.softmax(x, (1,), xp=xp),
+        "normalize_rows_whole_rows": lambda: _formulas.normalize_rows(x, xp=xp),
     }[name]()
     assert max(_readers(twin.__dask_graph__(), x.name)) > 1
 

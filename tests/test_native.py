@@ -14,44 +14,42 @@ from typing import Any
 import numpy as np
 import pytest
 
-from arraykit import _native
+from arraykit import _dispatch, _formulas
 from arraykit._array_api import compute_dtype
-from arraykit.activations import _sigmoid, _sigmoid_derivative, _softmax
 from backends import Backend
 
 from . import reference
 from .assertions import assert_close
 
 TWINS = {
-    "sigmoid": (_sigmoid, reference.sigmoid),
-    "sigmoid_derivative": (_sigmoid_derivative, reference.sigmoid_derivative),
+    "sigmoid": (_formulas.sigmoid, reference.sigmoid),
+    "sigmoid_derivative": (_formulas.sigmoid_derivative, reference.sigmoid_derivative),
 }
 
 
 @pytest.mark.parametrize("name", TWINS)
 def test_generic_twin_where_a_fast_path_exists(xb: Backend, dtype: str, name: str) -> None:
     xp = xb.namespace
-    native = _native.lookup(xp, name)
+    native = _dispatch.lookup(xp, name)
     if native is None:
         pytest.skip(f"{xb.id} has no fast path for {name}")
     generic, exact = TWINS[name]
     x = xb.asarray(reference.finite_values(dtype, 300, seed=10), dtype)
     work, _ = compute_dtype(xp, x, "x")
     values = xb.to_numpy(x).astype(np.float64)
-    for implementation in (native, lambda a: generic(a, xp)):
+    for implementation in (native, lambda a: generic(a, xp=xp)):
         result = implementation(xp.astype(x, work))
         assert_close(xp.astype(result, x.dtype), exact(values), xb, dtype)
 
     special = xb.asarray(np.array([-math.inf, math.inf, math.nan, 0.0, -0.0]), dtype)
     special = xp.astype(special, work)
-    np.testing.assert_array_equal(xb.to_numpy(native(special)), xb.to_numpy(generic(special, xp)))
+    np.testing.assert_array_equal(
+        xb.to_numpy(native(special)), xb.to_numpy(generic(special, xp=xp))
+    )
 
 
 def _row_cases(dtype: str) -> dict[str, tuple[Any, Any, Any]]:
     """name -> (input builder, generic call, reference) for the row-wise and loss twins."""
-    from arraykit.losses import _generic_loss
-    from arraykit.normalization import _normalize_rows
-
     from .test_primitives import _normalize_input, _softmax_input
 
     rng = np.random.default_rng(13)
@@ -59,12 +57,12 @@ def _row_cases(dtype: str) -> dict[str, tuple[Any, Any, Any]]:
     cases: dict[str, tuple[Any, Any, Any]] = {
         "softmax": (
             lambda: (_softmax_input(dtype, 2),),
-            lambda xp, x: _softmax(x, (1,), xp),
+            lambda xp, x: _formulas.softmax(x, (1,), xp=xp),
             reference.softmax_rows,
         ),
         "normalize_rows": (
             lambda: (_normalize_input(dtype, 4),),
-            lambda xp, x: _normalize_rows(x, xp),
+            lambda xp, x: _formulas.normalize_rows(x, xp=xp),
             reference.normalize_rows,
         ),
     }
@@ -72,7 +70,7 @@ def _row_cases(dtype: str) -> dict[str, tuple[Any, Any, Any]]:
         for reduction in ("sum", "mean", "none"):
             cases[f"{name}-{reduction}"] = (
                 lambda: pair,
-                lambda xp, a, b, p=power, r=reduction: _generic_loss(a, b, r, p, xp),
+                lambda xp, a, b, p=power, r=reduction: _formulas.loss(a, b, r, p, xp=xp),
                 lambda a, b, p=power, r=reduction: reference.loss(a, b, p, r),
             )
     return cases
@@ -92,7 +90,7 @@ def test_generic_row_and_loss_twins_on_numpy(name: str, dtype: str) -> None:
     build, generic, exact = _row_cases(dtype)[name]
     arrays = [xb.asarray(a, dtype) for a in build()]
     values = [xb.to_numpy(a).astype(np.float64) for a in arrays]
-    assert _native.lookup(xp, name.split("-")[0]) is not None, "the twin of a fast path"
+    assert _dispatch.lookup(xp, name.split("-")[0]) is not None, "the twin of a fast path"
     assert_close(generic(xp, *arrays), exact(*values), xb, dtype)
 
 
@@ -101,7 +99,7 @@ def test_torch_fast_path_is_skipped_when_recording_gradients() -> None:
     import array_api_compat.torch as xp
 
     x = torch.tensor([30.0], dtype=torch.float64, requires_grad=True)
-    native = _native.lookup(xp, "sigmoid")
+    native = _dispatch.lookup(xp, "sigmoid")
     assert native is not None
     native(x).backward()
     # torch.sigmoid's own backward, s * (1 - s), would give 9.3576e-14 · (1 ± 1e-3).
@@ -374,5 +372,5 @@ def test_jax_lean_softmax(dtype: str) -> None:
     for values, ulps in ((finite, 4), (typical, 6 if dtype == "float64" else 4)):
         x = xb.asarray(values, dtype)
         exact = reference.softmax_rows(xb.to_numpy(x).astype(np.float64))
-        result = _native.lookup(xb.namespace, "softmax")(x, (1,))
+        result = _dispatch.lookup(xb.namespace, "softmax")(x, (1,))
         assert_close(result, exact, xb, dtype, ulps=ulps)  # 6: as test_softmax_rows

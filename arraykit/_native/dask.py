@@ -1,12 +1,12 @@
 """Dask fast paths: each block through its own backend's kernels, in one pass.
 
-The generic twins already run on Dask, as graphs of one task per operation
+The generic formulas already run on Dask, as graphs of one task per operation
 and block that Dask fuses. Two things make them the wrong shape for data
 larger than memory:
 
 * every operation on a block is a separate call into the block's library,
   with a full-size temporary each; handing the whole block to arraykit's
-  kernel for that library (NumPy's cache-blocked ones, or the generic twin
+  kernel for that library (NumPy's cache-blocked ones, or the generic formula
   on CuPy blocks) does the same work in one pass over the block;
 * the losses scale the errors by their global maximum before summing, so
   every block would be needed twice, with the whole array held (or spilled)
@@ -15,7 +15,7 @@ larger than memory:
 
 Row-wise functions take the block path when each block holds whole rows
 (whole slices along ``axis`` for softmax); a row split across blocks goes
-through the generic twin, whose row reductions Dask carries across blocks.
+through the generic formula, whose row reductions Dask carries across blocks.
 """
 
 from __future__ import annotations
@@ -30,16 +30,14 @@ import array_api_compat.dask.array as xp
 import dask.array as da
 from dask.array.utils import meta_from_array
 
-from .. import _native
+from .. import _formulas
 from .._array_api import describe, namespace_of
-from ..activations import _sigmoid, _sigmoid_derivative, _softmax
-from ..losses import _generic_loss, merge_scaled_sums, scaled_sum, unscale
-from ..normalization import _normalize_rows
+from . import _eager
 
 
 def _in_block(name: str, generic: Callable[..., Any], block: Any, *args: Any) -> Any:
     """``name`` on one block, through the block backend's fast path if it has one."""
-    return _native.dispatch(namespace_of(block), name, generic, block, *args)
+    return _eager.dispatch(namespace_of(block), name, generic, block, *args)
 
 
 def _blockwise(name: str, generic: Callable[..., Any], x: Any, *args: Any) -> Any:
@@ -55,25 +53,25 @@ def _whole(x: Any, axes: Sequence[int]) -> bool:
 
 
 def sigmoid(x: Any) -> Any:
-    return _blockwise("sigmoid", _sigmoid, x)
+    return _blockwise("sigmoid", _formulas.sigmoid, x)
 
 
 def sigmoid_derivative(x: Any) -> Any:
-    return _blockwise("sigmoid_derivative", _sigmoid_derivative, x)
+    return _blockwise("sigmoid_derivative", _formulas.sigmoid_derivative, x)
 
 
 def softmax(x: Any, axes: tuple[int, ...]) -> Any:
     if _whole(x, axes):
-        return _blockwise("softmax", _softmax, x, axes)
+        return _blockwise("softmax", _formulas.softmax, x, axes)
     _require_known_chunks(x, "x", "split along the softmax axis")
-    return _softmax(x, axes, xp)
+    return _formulas.softmax(x, axes, xp=xp)
 
 
 def normalize_rows(x: Any) -> Any:
     if _whole(x, (1,)):
-        return _blockwise("normalize_rows", _normalize_rows, x)
+        return _blockwise("normalize_rows", _formulas.normalize_rows, x)
     _require_known_chunks(x, "x", "split within rows")
-    return _normalize_rows(x, xp)
+    return _formulas.normalize_rows(x, xp=xp)
 
 
 def _block_sum(yhat: Any, y: Any, power: int) -> tuple[Any, Any, int]:
@@ -83,7 +81,7 @@ def _block_sum(yhat: Any, y: Any, power: int) -> tuple[Any, Any, int]:
     if count == 0:
         one = block_xp.ones((), dtype=yhat.dtype, device=array_api_compat.device(yhat))
         return one, one * 0, 0
-    scale, total = scaled_sum(yhat, y, power, block_xp)
+    scale, total = _formulas.scaled_sum(yhat, y, power, xp=block_xp)
     return scale, total, count
 
 
@@ -97,7 +95,7 @@ def _flatten(nested: Any) -> list[Any]:
 def _merge(nested: Any, axis: Any = None, keepdims: bool = False, *, power: int) -> Any:
     triples = _flatten(nested)
     block_xp = namespace_of(triples[0][1])
-    scale, total = merge_scaled_sums([(s, t) for s, t, _ in triples], power, block_xp)
+    scale, total = _formulas.merge_scaled_sums([(s, t) for s, t, _ in triples], power, xp=block_xp)
     return scale, total, sum(n for _, _, n in triples)
 
 
@@ -110,7 +108,7 @@ def _finish(
         if count == 0:  # the mean of nothing, without NumPy's 0/0 warning
             return block_xp.full((), math.nan, dtype=total.dtype)
         total = total / count  # counted as the blocks were: sizes may be unknown till now
-    return unscale(total, scale, power, block_xp)
+    return _formulas.unscale(total, scale, power, xp=block_xp)
 
 
 def _pass_through(triple: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -124,7 +122,7 @@ def l1_loss(yhat: Any, y: Any, reduction: str, power: int) -> Any:
         y = y.rechunk(yhat.chunks)
     if reduction == "none":
         name = ("l1_loss", "l2_loss")[power - 1]
-        return _blockwise(name, _generic_loss, yhat, y, reduction, power)
+        return _blockwise(name, _formulas.loss, yhat, y, reduction, power)
     index = tuple(range(yhat.ndim))
     # One (scale, sum, count) triple per block; Dask keeps such non-array
     # block results as they are and hands them to _merge in nested lists.

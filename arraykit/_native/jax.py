@@ -13,24 +13,22 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ..activations import _divide_by_sum, _sigmoid, _sigmoid_derivative, _softmax
-from ..losses import _generic_loss
-from ..normalization import _normalize_rows
+from .. import _formulas
 
 
 @jax.jit
 def sigmoid(x: Any) -> Any:
-    return _sigmoid(x, jnp)
+    return _formulas.sigmoid(x, xp=jnp)
 
 
 @jax.jit
 def sigmoid_derivative(x: Any) -> Any:
-    return _sigmoid_derivative(x, jnp)
+    return _formulas.sigmoid_derivative(x, xp=jnp)
 
 
 @jax.jit
 def normalize_rows(x: Any) -> Any:
-    return _normalize_rows(x, jnp)
+    return _formulas.normalize_rows(x, xp=jnp)
 
 
 @jax.jit(static_argnums=1)
@@ -55,14 +53,14 @@ def softmax(x: Any, axes: tuple[int, ...]) -> Any:
         back = s - x
         err = (x - (s - back)) + (-m - back)  # TwoSum: the rounding error of s
         e = jnp.exp(s) * boost
-        return _divide_by_sum(e + e * err, axes, jnp)
+        return _formulas.divide_by_sum(e + e * err, axes, xp=jnp)
 
-    return jax.lax.cond(plain, lean, lambda: _softmax(x, axes, jnp))
+    return jax.lax.cond(plain, lean, lambda: _formulas.softmax(x, axes, xp=jnp))
 
 
 @jax.jit(static_argnums=(2, 3))
 def l1_loss(yhat: Any, y: Any, reduction: str, power: int) -> Any:
-    return _generic_loss(yhat, y, reduction, power, jnp)
+    return _formulas.loss(yhat, y, reduction, power, xp=jnp)
 
 
 l2_loss = l1_loss  # the same compiled function; power selects the loss

@@ -5,7 +5,7 @@ and by passes over memory, not by arithmetic. So these allocate one array,
 the result, and compute block by block in small scratch buffers that stay in
 the processor's cache: however many passes a numerically careful formula
 takes, main memory sees the input read once and the result written once.
-The formulas are those of the generic twins (see their comments); NumPy's
+The formulas are those of the generic formulas (see their comments); NumPy's
 warnings for an intermediate that overflows to a harmless inf are silenced
 only where the final result is still right.
 
@@ -26,10 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import _formulas
 from .._array_api import NUMPY_XP
-from ..activations import _softmax
-from ..losses import _generic_loss
-from ..normalization import _normalize_rows
 
 compiled: ModuleType | None
 try:
@@ -131,7 +129,7 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
         if compiled.softmax_rows(x, out, x.shape[-1]):
             return out
     if axes != last or x.shape[-1] == 0:
-        return _softmax(x, axes, NUMPY_XP)  # type: ignore[no-any-return]
+        return _formulas.softmax(x, axes, xp=NUMPY_XP)  # type: ignore[no-any-return]
     rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
     result = np.empty_like(rows)
     threads = min(threads, x.size // PARALLEL_FROM, rows.shape[0])
@@ -194,8 +192,8 @@ def _softmax_rows_into(rows: np.ndarray, result: np.ndarray) -> None:
             xb, ob = rows[part], result[part]
             n = part.stop - part.start
             if not block(xb, ob, shifted[:n], None if error is None else error[:n]):
-                # ±inf or NaN in the block: the generic twin defines those limits.
-                ob[...] = _softmax(xb, (1,), NUMPY_XP)
+                # ±inf or NaN in the block: the generic formula defines those limits.
+                ob[...] = _formulas.softmax(xb, (1,), xp=NUMPY_XP)
 
 
 def _softmax_block_compiled(
@@ -211,10 +209,10 @@ def _softmax_block_compiled(
 def _softmax_block(
     x: np.ndarray, out: np.ndarray, shifted: np.ndarray, error: np.ndarray | None
 ) -> bool:
-    """Softmax of the rows of ``x`` into ``out``; False where a row needs the generic twin.
+    """Softmax of the rows of ``x`` into ``out``; False where a row needs the generic formula.
 
     exp(x − m) carries the rounding error of x − m (Knuth's TwoSum, as in the
-    generic twin; float32 differences are exact in the float64 scratch), so
+    generic formula; float32 differences are exact in the float64 scratch), so
     small results keep full relative accuracy; NumPy keeps subnormals, so no
     scaling. Every row of a finite block sums to at least 1 before the
     division (its maximum contributes exp(0)); ±inf, NaN and an overflowed
@@ -277,7 +275,9 @@ def _normalize_careful(xb: np.ndarray, ob: np.ndarray, finfo: Any) -> None:
     """Rows whose plain sum of squares overflowed or lost digits, or hold inf or NaN."""
     largest = np.abs(xb).max(axis=1, keepdims=True)
     if not np.isfinite(largest).all():
-        ob[...] = _normalize_rows(xb, NUMPY_XP)  # the generic twin defines those limits
+        ob[...] = _formulas.normalize_rows(
+            xb, xp=NUMPY_XP
+        )  # the generic formula defines those limits
         return
     # A power of two bringing each row's largest entry to [0.5, 1): exact.
     # (Capped at the largest power: a subnormal row lands near 2^-52.)
@@ -327,7 +327,7 @@ def _loss(yhat: np.ndarray, y: np.ndarray, reduction: str, power: int) -> np.nda
         total = _blocked_sum(yhat, y, power)
     smallest, largest = _RANGE[yhat.dtype.char]
     # Overflow anywhere, or squares small enough to have lost digits in the
-    # subnormal range: the generic twin scales them first. (A zero sum of
+    # subnormal range: the generic formula scales them first. (A zero sum of
     # equal arrays is exact.)
     if not math.isfinite(total):
         return None
@@ -341,12 +341,12 @@ def _loss(yhat: np.ndarray, y: np.ndarray, reduction: str, power: int) -> np.nda
 
 
 def l1_loss(yhat: np.ndarray, y: np.ndarray, reduction: str, power: int) -> np.ndarray:
-    """L1 (power 1) or L2 (power 2): the plain blocked sum, else the generic twin."""
+    """L1 (power 1) or L2 (power 2): the plain blocked sum, else the generic formula."""
     fast = _loss(yhat, y, reduction, power)
-    return fast if fast is not None else _generic_loss(yhat, y, reduction, power, NUMPY_XP)
+    return fast if fast is not None else _formulas.loss(yhat, y, reduction, power, xp=NUMPY_XP)
 
 
-l2_loss = l1_loss  # power selects the loss, as in the generic twin
+l2_loss = l1_loss  # power selects the loss, as in the generic formula
 
 
 def adagrad_line(

@@ -1,0 +1,30 @@
+"""Which code computes a call: a backend's fast path, or the generic formula.
+
+The choice is made from the namespace of the arguments, that is from what
+the arrays are, never from flags a transformation can hide (``requires_grad``
+on a ``torch.func`` wrapper, ``.device`` on a JAX tracer). The eager
+backends' modules are found by :mod:`arraykit._native._eager`; Dask's is
+added here. This module imports no public module of arraykit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ._native import _eager
+
+
+def dispatch(xp: Any, name: str, generic: Callable[..., Any], *args: Any) -> Any:
+    """``name``'s fast path on ``xp`` applied to ``args``, else ``generic(*args, xp=xp)``."""
+    native = lookup(xp, name)
+    return native(*args) if native is not None else generic(*args, xp=xp)
+
+
+def lookup(xp: Any, name: str) -> Callable[..., Any] | None:
+    """The fast path for ``name`` on namespace ``xp``, or None."""
+    if getattr(xp, "__name__", "") == "array_api_compat.dask.array":
+        from ._native import dask
+
+        return getattr(dask, name, None)
+    return _eager.lookup(xp, name)

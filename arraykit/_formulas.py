@@ -1,0 +1,280 @@
+"""Each formula once, in array-API operations: the generic twins of the public functions.
+
+The public modules validate their arguments, cast them to the dtype the
+computation runs in and hand them here (or to a backend's fast path, which
+must agree with these within the accuracy contract). Every function takes
+arrays already validated, of one namespace, and ``xp`` keyword-only. This
+module imports no public module of arraykit.
+
+What the formulas avoid, because it breaks them somewhere: Python branches on
+array values (tracers under ``jax.jit``), ``minimum``/``maximum`` with a
+Python scalar (array-api-compat turns the scalar into a device tensor on
+torch: a host-to-device copy, and an op dynamo cannot trace), and ``sign``
+(its NaN fix is a boolean-mask assignment, which synchronises on CuPy).
+Sizes are taken from :func:`element_count`, which keeps a symbolic size
+symbolic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import array_api_compat
+
+from ._array_api import Array, Namespace, unknown_size, wider_sum_dtype
+
+# --- sizes ------------------------------------------------------------------
+
+
+def element_count(x: Array) -> Any:
+    """The number of elements: an int, a symbolic size (``jax.export``), or None if unknown.
+
+    Unknown means a dimension that a lazy backend has not computed yet (None
+    in the standard, NaN in Dask): a mean over such an array has no divisor.
+    """
+    count: Any = 1
+    for n in x.shape:
+        if unknown_size(n):
+            return None
+        count = count * n
+    return count
+
+
+def is_empty(x: Array) -> bool:
+    """Whether some dimension is known to be 0 (a symbolic or unknown one is not)."""
+    return any(type(n) is int and n == 0 for n in x.shape)
+
+
+# --- activations ------------------------------------------------------------
+
+
+def _minus_abs(x: Array, xp: Namespace) -> tuple[Array, Array]:
+    # -|x| written with where, not abs: autograd then sees slope -1 at x = 0
+    # (abs has slope 0 there on torch), so d sigmoid/dx at 0 comes out 0.25.
+    nonnegative = x >= 0
+    return nonnegative, xp.where(nonnegative, -x, x)
+
+
+def sigmoid(x: Array, /, *, xp: Namespace) -> Array:
+    """``1 / (1 + exp(-x))``, without overflow and accurate in both tails."""
+    nonnegative, t = _minus_abs(x, xp)
+    e = xp.exp(t)
+    # One division for both branches: 1/(1+e) for x >= 0, e/(1+e) for x < 0.
+    return xp.where(nonnegative, 1.0, e) / (1.0 + e)
+
+
+def sigmoid_derivative(x: Array, /, *, xp: Namespace) -> Array:
+    """``σ(x)·(1 − σ(x))`` as ``e / (1 + e)²`` with ``e = exp(-|x|)``."""
+    _, t = _minus_abs(x, xp)
+    e = xp.exp(t)
+    d = 1.0 + e
+    # Near x = 0 the roundings can lift the quotient an ulp above the true
+    # maximum, 1/4; the clamp keeps the bound exact.
+    return xp.clip(e / (d * d), max=0.25)
+
+
+def softmax(x: Array, axes: tuple[int, ...], /, *, xp: Namespace) -> Array:
+    """Softmax over the (normalised, non-empty) ``axes``, with the limits of ±inf and NaN."""
+    finfo = xp.finfo(x.dtype)
+    largest = float(finfo.max)
+    # exp(-cutoff) underflows to 0: anything further below the maximum is
+    # clamped there.
+    cutoff = 1.0 - math.log(float(finfo.smallest_normal) * float(finfo.eps))
+    m = xp.max(x, axis=axes, keepdims=True)
+    finite = xp.isfinite(m)
+    # Work with halves, whose differences cannot overflow (x - m can, for
+    # finite x and m of opposite signs), and with ±inf clipped to the largest
+    # float so that the error term below stays finite.
+    b = -0.5 * xp.where(finite, m, 0.0)
+    a = 0.5 * xp.clip(x, -largest, largest)
+    s = a + b
+    # Knuth's TwoSum: err is the exact rounding error of s = a + b, and
+    # exp(2(s + err)) ≈ exp(2s)·(1 + 2err). Without it the relative error of
+    # the result grows like |x - m| ulp when x and m differ in magnitude.
+    back = s - a
+    err = (a - (s - back)) + (b - back)
+    # The exponentials are scaled by 2^(mantissa bits + 4), which the final
+    # division cancels, so that the correction e·2err stays a normal number
+    # even for results near the smallest normal (backends that flush
+    # subnormals to zero would otherwise drop it there).
+    e = xp.exp(2.0 * xp.clip(s, -0.5 * cutoff, 0.0)) * softmax_boost(finfo)
+    e = e + e * (2.0 * err)
+    # Slices whose maximum is +inf, -inf or NaN take their limit (see the
+    # docstring): the maxima share the mass; NaN propagates.
+    at_max = xp.astype(x == m, x.dtype)
+    e = xp.where(finite, e, at_max + xp.where(xp.isnan(m), m, 0.0))
+    return divide_by_sum(e, axes, xp=xp)
+
+
+def softmax_boost(finfo: Any) -> float:
+    """The power of two the exponentials are scaled by (see :func:`softmax`)."""
+    return 2.0 ** (round(-math.log2(float(finfo.eps))) + 4)
+
+
+def divide_by_sum(e: Array, axes: tuple[int, ...], /, *, xp: Namespace) -> Array:
+    """``e / sum(e)`` along ``axes``, summed (and divided) in float64 for float32 where possible."""
+    wide = wider_sum_dtype(xp, e)
+    if wide is None:
+        return e / xp.sum(e, axis=axes, keepdims=True)
+    return xp.astype(e / xp.sum(e, axis=axes, keepdims=True, dtype=wide), e.dtype)
+
+
+# --- normalisation ----------------------------------------------------------
+
+
+def normalize_rows(x: Array, /, *, xp: Namespace) -> Array:
+    """Each row of the (non-empty) matrix ``x`` divided by its Euclidean norm."""
+    finfo = xp.finfo(x.dtype)
+    emax = round(math.log2(float(finfo.max)))
+    emin = round(math.log2(float(finfo.smallest_normal)))
+    magnitude = xp.abs(x)
+    largest = xp.max(magnitude, axis=-1, keepdims=True)
+    finite = xp.isfinite(largest)
+    # Multiply each row by a power of two that brings its largest entry near
+    # 1: exact, so the result is that of the exact row, and the squares then
+    # neither overflow nor underflow. (A division by the largest entry would
+    # round once more, and XLA computes x / d as x * (1/d), which is 0 once
+    # 1/d is subnormal.)
+    usable = xp.where(finite & (largest > 0), largest, 1.0)
+    exponent = xp.clip(-xp.floor(xp.log2(usable)), emin, emax - 1)
+    scale = xp.pow(xp.full_like(exponent, 2.0), exponent)
+    # Rows holding ±inf: the infinite entries become ±1 and the rest 0 before
+    # the norm is taken, which gives the limit; a NaN row stays NaN.
+    unit = 2.0 * xp.astype(x > 0, x.dtype) - 1.0  # ±1 in x's dtype (not sign: see above)
+    limit = xp.where(magnitude == largest, unit, xp.where(xp.isnan(largest), largest, 0.0))
+    y = xp.where(finite, x * scale, limit)
+    norm = xp.sqrt(xp.sum(y * y, axis=-1, keepdims=True))
+    return y / xp.where(norm > 0, norm, 1.0)
+
+
+# --- losses -----------------------------------------------------------------
+
+
+def loss(yhat: Array, y: Array, reduction: str, power: int, /, *, xp: Namespace) -> Array:
+    """L1 (power 1) and L2 (power 2) losses, reduced by "sum", "mean" or "none"."""
+    if reduction == "none":
+        absolute, pre = _pre_scaled_error(yhat, y, xp)
+        absolute = _product(absolute, 1.0 / pre, xp)
+        return absolute if power == 1 else _product(absolute, absolute, xp)
+    if is_empty(yhat):
+        value = 0.0 if reduction == "sum" else math.nan
+        return xp.full((), value, dtype=yhat.dtype, device=array_api_compat.device(yhat))
+    scale, total = scaled_sum(yhat, y, power, xp=xp)
+    if reduction == "mean":
+        # A symbolic count (jax.export) divides as it is; the public
+        # functions refuse an unknown one before it gets here.
+        total = total / element_count(yhat)
+    return unscale(total, scale, power, xp=xp)
+
+
+def _pre_scaled_error(yhat: Array, y: Array, xp: Namespace) -> tuple[Array, Array]:
+    """``(|yhat - y| · pre, pre)``, with ``pre`` 1/4 where the difference could
+    overflow and 1 elsewhere."""
+    quarter_limit = float(xp.finfo(yhat.dtype).max) / 4
+    # yhat - y overflows only where an operand exceeds a quarter of the
+    # largest float; those pairs are subtracted at a quarter of their size
+    # (exact: a power of two), the others as they are, so that no value
+    # goes near the subnormal range that some backends flush to zero.
+    big = xp.maximum(xp.abs(yhat), xp.abs(y)) > quarter_limit
+    pre = 1.0 - 0.75 * xp.astype(big, yhat.dtype)
+    return xp.abs(yhat * pre - y * pre), pre
+
+
+def scaled_sum(yhat: Array, y: Array, power: int, /, *, xp: Namespace) -> tuple[Array, Array]:
+    """``(scale, total)`` with ``sum(|yhat - y|**power) == total / scale**power``.
+
+    ``scale`` is a power of two (a 0-d array) chosen from the largest error,
+    so that no term overflows or underflows. Partial results of blocks
+    combine exactly (see :func:`merge_scaled_sums`), which lets a chunked
+    backend reduce in one pass.
+    """
+    error, pre = _pre_scaled_error(yhat, y, xp)
+    scale = _power_of_two_scale(xp.max(error), xp)
+    terms = error * (scale / pre)  # exact: powers of two
+    if power == 2:
+        terms = terms * terms
+    return scale, xp.sum(terms)
+
+
+def merge_scaled_sums(
+    parts: Sequence[tuple[Array, Array]], power: int, /, *, xp: Namespace
+) -> tuple[Array, Array]:
+    """Combine ``(scale, total)`` pairs of :func:`scaled_sum` into one.
+
+    The common scale is the smallest (the one of the largest errors); the
+    other totals are brought to it by powers of two, exactly unless they
+    fall so far below the largest that they cannot matter.
+    """
+    common = parts[0][0]
+    for scale, _ in parts[1:]:
+        common = xp.minimum(common, scale)
+    total = None
+    for scale, part in parts:
+        ratio = common / scale
+        part = part * ratio if power == 1 else part * ratio * ratio
+        total = part if total is None else total + part
+    return common, total
+
+
+def unscale(total: Array, scale: Array, power: int, /, *, xp: Namespace) -> Array:
+    """``total / scale**power``, reaching inf, not a warning, past the largest float."""
+    # Array over array: torch.func.jvp gives a float64 tangent for float / 0-d float32.
+    undo = xp.ones_like(scale) / scale
+    for _ in range(power):
+        total = _product(total, undo, xp)
+    return total
+
+
+def _power_of_two_scale(largest: Array, xp: Namespace) -> Array:
+    """A power of two that brings ``largest`` where its square neither overflows nor underflows.
+
+    Scaled values stay within [2^(emin/2), 2^(emax/2 - 16)], so the sum of up
+    to 2^32 squares is finite and the largest square is a normal number.
+    """
+    finfo = xp.finfo(largest.dtype)
+    emax = round(math.log2(float(finfo.max)))
+    emin = round(math.log2(float(finfo.smallest_normal)))
+    high, low = emax // 2 - 16, emin // 2 + 1
+    one = xp.ones_like(largest)
+    return xp.where(
+        largest > 2.0**high,
+        one * 2.0 ** (high - emax),
+        xp.where(largest < 2.0**low, one * 2.0 ** (high - low), one),
+    )
+
+
+def _product(u: Array, v: Array | float, xp: Namespace) -> Array:
+    """``u * v`` for non-negative factors, rounded once, reaching inf without
+    the overflow warning NumPy-based backends give for the plain product.
+
+    A product within an ulp of the largest float may come out inf rather
+    than the largest float, where ``largest / v`` rounds down.
+    """
+    finfo = xp.finfo(u.dtype)
+    largest, eps = float(finfo.max), float(finfo.eps)
+    if isinstance(v, float):
+        limit = largest / max(v, 1.0)
+    else:  # array over array, as in unscale
+        bounded = xp.clip(v, min=1.0)
+        limit = xp.full_like(bounded, largest) / bounded
+    below = limit * (1 - 2 * eps)  # below * v cannot round past the largest float
+    plain = _zero_above(u, below, xp) * v
+    # Near the top, decide at a quarter of the size, where it cannot overflow
+    # (and, unlike a quarter of every product, never reaches the subnormals
+    # that some backends flush to zero).
+    quarter = (0.25 * _zero_above(u, limit, xp)) * v
+    over = (u > limit) | (quarter > largest / 4)
+    top = xp.where(over, math.inf, 4.0 * xp.clip(quarter, max=largest / 4))
+    return xp.where(u > below, top, plain)
+
+
+def _zero_above(u: Array, bound: Array | float, xp: Namespace) -> Array:
+    """``u``, with 0 where it exceeds ``bound``: a branch the caller discards there.
+
+    The bound only chooses a branch, so it enters as a condition, never as a
+    value: its own derivative (``largest / v`` has a huge one) must not flow
+    into the product's, where forward-mode AD would turn it into NaN.
+    """
+    return xp.where(u > bound, 0.0, u)

@@ -1,0 +1,49 @@
+"""The fast-path modules of the eager backends: NumPy, PyTorch, JAX.
+
+Below :mod:`arraykit._dispatch`, which adds Dask: a Dask block is an eager
+array, so the Dask fast path dispatches each block through this module
+without importing the dispatcher above it. A fast-path module is imported
+only once the caller has handed us that backend's arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def dispatch(xp: Any, name: str, generic: Callable[..., Any], *args: Any) -> Any:
+    """``name``'s fast path on ``xp`` applied to ``args``, else ``generic(*args, xp=xp)``."""
+    native = lookup(xp, name)
+    return native(*args) if native is not None else generic(*args, xp=xp)
+
+
+def lookup(xp: Any, name: str) -> Callable[..., Any] | None:
+    """The fast path for ``name`` on the eager namespace ``xp``, or None."""
+    try:
+        module = _MODULES[xp]
+    except KeyError:
+        module = _MODULES.setdefault(xp, module_for(getattr(xp, "__name__", "")))
+    return getattr(module, name, None)
+
+
+_MODULES: dict[Any, Any] = {}
+"""Namespace -> its fast-path module (or None): a dict lookup per call."""
+
+
+def module_for(namespace: str) -> Any:
+    """The fast-path module of the namespace called ``namespace``, or None.
+
+    By name rather than array-api-compat's cached checks, and with import
+    statements rather than importlib: the first call may come while
+    torch.compile traces it, and dynamo traces neither of those.
+    """
+    if namespace in ("numpy", "array_api_compat.numpy"):
+        from . import numpy as module
+    elif namespace == "array_api_compat.torch":
+        from . import torch as module  # type: ignore[no-redef]
+    elif namespace == "jax.numpy":
+        from . import jax as module  # type: ignore[no-redef]
+    else:
+        return None
+    return module
