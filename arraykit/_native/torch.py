@@ -1,66 +1,204 @@
-"""PyTorch fast paths.
+"""PyTorch fast paths: one ``torch.library`` operator per primitive.
 
-``torch.sigmoid``'s fused kernel for sigmoid. For the others, a CPU tensor
-shares its memory with a NumPy array, so the cache-blocked NumPy kernels
-serve it without a copy; the result comes back as a tensor on the same
-memory. torch's own CPU kernels split large arrays over
-``torch.get_num_threads()`` threads; so does softmax here, the one primitive
-whose arithmetic (an exp per element, compensated sums) outweighs memory
-traffic: its rows are split over threads by NumPy's kernel, on request.
+Each primitive is an operator ``arraykit::<name>`` that the dispatcher, not
+this module, routes:
 
-Tensors on other devices, and tensors recording gradients, take the
-generic path: its gradients are accurate (torch's own sigmoid backward,
-``s * (1 - s)``, loses the tails: 0 for x > 17 in float32), and in-place
-kernels would not be differentiable.
+* the **Autograd** kernel sees the tensors after ``torch.func`` has unwrapped
+  its layers, so its ``requires_grad`` and forward-mode tangents are the true
+  ones. Where a derivative is wanted (backward or forward mode, eager,
+  ``torch.func`` or a ``torch.compile`` training graph) it computes the
+  generic formula in torch operations, whose autograd gives the accurate
+  derivative (torch's own sigmoid backward, ``s·(1 − s)``, is 0 for
+  x > 17 in float32) and keeps every tangent;
+* otherwise it hands the call on to the device's kernel: on CPU the
+  cache-blocked NumPy kernels over the tensor's own memory (a real dense
+  tensor there, never a wrapper), ``torch.sigmoid`` on every device, and the
+  formula in torch operations on the other devices;
+* a fake kernel gives shapes to ``torch.compile``, ``torch.export``, meta and
+  fake tensors, and a vmap rule batches the operator for ``torch.func.vmap``.
+
+So compile and export see one opaque operator (no graph break), and the
+choice between kernels is the dispatcher's, made from what the tensors are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import array_api_compat.torch as xp
 import numpy as np
 import torch
+import torch.autograd.forward_ad as forward_ad
 
-from ..activations import _sigmoid, _sigmoid_derivative, _softmax
-from ..losses import _generic_loss
-from ..normalization import _normalize_rows
+from .. import _formulas
 from . import numpy as numpy_kernels
 
-
-def _records_grad(x: torch.Tensor) -> bool:
-    return x.requires_grad and torch.is_grad_enabled()
+_LIBRARY = torch.library.Library("arraykit", "DEF")
 
 
-def sigmoid(x: torch.Tensor) -> Any:
-    if _records_grad(x):
-        return _sigmoid(x, xp)
-    return torch.sigmoid(x)
+def _differentiated(tensors: Sequence[torch.Tensor]) -> bool:
+    """Whether a derivative of this call is wanted, in either mode."""
+    if torch.is_grad_enabled() and torch._C._any_requires_grad(*tensors):
+        return True
+    return any(forward_ad.unpack_dual(t).tangent is not None for t in tensors)
 
 
-def _through_numpy(
-    kernel: Callable[..., Any], generic: Callable[..., Any], tensors: int
-) -> Callable[..., Any]:
-    """``kernel`` on the NumPy views of CPU tensors that record no gradient, else ``generic``."""
-
-    def fast(*args: Any) -> Any:
-        arrays, rest = args[:tensors], args[tensors:]
-        if any(a.device.type != "cpu" or _records_grad(a) for a in arrays):
-            return generic(*args, xp)
-        return torch.from_numpy(kernel(*(a.detach().numpy() for a in arrays), *rest))
-
-    fast.__doc__ = f"{kernel.__name__} through NumPy's kernel on CPU, else the generic twin."
-    return fast
+def _numpy_view(t: torch.Tensor) -> np.ndarray:
+    return t.resolve_neg().numpy()
 
 
-sigmoid_derivative = _through_numpy(numpy_kernels.sigmoid_derivative, _sigmoid_derivative, 1)
-normalize_rows = _through_numpy(numpy_kernels.normalize_rows, _normalize_rows, 1)
-l1_loss = l2_loss = _through_numpy(numpy_kernels.l1_loss, _generic_loss, 2)  # power selects
+def _define(
+    schema: str,
+    formula: Callable[..., Any],
+    fake: Callable[..., Any],
+    vmap: Callable[..., Any],
+    cpu: Callable[..., Any] | None = None,
+    everywhere: Callable[..., Any] | None = None,
+) -> Any:
+    """Register ``arraykit::<schema>`` with its kernels; return the operator.
+
+    ``cpu`` serves CPU tensors, ``everywhere`` every device without a kernel
+    of its own (by default the formula in torch operations).
+    """
+    name = schema.split("(", 1)[0]
+    tensors = schema.count("Tensor ")
+    _LIBRARY.define(schema)
+    op = getattr(torch.ops.arraykit, name).default
+
+    def generic(*args: Any) -> Any:
+        return formula(*args, xp=xp)
+
+    def autograd(keyset: Any, *args: Any) -> Any:
+        if _differentiated(args[:tensors]):
+            out = generic(*args)
+            # Under torch.func.jvp a Python float times a 0-d float32 tensor
+            # has a float64 tangent (the value stays float32); a copying cast
+            # brings the tangent back to the value's dtype.
+            return out.to(out.dtype, copy=True) if out.ndim == 0 else out
+        with torch._C._AutoDispatchBelowAutograd():
+            return op.redispatch(keyset & torch._C._after_autograd_keyset, *args)
+
+    _LIBRARY.impl(name, everywhere or generic, "CompositeExplicitAutograd")
+    if cpu is not None:
+        _LIBRARY.impl(name, cpu, "CPU")
+    _LIBRARY.impl(name, autograd, "Autograd", with_keyset=True)
+    torch.library.register_fake(f"arraykit::{name}", fake, lib=_LIBRARY)
+    torch.library.register_vmap(f"arraykit::{name}", vmap, lib=_LIBRARY)
+    return op
 
 
-def _softmax_in_torch_threads(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    return numpy_kernels.softmax(x, axes, threads=torch.get_num_threads())
+def _through_numpy(kernel: Callable[..., Any], tensors: int = 1) -> Callable[..., Any]:
+    """A CPU kernel: ``kernel`` on the NumPy views of the (dense, CPU) tensors."""
+
+    def cpu(*args: Any) -> torch.Tensor:
+        arrays = [_numpy_view(t) for t in args[:tensors]]
+        return torch.from_numpy(np.asarray(kernel(*arrays, *args[tensors:])))
+
+    return cpu
 
 
-softmax = _through_numpy(_softmax_in_torch_threads, _softmax, 1)
+def _same_shape(x: torch.Tensor, *rest: Any) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
+sigmoid = _define(
+    "sigmoid(Tensor x) -> Tensor",
+    _formulas.sigmoid,
+    _same_shape,
+    lambda info, in_dims, x: (sigmoid(x), in_dims[0]),
+    # torch's own kernel gives the value on every device, within the
+    # contract; only its derivative is not taken (see the module docstring).
+    everywhere=torch.sigmoid,
+)
+
+sigmoid_derivative = _define(
+    "sigmoid_derivative(Tensor x) -> Tensor",
+    _formulas.sigmoid_derivative,
+    _same_shape,
+    lambda info, in_dims, x: (sigmoid_derivative(x), in_dims[0]),
+    cpu=_through_numpy(numpy_kernels.sigmoid_derivative),
+)
+
+
+def _cpu_softmax(x: torch.Tensor, axes: Sequence[int]) -> torch.Tensor:
+    # torch's CPU kernels split large arrays over its threads; so does this,
+    # for softmax alone, whose arithmetic outweighs its memory traffic.
+    result = numpy_kernels.softmax(_numpy_view(x), tuple(axes), threads=torch.get_num_threads())
+    return torch.from_numpy(result)
+
+
+def _softmax_vmap(info: Any, in_dims: tuple[Any, ...], x: torch.Tensor, axes: list[int]) -> Any:
+    if in_dims[0] is None:
+        return _softmax(x, axes), None
+    return _softmax(x.movedim(in_dims[0], 0), [a + 1 for a in axes]), 0
+
+
+_softmax = _define(
+    "softmax(Tensor x, int[] axes) -> Tensor",
+    lambda x, axes, xp: _formulas.softmax(x, tuple(axes), xp=xp),
+    _same_shape,
+    _softmax_vmap,
+    cpu=_cpu_softmax,
+)
+
+
+def softmax(x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
+    return _softmax(x, list(axes))  # type: ignore[no-any-return]
+
+
+def _normalize_vmap(info: Any, in_dims: tuple[Any, ...], x: torch.Tensor) -> Any:
+    if in_dims[0] is None:
+        return normalize_rows(x), None
+    x = x.movedim(in_dims[0], 0)
+    rows = x.reshape(-1, x.shape[-1])
+    return normalize_rows(rows).reshape(x.shape), 0
+
+
+normalize_rows = _define(
+    "normalize_rows(Tensor x) -> Tensor",
+    _formulas.normalize_rows,
+    _same_shape,
+    _normalize_vmap,
+    cpu=_through_numpy(numpy_kernels.normalize_rows),
+)
+
+
+def _loss_fake(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> torch.Tensor:
+    return torch.empty_like(yhat) if reduction == "none" else yhat.new_empty(())
+
+
+def _loss_vmap(
+    info: Any,
+    in_dims: tuple[Any, ...],
+    yhat: torch.Tensor,
+    y: torch.Tensor,
+    reduction: str,
+    power: int,
+) -> Any:
+    # Both operands batched along dimension 0 (an unbatched one broadcast).
+    size = info.batch_size
+    pair = []
+    for t, dim in zip((yhat, y), in_dims[:2], strict=True):
+        t = t.movedim(dim, 0) if dim is not None else t.unsqueeze(0)
+        pair.append(t.expand(size, *t.shape[1:]))
+    if reduction == "none":
+        return _loss(pair[0], pair[1], reduction, power), 0
+    # A reduction per batch element; each goes through the operator itself.
+    return torch.stack([_loss(a, b, reduction, power) for a, b in zip(*pair, strict=True)]), 0
+
+
+_loss = _define(
+    "loss(Tensor yhat, Tensor y, str reduction, int power) -> Tensor",
+    _formulas.loss,
+    _loss_fake,
+    _loss_vmap,
+    cpu=_through_numpy(numpy_kernels.l1_loss, tensors=2),
+)
+
+
+def l1_loss(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> torch.Tensor:
+    return _loss(yhat, y, reduction, power)  # type: ignore[no-any-return]
+
+
+l2_loss = l1_loss  # power selects the loss, as in the generic formula
