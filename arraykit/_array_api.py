@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -46,6 +47,9 @@ def _coerce_non_arrays(
 ) -> list[Array]:
     arrays = []
     for name, value in zip(names, values, strict=True):
+        if isinstance(value, np.ndarray):
+            arrays.append(_plain_numpy(name, value))
+            continue
         if array_api_compat.is_array_api_obj(value):
             arrays.append(value)
             continue
@@ -56,6 +60,18 @@ def _coerce_non_arrays(
                 f"{name} must be an array or a nested sequence of numbers; got {describe(value)}"
             ) from exc
     return arrays
+
+
+def _plain_numpy(name: str, x: np.ndarray) -> np.ndarray:
+    """A NumPy array as the kernels can take it: native byte order, no mask."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} must be an array without a mask (the formulas would use the masked "
+            f"values); got {describe(x)}: pass {name}.filled(...) or {name}.compressed()"
+        )
+    if not x.dtype.isnative:
+        return x.astype(x.dtype.newbyteorder("="))
+    return x
 
 
 def array_args(
@@ -84,7 +100,9 @@ def array_args(
             _remember(type(given[0]), xp)
     arrays = _coerce_non_arrays(names, values, xp)
     if len(arrays) > 1:
-        devices = [array_api_compat.device(a) for a in arrays]
+        # A JAX tracer has no device (None): beside a concrete array of its
+        # backend it is normal (closed-over data, in_axes=None), not a mix.
+        devices = [d for d in map(array_api_compat.device, arrays) if d is not None]
         if any(d != devices[0] for d in devices[1:]):
             got = ", ".join(f"{n}: {describe(a)}" for n, a in zip(names, arrays, strict=True))
             raise ValueError(f"{' and '.join(names)} must be on one device; got {got}")
@@ -108,7 +126,8 @@ class _Known(NamedTuple):
 
 
 def _same_device(a: Array, b: Array) -> bool:
-    return bool(array_api_compat.device(a) == array_api_compat.device(b))
+    da, db = array_api_compat.device(a), array_api_compat.device(b)
+    return da is None or db is None or bool(da == db)  # None: a tracer (see array_args)
 
 
 _QUICK: dict[type, _Known] = {
@@ -121,9 +140,37 @@ from the type alone; not array-api-strict, whose inference has side effects.
 """
 
 
+def _recognise_torch(kind: type) -> _Known | None:
+    """Remember a torch tensor type by its class alone, without array-api-compat.
+
+    The first call of a process may come inside ``torch.compile``: dynamo
+    warns about array-api-compat's cached type checks, so torch tensors are
+    recognised by ``issubclass`` against the ``torch.Tensor`` the caller has
+    already imported (it is never imported here).
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or not issubclass(kind, torch.Tensor):
+        return None
+    import array_api_compat.torch as xp
+
+    known = _QUICK[kind] = _Known(xp, (torch.float32, torch.float64), _same_torch_device)
+    _NAMESPACE_OF_TYPE[kind] = xp
+    return known
+
+
+def _same_torch_device(a: Array, b: Array) -> bool:
+    return bool(a.device == b.device)
+
+
+def _known(kind: type) -> _Known | None:
+    """What the entry checks know of an array type, or None."""
+    known = _QUICK.get(kind)
+    return known if known is not None else _recognise_torch(kind)
+
+
 def plain_floating(x: object) -> bool:
     """Whether ``x`` is of an array type seen before, with a float32/float64 dtype."""
-    known = _QUICK.get(type(x))
+    known = _known(type(x))
     return known is not None and x.dtype in known.dtypes  # type: ignore[attr-defined]
 
 
@@ -150,7 +197,9 @@ def namespace_of(x: Array) -> Namespace:
     kind = type(x)
     xp = _NAMESPACE_OF_TYPE.get(kind)
     if xp is None:
-        xp = _NAMESPACE_OF_TYPE[kind] = array_api_compat.array_namespace(x)
+        known = _recognise_torch(kind)
+        xp = known.xp if known else array_api_compat.array_namespace(x)
+        _NAMESPACE_OF_TYPE[kind] = xp
     return xp
 
 
@@ -190,8 +239,14 @@ def compute_dtype(xp: Namespace, x: Array, name: str) -> tuple[Any, Any]:
     """
     dtype = x.dtype
     if xp.isdtype(dtype, "real floating"):
-        if xp.finfo(dtype).bits < 32:
+        bits = xp.finfo(dtype).bits
+        if bits < 32:
             return xp.float32, dtype
+        if bits > 64:
+            raise TypeError(
+                f"{name} must have a dtype of at most 64 bits (the formulas' constants and "
+                f"kernels are float16/32/64); got {describe(x)}: cast it to float64"
+            )
         return dtype, dtype
     if xp.isdtype(dtype, ("integral", "bool")):
         default = default_floating_dtype(xp, array_api_compat.device(x))
@@ -219,7 +274,7 @@ def floating_args(
     # alone costs ~0.3 µs.)
     if xp is None:
         first: Any = values[0]
-        known = _QUICK.get(type(first))
+        known = _known(type(first))
         if known is not None and first.dtype in known.dtypes:
             if len(values) == 1:
                 return known.xp, list(values), first.dtype
@@ -300,9 +355,15 @@ def normalize_axis(
     return tuple(out)
 
 
-def static_size(x: Array) -> float:
-    """Number of elements, or NaN where a lazy backend does not know it yet."""
-    try:
-        return float(math.prod(x.shape))  # a NaN dimension (Dask) makes it NaN
-    except TypeError:  # a None dimension (the standard's unknown)
-        return math.nan
+def unknown_size(n: Any) -> bool:
+    """A dimension a lazy backend does not know yet: None (the standard) or NaN (Dask)."""
+    return n is None or (isinstance(n, float) and math.isnan(n))
+
+
+def same_shape(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Equal shapes; a dimension a lazy backend does not know yet matches any."""
+    if a == b:
+        return True
+    return len(a) == len(b) and all(
+        m == n or unknown_size(m) or unknown_size(n) for m, n in zip(a, b, strict=True)
+    )

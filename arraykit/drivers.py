@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,17 +40,22 @@ class OptimizeResult:
     diverged
         True if the parameters stopped being finite. The run then stops at
         the next check (every ``sync_every`` steps) unless
-        ``stop_on_divergence=False``.
+        ``stop_on_divergence=False``. Under a JAX transformation (``jit``,
+        ``vmap``, ``grad``) the values cannot be looked at while tracing:
+        ``diverged`` is then a boolean JAX array, and the run is not cut
+        (the records after a divergence are non-finite).
     """
 
     params: Params
     history: Params
     losses: Array | None
     steps: int
-    diverged: bool
+    diverged: bool | Array
 
     def __repr__(self) -> str:
-        status = "diverged" if self.diverged else "finite"
+        status = "diverged" if self.diverged is True else "finite"
+        if not isinstance(self.diverged, bool):
+            status = f"diverged={self.diverged!r}"
         return f"OptimizeResult(steps={self.steps}, {status}, params={self.params!r})"
 
 
@@ -57,12 +63,17 @@ def _namespace(params: Params) -> Any:
     return array_api_compat.array_namespace(*tree_leaves(params))
 
 
-def _all_finite(params: Params, xp: Any) -> bool:
+def _finite_flag(params: Params, xp: Any) -> Array:
+    """A 0-d boolean array: whether every parameter is finite."""
     flags = [xp.all(xp.isfinite(leaf)) for leaf in tree_leaves(params)]
     combined = flags[0]
     for flag in flags[1:]:
         combined = combined & flag
-    return bool(combined)  # the one host transfer of a check
+    return combined
+
+
+def _all_finite(params: Params, xp: Any) -> bool:
+    return bool(_finite_flag(params, xp))  # the one host transfer of a check
 
 
 def _stack(records: list[Params], xp: Any) -> Params:
@@ -195,6 +206,8 @@ def _optimize_jax(
     import jax
     import jax.numpy as jnp
 
+    _register_pytree(jax)
+
     def step(carry: Any, _: None) -> tuple[Any, None]:
         p, s = carry
         return optimizer.update(p, grad(p), s), None
@@ -214,6 +227,26 @@ def _optimize_jax(
     history = tree_map(lambda p0, h: jnp.concatenate([p0[None], h]), params, history)
     losses = jnp.concatenate([loss(params)[None], losses]) if loss else None
     return finish_run(carry[0], history, losses, steps, record_every, stop_on_divergence, jnp)
+
+
+_REGISTERED: list[Any] = []
+
+
+def _register_pytree(jax: Any) -> None:
+    """Make OptimizeResult a JAX pytree, so jitted functions can return it (once)."""
+    if not _REGISTERED:
+        jax.tree_util.register_dataclass(
+            OptimizeResult,
+            data_fields=["params", "history", "losses", "diverged"],
+            meta_fields=["steps"],
+        )
+        _REGISTERED.append(jax)
+
+
+def _traced(leaves: list[Array]) -> bool:
+    """Whether any of these are JAX tracers (values unknown until the program runs)."""
+    jax = sys.modules.get("jax")
+    return jax is not None and any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
 
 
 def finish_run(
@@ -236,6 +269,10 @@ def finish_run(
     finite = xp.all(xp.isfinite(xp.reshape(leaves[0], (count, -1))), axis=1)
     for leaf in leaves[1:]:
         finite = finite & xp.all(xp.isfinite(xp.reshape(leaf, (count, -1))), axis=1)
+    if _traced([*leaves, *tree_leaves(final)]):
+        # No host checks while tracing: divergence is reported as an array.
+        diverged = ~(xp.all(finite) & _finite_flag(final, xp))
+        return OptimizeResult(final, history, losses, steps, diverged)
     records_finite = bool(xp.all(finite))
     if records_finite and _all_finite(final, xp):
         return OptimizeResult(final, history, losses, steps, False)

@@ -24,7 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from ._array_api import Array, as_array, namespace_of
+import array_api_compat
+
+from ._array_api import Array, as_array, describe, namespace_of
 
 __all__ = ["AdagradState", "Optimizer", "adagrad", "gradient_descent", "tree_leaves", "tree_map"]
 
@@ -142,11 +144,46 @@ def gradient_descent(lr: float) -> Optimizer:
     return Optimizer(init, update)
 
 
+def _require_real_dense(name: str, a: Array, xp: Any) -> None:
+    """Adagrad's accumulator is defined for real, dense arrays: refuse the others by name."""
+    if xp.isdtype(a.dtype, "complex floating"):
+        raise TypeError(
+            f"{name} must be real for Adagrad (a complex number would need to be treated as "
+            f"a pair of reals, as torch.optim does); got {describe(a)}: pass the real and "
+            f"imaginary parts as separate parameters"
+        )
+    if not _dense(a):
+        raise TypeError(f"{name} must be dense for Adagrad; got a sparse {describe(a)}")
+
+
+def _dense(a: Array) -> bool:
+    layout = getattr(a, "layout", None)  # torch's sparse tensors have another layout
+    return layout is None or str(layout) == "torch.strided"
+
+
+def _step_zero(params: Params) -> Any:
+    """The step count before the first update: 0, or a JAX integer for JAX parameters.
+
+    A Python int would come back from a jitted update as an array, and the
+    second call would compile again; a weakly typed JAX integer keeps the
+    learning rate from changing the parameters' dtype.
+    """
+    leaves = tree_leaves(params)
+    if not leaves:
+        return 0
+    xp = namespace_of(leaves[0])
+    if not xp.__name__.startswith("jax"):  # a name, not array-api-compat's cached checks,
+        return 0  # which torch.compile cannot trace
+    # On the parameters' device: a jitted update's output step is committed
+    # there, and an uncommitted first step would compile a second time.
+    return xp.asarray(0, device=array_api_compat.device(leaves[0]))
+
+
 class AdagradState(NamedTuple):
     """Adagrad's state: the step count and the running sum of squared gradients."""
 
     step: Any
-    """Steps taken so far: a Python int, or a traced integer under JAX."""
+    """Steps taken so far: a Python int, or a 0-d JAX integer for JAX parameters."""
     sum: Params
     """Σ g², with the parameters' structure."""
 
@@ -207,9 +244,10 @@ def adagrad(
     def init(params: Params) -> AdagradState:
         def zeros(p: Array) -> Array:
             xp = namespace_of(p)
+            _require_real_dense("params", p, xp)
             return xp.full_like(p, start)
 
-        return AdagradState(0, tree_map(zeros, params))
+        return AdagradState(_step_zero(params), tree_map(zeros, params))
 
     def update(params: Params, grads: Params, state: AdagradState) -> tuple[Params, AdagradState]:
         step = state.step + 1
@@ -217,6 +255,8 @@ def adagrad(
 
         def one(p: Array, g: Array, s: Array) -> tuple[Array, Array]:
             xp = namespace_of(p)
+            if g.dtype != p.dtype or not _dense(g):
+                _require_real_dense("grads", g, xp)
             if penalty:
                 g = g + penalty * p
             s = s + g * g

@@ -8,8 +8,10 @@ from ._array_api import (
     Namespace,
     array_args,
     compute_dtype,
+    describe,
     plain_floating,
     require_ndim,
+    unknown_size,
 )
 
 __all__ = ["image2vector"]
@@ -41,12 +43,21 @@ def image2vector(image: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     >>> ak.image2vector(np.arange(12.0).reshape(2, 3, 2)).T
     array([[ 0.,  1.,  2.,  3.,  4.,  5.,  6.,  7.,  8.,  9., 10., 11.]])
     """
-    if xp is None and plain_floating(image) and image.ndim == 3:
+    if xp is None and plain_floating(image) and _known_3d(image.shape):
         return image.reshape(-1, 1)  # the common case, without a microsecond of dispatch
     xp, (image,) = array_args(("image",), (image,), xp)
     _, dtype = compute_dtype(xp, image, "image")
     require_ndim(image, "image", 3, "an image of shape (length, height, depth)")
+    if any(map(unknown_size, image.shape)):
+        raise ValueError(
+            f"image must have a known shape to be reshaped; got {describe(image)} "
+            "(for Dask, call image.compute_chunk_sizes() first)"
+        )
     if image.dtype != dtype:
         image = xp.astype(image, dtype)
     # -1 rather than the product: lazy backends may not know the shape yet.
     return xp.reshape(image, (-1, 1))
+
+
+def _known_3d(shape: tuple[object, ...]) -> bool:
+    return len(shape) == 3 and all(type(n) is int for n in shape)
