@@ -1,0 +1,401 @@
+"""Composition beyond the per-function matrix: the import graph, graph breaks,
+compile counts, optimizers and drivers inside transformations, and inputs
+that used to crash or be silently wrong."""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import arraykit as ak
+
+from . import reference
+
+PACKAGE = Path(ak.__file__).parent
+
+
+# --- the import graph -------------------------------------------------------
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """arraykit modules imported anywhere in ``path`` (function bodies too)."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("arraykit")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module or ""
+            if not target.startswith("arraykit"):
+                continue
+            for alias in node.names:  # `from . import x` imports the module x
+                candidate = f"{target}.{alias.name}"
+                found.add(candidate if _exists(candidate) else target)
+    return found - {"arraykit", name}  # the package itself: every module imports it
+
+
+def _exists(module: str) -> bool:
+    path = PACKAGE.parent.joinpath(*module.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+def _graph() -> dict[str, set[str]]:
+    return {_module_name(p): _imports(p) for p in PACKAGE.rglob("*.py")}
+
+
+def _private(module: str) -> bool:
+    # _formulas, _native.torch ...: private; __main__ is the command's entry, public.
+    return any(p.startswith("_") and not p.startswith("__") for p in module.split(".")[1:])
+
+
+def test_no_import_circle() -> None:
+    graph = _graph()
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycle = [*path[path.index(nxt) :], nxt]
+                raise AssertionError(f"import circle: {' -> '.join(cycle)}")
+            if nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+
+
+def test_private_modules_import_no_public_module() -> None:
+    for module, imported in _graph().items():
+        if _private(module):
+            public = sorted(m for m in imported if not _private(m))
+            assert not public, f"{module} imports public modules {public}"
+
+
+def test_the_graph_is_read() -> None:
+    graph = _graph()
+    assert "arraykit._formulas" in graph["arraykit.activations"]
+    assert "arraykit._formulas" in graph["arraykit._native.numpy"]
+
+
+# --- torch: graph breaks, gradcheck, devices ---------------------------------
+
+PRIMITIVES = {
+    "sigmoid": (ak.sigmoid, 1),
+    "sigmoid_derivative": (ak.sigmoid_derivative, 1),
+    "softmax": (ak.softmax, 1),
+    "normalize_rows": (ak.normalize_rows, 1),
+    "image2vector": (lambda x: ak.image2vector(x.reshape(2, 3, 2)), 1),
+    "l1_loss": (ak.l1_loss, 2),
+    "l2_loss": (lambda a, b: ak.l2_loss(a, b, "mean"), 2),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PRIMITIVES)
+def test_no_graph_breaks(name: str) -> None:
+    pytest.importorskip("torch")
+    import torch
+    import torch._dynamo
+
+    function, arity = PRIMITIVES[name]
+    args = [torch.randn(3, 4, dtype=torch.float64) for _ in range(arity)]
+    for grad in (False, True):
+        inputs = [a.clone().requires_grad_(grad) for a in args]
+        torch._dynamo.reset()
+        explained = torch._dynamo.explain(function)(*inputs)
+        assert explained.graph_break_count == 0, explained.break_reasons
+        assert explained.graph_count == 1
+
+
+def _sigmoid_gradgrad_inputs(torch: Any) -> Any:
+    values = [-700.0, -40.0, -30.0, -5.0, -1e-3, 0.5, 5.0, 30.0, 40.0, 700.0]
+    return torch.tensor(values, dtype=torch.float64, requires_grad=True)
+
+
+@pytest.mark.parametrize("name", PRIMITIVES)
+def test_torch_gradcheck_and_gradgradcheck(name: str) -> None:
+    torch = pytest.importorskip("torch")
+    function, arity = PRIMITIVES[name]
+    if name.startswith("sigmoid"):
+        args = [_sigmoid_gradgrad_inputs(torch)]
+    elif name == "image2vector":
+        args = [torch.linspace(-3, 3, 12, dtype=torch.float64, requires_grad=True)]
+    else:
+        gen = torch.Generator().manual_seed(5)
+        args = [
+            (torch.rand(3, 4, generator=gen, dtype=torch.float64) * 8 - 4 + k).requires_grad_()
+            for k in range(arity)
+        ]
+        if name == "softmax":
+            args[0].data[1] += 1000.0  # large |x|: the shifted form must hold
+    assert torch.autograd.gradcheck(function, args)
+    assert torch.autograd.gradgradcheck(function, args)
+
+
+def test_torch_mixed_devices_still_refused() -> None:
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="yhat and y must be on one device"):
+        ak.l2_loss(torch.ones(3), torch.ones(3, device="meta"))
+    with pytest.raises(TypeError, match="must be arrays of one backend"):
+        ak.l2_loss(torch.ones(3), np.ones(3))
+
+
+def test_torch_no_grad_takes_the_kernel_and_autograd_the_formula() -> None:
+    """What the dispatcher picks, observed from outside: torch.sigmoid's own
+    backward would give 0 at x = 20 in float32; arraykit's gives σ'(20)."""
+    torch = pytest.importorskip("torch")
+    x = torch.tensor([20.0], requires_grad=True)
+    ak.sigmoid(x).backward()
+    assert x.grad is not None
+    np.testing.assert_allclose(
+        x.grad.numpy(), reference.sigmoid_derivative(np.array([20.0])), rtol=1e-6
+    )
+    with torch.no_grad():
+        assert not ak.sigmoid(x).requires_grad
+
+
+# --- optimizers and drivers inside transformations --------------------------
+
+
+def _adagrad_reference(p: np.ndarray, grads: list[np.ndarray], lr: float, decay: float) -> Any:
+    """torch.optim.Adagrad's recurrence, in float64 NumPy (eps 1e-10)."""
+    s = np.zeros_like(p)
+    for t, g in enumerate(grads, start=1):
+        clr = lr / (1 + (t - 1) * decay)
+        s = s + g * g
+        p = p - clr * g / (np.sqrt(s) + 1e-10)
+    return p, s
+
+
+def _steps() -> tuple[np.ndarray, list[np.ndarray]]:
+    rng = np.random.default_rng(4)
+    return rng.normal(size=4), [rng.normal(size=4) for _ in range(3)]
+
+
+def test_jitted_update_compiles_once() -> None:
+    jax = pytest.importorskip("jax")
+    import backends
+
+    xb = backends.get("jax:cpu")
+    if not xb.available:
+        pytest.skip(xb.unavailable)
+    import jax.numpy as jnp
+
+    p0, grads = _steps()
+    for opt in (ak.optim.adagrad(lr=0.1, lr_decay=0.01), ak.optim.gradient_descent(0.1)):
+        for put in (lambda a: xb.asarray(a, "float32"), lambda a: jnp.asarray(a, "float32")):
+            traces = []
+
+            def counted(p: Any, g: Any, s: Any, o: Any = opt, seen: list[int] = traces) -> Any:
+                seen.append(1)  # runs only while JAX traces the update
+                return o.update(p, g, s)
+
+            update = jax.jit(counted)
+            p = put(p0)
+            state = opt.init(p)
+            for g in grads:
+                p, state = update(p, put(g), state)
+            assert len(traces) == 1
+            assert str(p.dtype) == "float32"
+
+
+@pytest.mark.parametrize("program", ["jax.jit", "jax.vmap", "torch.func.vmap", "torch.compile"])
+def test_adagrad_update_inside_transformations(program: str) -> None:
+    library = program.split(".")[0]
+    pytest.importorskip(library)
+    import backends
+
+    xb = backends.get(f"{library}:cpu")
+    if not xb.available:
+        pytest.skip(xb.unavailable)
+    opt = ak.optim.adagrad(lr=0.1, lr_decay=0.01)
+    p0, grads = _steps()
+    desired, desired_sum = _adagrad_reference(p0, grads, 0.1, 0.01)
+
+    def run(p: Any, *gs: Any) -> Any:
+        state = opt.init(p)
+        for g in gs:
+            p, state = opt.update(p, g, state)
+        return p, state.sum
+
+    p, gs = xb.asarray(p0), [xb.asarray(g) for g in grads]
+    if program == "jax.jit":
+        import jax
+
+        got = jax.jit(run)(p, *gs)
+    elif program == "jax.vmap":
+        import jax
+        import jax.numpy as jnp
+
+        batched = jax.vmap(run)(jnp.stack([p, p]), *(jnp.stack([g, g]) for g in gs))
+        got = tuple(b[1] for b in batched)
+    elif program == "torch.func.vmap":
+        import torch
+
+        batched = torch.func.vmap(run)(torch.stack([p, p]), *(torch.stack([g, g]) for g in gs))
+        got = tuple(b[1] for b in batched)
+    else:
+        import torch
+
+        got = torch.compile(run, fullgraph=True)(p, *gs)
+    np.testing.assert_allclose(xb.to_numpy(got[0]), desired, rtol=1e-13)
+    np.testing.assert_allclose(xb.to_numpy(got[1]), desired_sum, rtol=1e-13)
+
+
+def _gd_reference(p: np.ndarray, lr: float, steps: int) -> np.ndarray:
+    for _ in range(steps):
+        p = p - lr * 2 * p
+    return p
+
+
+def test_drivers_under_jit_and_vmap() -> None:
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    import backends
+
+    xb = backends.get("jax:cpu")
+    if not xb.available:
+        pytest.skip(xb.unavailable)
+    p0 = np.array([1.0, -2.0, 0.5])
+
+    def run(p: Any) -> Any:
+        return ak.optimize(ak.optim.gradient_descent(0.1), lambda q: 2 * q, p, steps=5)
+
+    result = jax.jit(run)(xb.asarray(p0))  # the whole OptimizeResult comes back
+    np.testing.assert_allclose(np.asarray(result.params), _gd_reference(p0, 0.1, 5), rtol=1e-14)
+    assert result.history.shape == (6, 3)
+    assert not bool(result.diverged)
+    batched = jax.vmap(lambda p: run(p).params)(jnp.stack([xb.asarray(p0), xb.asarray(2 * p0)]))
+    np.testing.assert_allclose(np.asarray(batched[1]), _gd_reference(2 * p0, 0.1, 5), rtol=1e-14)
+    # A diverging run under jit reports divergence as an array, uncut.
+    diverging = jax.jit(
+        lambda p: ak.optimize(ak.optim.gradient_descent(1e200), lambda q: q * 1e200, p, steps=3)
+    )(xb.asarray(p0))
+    assert bool(diverging.diverged)
+    assert diverging.history.shape == (4, 3)
+
+
+def test_fit_line_under_jit_matches_numpy() -> None:
+    jax = pytest.importorskip("jax")
+    import backends
+
+    xb = backends.get("jax:cpu")
+    if not xb.available:
+        pytest.skip(xb.unavailable)
+    x, y = ak.regression.classic_data()
+    for optimizer, lr in (("gd", 1e-6), ("adagrad", 1.0)):
+        expected = ak.regression.fit_line(x, y, optimizer=optimizer, lr=lr, steps=200)
+
+        def fit(a: Any, b: Any, o: str = optimizer, r: float = lr) -> Any:
+            return ak.regression.fit_line(a, b, optimizer=o, lr=r, steps=200).params
+
+        got = jax.jit(fit)(xb.asarray(x), xb.asarray(y))
+        np.testing.assert_allclose(np.asarray(got), expected.params, rtol=1e-10)
+
+
+# --- NumPy inputs computed right or refused ---------------------------------
+
+
+@pytest.mark.parametrize("order", [">", "<"])
+def test_any_byte_order(order: str) -> None:
+    x = np.array([[1.0, 2.0, 3.0], [1000.0, 1001.0, -5.0]]).astype(f"{order}f8")
+    exact = reference.softmax_rows(x.astype(np.float64))
+    np.testing.assert_allclose(ak.softmax(x), exact, rtol=4e-16)
+    np.testing.assert_allclose(ak.normalize_rows(x), reference.normalize_rows(x), rtol=4e-16)
+    np.testing.assert_allclose(ak.sigmoid(x), reference.sigmoid(x), rtol=4e-16)
+    assert ak.l2_loss(x, x * 0)[()] == pytest.approx(float(reference.loss(x, x * 0, 2, "sum")))
+
+
+def test_strided_input() -> None:
+    x = np.linspace(-5, 5, 40).reshape(4, 10)[:, ::3]
+    np.testing.assert_allclose(ak.softmax(x), reference.softmax_rows(x), rtol=4e-16)
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).bits == 64, reason="longdouble is float64 here")
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda a: ak.softmax(a),
+        lambda a: ak.sigmoid(a),
+        lambda a: ak.normalize_rows(a.reshape(1, -1)),
+        lambda a: ak.l1_loss(a, a),
+        lambda a: ak.l2_loss(a, np.zeros(3)),
+    ],
+)
+def test_longdouble_is_refused_by_name(call: Any) -> None:
+    with pytest.raises(TypeError, match=r"at most 64 bits.*float128|at most 64 bits"):
+        call(np.ones(3, dtype=np.longdouble))
+
+
+def test_masked_arrays_are_refused() -> None:
+    masked = np.ma.masked_array([1.0, 1000.0, 2.0], mask=[0, 1, 0])
+    for call in (ak.softmax, ak.sigmoid, lambda m: ak.l2_loss(m, m, "mean")):
+        with pytest.raises(TypeError, match="without a mask"):
+            call(masked)
+
+
+def test_adagrad_refuses_complex_and_sparse() -> None:
+    opt = ak.optim.adagrad(lr=0.1)
+    with pytest.raises(TypeError, match="params must be real"):
+        opt.init(np.ones(2, dtype=complex))
+    state = opt.init(np.ones(2))
+    with pytest.raises(TypeError, match="grads must be real"):
+        opt.update(np.ones(2), np.ones(2, dtype=complex), state)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="grads must be dense"):
+        opt.update(torch.ones(3), torch.ones(3).to_sparse(), opt.init(torch.ones(3)))
+
+
+def test_gradient_descent_on_complex_follows_sgd() -> None:
+    p = np.array([1.0 + 2.0j])
+    new, _ = ak.optim.gradient_descent(0.5).update(p, np.array([2.0 - 2.0j]), ())
+    np.testing.assert_array_equal(new, [0.0 + 3.0j])
+
+
+# --- lazy and symbolic sizes ------------------------------------------------
+
+
+def test_dask_unknown_sizes() -> None:
+    da = pytest.importorskip("dask.array")
+    x = da.from_array(np.arange(10.0), chunks=3)
+    kept = x[x > 3]  # sizes unknown until computed
+    result = ak.regression.fit_line(kept, 2 * kept + 1, lr=1e-3, steps=50)
+    expected = ak.regression.fit_line(
+        np.arange(4.0, 10.0), 2 * np.arange(4.0, 10.0) + 1, lr=1e-3, steps=50
+    )
+    np.testing.assert_allclose(result.params.compute(), expected.params, rtol=1e-12)
+    image = da.ones((4, 3, 2), chunks=2)
+    unknown = image[image[:, 0, 0] > 0]
+    with pytest.raises(ValueError, match=r"image must have a known shape.*compute_chunk_sizes"):
+        ak.image2vector(unknown)
+
+
+def test_an_unknown_size_never_makes_a_mean_nan() -> None:
+    jax = pytest.importorskip("jax")
+    from jax import export
+
+    (n,) = export.symbolic_shape("n")
+    spec = jax.ShapeDtypeStruct((n,), "float32")
+    exported = export.export(jax.jit(lambda a, b: ak.l1_loss(a, b, "mean")))(spec, spec)
+    a, b = np.array([1.0, 2.0, 4.0], np.float32), np.zeros(3, np.float32)
+    assert float(exported.call(a, b)) == pytest.approx(7.0 / 3.0)
+    assert not math.isnan(float(exported.call(a[:2], b[:2])))
