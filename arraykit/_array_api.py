@@ -45,7 +45,7 @@ def describe(value: object) -> str:
 def _coerce_non_arrays(
     names: Sequence[str], values: Sequence[object], xp: Namespace
 ) -> list[Array]:
-    arrays = []
+    arrays: list[Array] = []
     for name, value in zip(names, values, strict=True):
         if isinstance(value, np.ndarray):
             arrays.append(_plain_numpy(name, value))
@@ -136,7 +136,9 @@ _QUICK: dict[type, _Known] = {
 """Array types whose namespace the entry checks skip inferring (~1 µs a call).
 
 Filled as types are first seen, for the libraries whose namespace follows
-from the type alone; not array-api-strict, whose inference has side effects.
+from the type alone; not array-api-strict, whose inference has side effects,
+and not Dask, whose shapes may be unknown (its graphs cost far more than the
+microsecond this saves).
 """
 
 
@@ -162,15 +164,10 @@ def _same_torch_device(a: Array, b: Array) -> bool:
     return bool(a.device == b.device)
 
 
-def _known(kind: type) -> _Known | None:
-    """What the entry checks know of an array type, or None."""
-    known = _QUICK.get(kind)
-    return known if known is not None else _recognise_torch(kind)
-
-
 def plain_floating(x: object) -> bool:
     """Whether ``x`` is of an array type seen before, with a float32/float64 dtype."""
-    known = _known(type(x))
+    kind = type(x)
+    known = _QUICK.get(kind) or _recognise_torch(kind)
     return known is not None and x.dtype in known.dtypes  # type: ignore[attr-defined]
 
 
@@ -181,7 +178,6 @@ def _remember(kind: type, xp: Namespace) -> None:
             array_api_compat.is_torch_namespace,
             array_api_compat.is_jax_namespace,
             array_api_compat.is_cupy_namespace,
-            array_api_compat.is_dask_namespace,
         )
     ):
         _QUICK[kind] = _Known(xp, (xp.float32, xp.float64), _same_device)
@@ -274,7 +270,7 @@ def floating_args(
     # alone costs ~0.3 µs.)
     if xp is None:
         first: Any = values[0]
-        known = _known(type(first))
+        known = _QUICK.get(type(first)) or _recognise_torch(type(first))
         if known is not None and first.dtype in known.dtypes:
             if len(values) == 1:
                 return known.xp, list(values), first.dtype

@@ -22,9 +22,18 @@ def dispatch(xp: Any, name: str, generic: Callable[..., Any], *args: Any) -> Any
 
 
 def lookup(xp: Any, name: str) -> Callable[..., Any] | None:
-    """The fast path for ``name`` on namespace ``xp``, or None."""
-    if getattr(xp, "__name__", "") == "array_api_compat.dask.array":
+    """The fast path for ``name`` on namespace ``xp``, or None (a dict lookup once seen)."""
+    try:
+        module = _eager.MODULES[xp]
+    except KeyError:
+        module = _eager.MODULES.setdefault(xp, _module_for(xp))
+    return getattr(module, name, None)
+
+
+def _module_for(xp: Any) -> Any:
+    namespace = getattr(xp, "__name__", "")
+    if namespace == "array_api_compat.dask.array":
         from ._native import dask
 
-        return getattr(dask, name, None)
-    return _eager.lookup(xp, name)
+        return dask
+    return _eager.module_for(namespace)

@@ -43,7 +43,7 @@ def image2vector(image: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     >>> ak.image2vector(np.arange(12.0).reshape(2, 3, 2)).T
     array([[ 0.,  1.,  2.,  3.,  4.,  5.,  6.,  7.,  8.,  9., 10., 11.]])
     """
-    if xp is None and plain_floating(image) and _known_3d(image.shape):
+    if xp is None and plain_floating(image) and image.ndim == 3:
         return image.reshape(-1, 1)  # the common case, without a microsecond of dispatch
     xp, (image,) = array_args(("image",), (image,), xp)
     _, dtype = compute_dtype(xp, image, "image")
@@ -57,7 +57,3 @@ def image2vector(image: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
         image = xp.astype(image, dtype)
     # -1 rather than the product: lazy backends may not know the shape yet.
     return xp.reshape(image, (-1, 1))
-
-
-def _known_3d(shape: tuple[object, ...]) -> bool:
-    return len(shape) == 3 and all(type(n) is int for n in shape)

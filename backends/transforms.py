@@ -160,7 +160,7 @@ def _t_func_grad_first(f: Function, args: Sequence[Any], weights: Any) -> Any:
 def _t_func_vjp(f: Function, args: Sequence[Any], weights: Any) -> Any:
     import torch
 
-    _, pullback = torch.func.vjp(f, *args)
+    pullback = torch.func.vjp(f, *args)[1]
     return pullback(weights)
 
 

@@ -308,10 +308,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--functions", nargs="*", default=list(FUNCTIONS), choices=FUNCTIONS)
     parser.add_argument("--backends", nargs="*", help="backend ids (default: all available)")
+    parser.add_argument(
+        "--sizes", nargs="*", type=int, help=f"CPU sizes in elements (default: {CPU_SIZES})"
+    )
     parser.add_argument("--json", metavar="FILE", help="write the measurements as JSON")
     parser.add_argument("--plots", metavar="DIR", help="write one plot per backend into DIR")
     args = parser.parse_args(argv)
-    sizes = CPU_SIZES[:-1] if args.quick else CPU_SIZES
+    sizes = tuple(args.sizes) if args.sizes else CPU_SIZES[:-1] if args.quick else CPU_SIZES
     repeats = 3 if args.quick else args.repeats
     rows = run(sizes, repeats, args.budget, tuple(args.functions), set(args.backends or []) or None)
     if args.json:

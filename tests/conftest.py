@@ -28,6 +28,8 @@ hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "dev")
 def _param(backend: backends.Backend, *values: object) -> object:
     ident = "-".join([backend.id, *map(str, values[1:])])
     marks = [pytest.mark.gpu] if backend.gpu else []
+    if backend.remote:  # every compute ships a graph to worker processes
+        marks.append(pytest.mark.slow)
     return pytest.param(*values, id=ident, marks=marks)
 
 
@@ -47,6 +49,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
     else:
         metafunc.parametrize("xb", [_param(b, b.id) for b in registry], indirect=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` the lazy columns of the tests a module lists in ``SLOW_ON_LAZY``."""
+    for item in items:
+        slow_on_lazy = getattr(getattr(item, "module", None), "SLOW_ON_LAZY", ())
+        callspec = getattr(item, "callspec", None)
+        if getattr(item, "originalname", None) in slow_on_lazy and callspec is not None:
+            backend_id = callspec.params.get("xb")
+            if backend_id is not None and backends.get(backend_id).lazy:
+                item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

@@ -26,7 +26,14 @@ from .assertions import assert_close
 da = pytest.importorskip("dask.array")
 
 pinned = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-lazy = pytest.mark.parametrize("xb", backends.ids(lazy=True), indirect=True)
+lazy = pytest.mark.parametrize(
+    "xb",
+    [
+        pytest.param(i, marks=[pytest.mark.slow] if backends.get(i).remote else [])
+        for i in backends.ids(lazy=True)
+    ],
+    indirect=True,
+)
 
 shapes = hnp.array_shapes(min_dims=2, max_dims=2, max_side=7)
 finite = st.floats(-1e3, 1e3, allow_nan=False, width=64)

@@ -80,6 +80,10 @@ def _float_dtypes(xb: Backend) -> list[str]:
     return [d for d in ("float32", "float64") if d in xb.dtypes]
 
 
+# Long runs whose lazy columns build a graph per step: `-m slow` runs those.
+SLOW_ON_LAZY = ("test_adagrad_matches_torch", "test_gradient_descent_matches_sgd")
+
+
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_adagrad_matches_torch(xb: Backend, setting: str) -> None:
     options = SETTINGS[setting]

@@ -21,14 +21,15 @@ def dispatch(xp: Any, name: str, generic: Callable[..., Any], *args: Any) -> Any
 def lookup(xp: Any, name: str) -> Callable[..., Any] | None:
     """The fast path for ``name`` on the eager namespace ``xp``, or None."""
     try:
-        module = _MODULES[xp]
+        module = MODULES[xp]
     except KeyError:
-        module = _MODULES.setdefault(xp, module_for(getattr(xp, "__name__", "")))
+        module = MODULES.setdefault(xp, module_for(getattr(xp, "__name__", "")))
     return getattr(module, name, None)
 
 
-_MODULES: dict[Any, Any] = {}
-"""Namespace -> its fast-path module (or None): a dict lookup per call."""
+MODULES: dict[Any, Any] = {}
+"""Namespace -> its fast-path module (or None): a dict lookup per call. Shared
+with :mod:`arraykit._dispatch`, which adds Dask's namespace to it."""
 
 
 def module_for(namespace: str) -> Any:

@@ -102,7 +102,7 @@ def _same_shape(x: torch.Tensor, *rest: Any) -> torch.Tensor:
     return torch.empty_like(x)
 
 
-sigmoid = _define(
+sigmoid: Any = _define(
     "sigmoid(Tensor x) -> Tensor",
     _formulas.sigmoid,
     _same_shape,
@@ -112,7 +112,7 @@ sigmoid = _define(
     everywhere=torch.sigmoid,
 )
 
-sigmoid_derivative = _define(
+sigmoid_derivative: Any = _define(
     "sigmoid_derivative(Tensor x) -> Tensor",
     _formulas.sigmoid_derivative,
     _same_shape,
