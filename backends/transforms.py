@@ -46,7 +46,9 @@ class Transform:
 # --- torch ------------------------------------------------------------------
 
 
-def _torch_weighted(f: Function, weights: Any) -> Function:
+def _weighted(f: Function, weights: Any) -> Function:
+    """``sum(f(*a) * weights)``: the scalar a reverse-mode transformation differentiates."""
+
     def g(*a: Any) -> Any:
         return (f(*a) * weights).sum()
 
@@ -124,14 +126,14 @@ def _t_backward(f: Function, args: Sequence[Any], weights: Any) -> Any:
     import torch
 
     leaves = [a.clone().requires_grad_(True) for a in args]
-    return torch.autograd.grad(_torch_weighted(f, weights)(*leaves), leaves)
+    return torch.autograd.grad(_weighted(f, weights)(*leaves), leaves)
 
 
 def _t_compiled_backward(f: Function, args: Sequence[Any], weights: Any) -> Any:
     import torch
 
     leaves = [a.clone().requires_grad_(True) for a in args]
-    g = torch.compile(_torch_weighted(f, weights), fullgraph=True)
+    g = torch.compile(_weighted(f, weights), fullgraph=True)
     return torch.autograd.grad(g(*leaves), leaves)
 
 
@@ -147,14 +149,14 @@ def _t_func_grad(f: Function, args: Sequence[Any], weights: Any) -> Any:
     import torch
 
     argnums = tuple(range(len(args)))
-    return torch.func.grad(_torch_weighted(f, weights), argnums=argnums)(*args)
+    return torch.func.grad(_weighted(f, weights), argnums=argnums)(*args)
 
 
 def _t_func_grad_first(f: Function, args: Sequence[Any], weights: Any) -> Any:
     import torch
 
     rest = args[1:]
-    return (torch.func.grad(_torch_weighted(lambda a: f(a, *rest), weights))(args[0]),)
+    return (torch.func.grad(_weighted(lambda a: f(a, *rest), weights))(args[0]),)
 
 
 def _t_func_vjp(f: Function, args: Sequence[Any], weights: Any) -> Any:
@@ -200,13 +202,6 @@ def _t_vmap_of_jvp(f: Function, args: Sequence[Any], tangents: Sequence[Any]) ->
 
 
 # --- jax --------------------------------------------------------------------
-
-
-def _jax_weighted(f: Function, weights: Any) -> Function:
-    def g(*a: Any) -> Any:
-        return (f(*a) * weights).sum()
-
-    return g
 
 
 def _j_jit(f: Function, args: Sequence[Any]) -> Any:
@@ -276,7 +271,7 @@ def _j_grad(wrap: Callable[[Function], Function]) -> Callable[..., Any]:
         import jax
 
         argnums = tuple(range(len(args)))
-        return wrap(jax.grad(_jax_weighted(f, weights), argnums=argnums))(*args)
+        return wrap(jax.grad(_weighted(f, weights), argnums=argnums))(*args)
 
     return run
 
@@ -285,21 +280,21 @@ def _j_value_and_grad(f: Function, args: Sequence[Any], weights: Any) -> Any:
     import jax
 
     argnums = tuple(range(len(args)))
-    return jax.value_and_grad(_jax_weighted(f, weights), argnums=argnums)(*args)[1]
+    return jax.value_and_grad(_weighted(f, weights), argnums=argnums)(*args)[1]
 
 
 def _j_grad_first(f: Function, args: Sequence[Any], weights: Any) -> Any:
     import jax
 
     rest = args[1:]
-    return (jax.jit(jax.grad(_jax_weighted(lambda a: f(a, *rest), weights)))(args[0]),)
+    return (jax.jit(jax.grad(_weighted(lambda a: f(a, *rest), weights)))(args[0]),)
 
 
 def _j_checkpoint_grad(f: Function, args: Sequence[Any], weights: Any) -> Any:
     import jax
 
     argnums = tuple(range(len(args)))
-    return jax.grad(jax.checkpoint(_jax_weighted(f, weights)), argnums=argnums)(*args)
+    return jax.grad(jax.checkpoint(_weighted(f, weights)), argnums=argnums)(*args)
 
 
 def _j_vjp(f: Function, args: Sequence[Any], weights: Any) -> Any:
@@ -331,7 +326,7 @@ def _j_vmap_of_grad(f: Function, args: Sequence[Any], weights: Any) -> Any:
     import jax.numpy as jnp
 
     argnums = tuple(range(len(args)))
-    grads = jax.vmap(jax.grad(_jax_weighted(f, weights), argnums=argnums))(
+    grads = jax.vmap(jax.grad(_weighted(f, weights), argnums=argnums))(
         *(jnp.stack([a, a]) for a in args)
     )
     return tuple(g[1] for g in grads)
@@ -341,7 +336,7 @@ def _j_grad_in_scan(f: Function, args: Sequence[Any], weights: Any) -> Any:
     import jax
 
     argnums = tuple(range(len(args)))
-    step = jax.grad(_jax_weighted(f, weights), argnums=argnums)
+    step = jax.grad(_weighted(f, weights), argnums=argnums)
 
     def body(carry: Any, _: None) -> Any:
         return carry, step(*carry)
