@@ -36,6 +36,7 @@ EXTRAS = {
 
 CLASSIC_RUNS = (("gd", 1e-7), ("gd", 1e-6), ("gd", 1e-5), ("adagrad", 1.0))
 CLASSIC_STEPS = 100_000
+START = regression.CLASSIC_START
 
 
 class UsageError(Exception):
@@ -205,7 +206,9 @@ class Run:
 def fit(backend: Target, optimizer: str, lr: float, steps: int, x: Any, y: Any) -> Run:
     bar = ProgressBar(f"{optimizer} lr {lr:g}")
     started = time.perf_counter()
-    result = regression.fit_line(x, y, optimizer=optimizer, lr=lr, steps=steps, progress=bar)
+    result = regression.fit_line(
+        x, y, optimizer=optimizer, lr=lr, steps=steps, start=START, progress=bar
+    )
     # Back to the host once, after the run: nothing left the device during it.
     history = backend.to_numpy(result.history)
     losses = backend.to_numpy(result.losses)

@@ -243,7 +243,7 @@ def _register_pytree(jax: Any) -> None:
         _REGISTERED.append(jax)
 
 
-def _traced(leaves: list[Array]) -> bool:
+def traced(leaves: list[Array]) -> bool:
     """Whether any of these are JAX tracers (values unknown until the program runs)."""
     jax = sys.modules.get("jax")
     return jax is not None and any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
@@ -265,19 +265,22 @@ def finish_run(
     that checked every record would have stopped.
     """
     leaves = tree_leaves(history)
-    count = leaves[0].shape[0]
-    finite = xp.all(xp.isfinite(xp.reshape(leaves[0], (count, -1))), axis=1)
-    for leaf in leaves[1:]:
-        finite = finite & xp.all(xp.isfinite(xp.reshape(leaf, (count, -1))), axis=1)
-    if _traced([*leaves, *tree_leaves(final)]):
+    # One reduction over each whole history; the per-record check (a slow
+    # reduction along short rows) only where a run has to be cut.
+    records_flag = _finite_flag(history, xp)
+    if traced([*leaves, *tree_leaves(final)]):
         # No host checks while tracing: divergence is reported as an array.
-        diverged = ~(xp.all(finite) & _finite_flag(final, xp))
+        diverged = ~(records_flag & _finite_flag(final, xp))
         return OptimizeResult(final, history, losses, steps, diverged)
-    records_finite = bool(xp.all(finite))
+    records_finite = bool(records_flag)
     if records_finite and _all_finite(final, xp):
         return OptimizeResult(final, history, losses, steps, False)
     if records_finite or not stop_on_divergence:
         return OptimizeResult(final, history, losses, steps, True)
+    count = leaves[0].shape[0]
+    finite = xp.all(xp.isfinite(xp.reshape(leaves[0], (count, -1))), axis=1)
+    for leaf in leaves[1:]:
+        finite = finite & xp.all(xp.isfinite(xp.reshape(leaf, (count, -1))), axis=1)
     keep = int(xp.argmax(xp.astype(~finite, xp.int8))) + 1  # up to the first bad record
     history = tree_map(lambda h: h[:keep, ...], history)
     final = tree_map(lambda h: h[keep - 1, ...], history)

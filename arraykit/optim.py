@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import array_api_compat
 
+from ._adagrad import adagrad_step, learning_rate
 from ._array_api import Array, as_array, describe, namespace_of
 
 __all__ = ["AdagradState", "Optimizer", "adagrad", "gradient_descent", "tree_leaves", "tree_map"]
@@ -188,6 +189,23 @@ class AdagradState(NamedTuple):
     """Σ g², with the parameters' structure."""
 
 
+def adagrad_settings(
+    lr: float,
+    eps: float,
+    initial_accumulator_value: float,
+    lr_decay: float,
+    weight_decay: float,
+) -> tuple[float, float, float, float, float]:
+    """Adagrad's hyperparameters, checked, as floats in :func:`adagrad`'s order."""
+    return (
+        _check_rate("lr", lr, positive=True),
+        _check_rate("eps", eps),
+        _check_rate("initial_accumulator_value", initial_accumulator_value),
+        _check_rate("lr_decay", lr_decay),
+        _check_rate("weight_decay", weight_decay),
+    )
+
+
 def adagrad(
     lr: float = 1e-2,
     eps: float = 1e-10,
@@ -235,11 +253,9 @@ def adagrad(
     >>> params, state.sum
     (array([-1.,  0.]), array([16.,  0.]))
     """
-    rate = _check_rate("lr", lr, positive=True)
-    eps = _check_rate("eps", eps)
-    start = _check_rate("initial_accumulator_value", initial_accumulator_value)
-    decay = _check_rate("lr_decay", lr_decay)
-    penalty = _check_rate("weight_decay", weight_decay)
+    rate, eps, start, decay, penalty = adagrad_settings(
+        lr, eps, initial_accumulator_value, lr_decay, weight_decay
+    )
 
     def init(params: Params) -> AdagradState:
         def zeros(p: Array) -> Array:
@@ -251,18 +267,14 @@ def adagrad(
 
     def update(params: Params, grads: Params, state: AdagradState) -> tuple[Params, AdagradState]:
         step = state.step + 1
-        clr = rate if decay == 0 else rate / (1 + (step - 1) * decay)
+        clr = learning_rate(rate, decay, step)
 
         def one(p: Array, g: Array, s: Array) -> tuple[Array, Array]:
             xp = namespace_of(p)
             if g.dtype != p.dtype or not _dense(g):
                 _require_real_dense("grads", g, xp)
-            if penalty:
-                g = g + penalty * p
-            s = s + g * g
-            std = xp.sqrt(s) + eps
-            # std is 0 only where every gradient so far was 0: a zero step.
-            return as_array(p + (-clr) * (g / xp.where(std > 0, std, 1.0))), as_array(s)
+            p, s = adagrad_step(p, g, s, clr, eps, penalty, xp=xp)
+            return as_array(p), as_array(s)
 
         pairs = tree_map(one, params, grads, state.sum)
         new_params = tree_map(lambda _, pair: pair[0], params, pairs)

@@ -11,14 +11,16 @@ gradient-descent trajectory in closed form.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat
+import numpy as np
 
-from . import _dispatch, drivers, optim
+from . import _adagrad, _dispatch, drivers, optim
 from ._array_api import (
     NUMPY_XP,
     Array,
@@ -193,31 +195,46 @@ def loss_surface(
     return _loss(m, b, w)
 
 
-def _power(h: Array, t: Array, xp: Namespace) -> tuple[Array, Array]:
-    """``(1 − h)**t`` for integer times ``t`` and ``h >= 0``, and where it diverges.
+def _powers(h: Array, every: int, count: int, xp: Namespace) -> tuple[Array, Array]:
+    """``(1 − h)**t`` at ``t = 0, every, 2·every, ...`` (``count`` times), ``h >= 0``.
 
-    Through ``log1p(−h)`` for small ``h`` (small learning rates), where
-    forming ``1 − h`` first would lose the digits that matter over 100,000
-    steps. For ``h > 1`` the base is negative and its sign alternates.
+    Returns the powers and where they diverge. Each power is one product of
+    two from short tables (t = j·block + k), each table entry an ``exp`` of
+    an exact integer times the base's logarithm: one pass over the result
+    instead of an ``exp`` per entry, and no error that grows with t. The
+    logarithm goes through ``log1p(−h)`` for small ``h`` (small learning
+    rates), where forming ``1 − h`` first would lose the digits that matter
+    over 100,000 steps. For ``h > 1`` the base is negative and its sign
+    alternates.
     """
     below = h < 1
     log_magnitude = xp.where(
         below, xp.log1p(-xp.where(below, h, 0.0)), xp.log(xp.where(h > 1, h - 1.0, 1.0))
     )
-    exponent = t * log_magnitude
-    # Past the square root of the largest float the loss would overflow:
-    # such a trajectory is reported as diverged (inf) from there on.
-    limit = math.log(float(xp.finfo(h.dtype).max)) / 2 - 10.0
-    value = xp.exp(xp.minimum(exponent, limit))
-    value = xp.where(h == 1, xp.astype(t == 0, value.dtype), value)  # 0**0 = 1
-    odd = (t % 2) == 1
-    return xp.where((h > 1) & odd, -value, value), exponent > limit
+    # A power past a quarter of the float range's exponent marks the
+    # trajectory as diverged (inf) from there on. Each table entry is capped
+    # there, so no product of two overflows, nor the loss (quadratic in the
+    # powers) computed from them.
+    limit = math.log(float(xp.finfo(h.dtype).max)) / 4 - 5.0
+    block = math.isqrt(max(count - 1, 0)) + 1
+    device = array_api_compat.device(h)
+
+    def table(length: int, stride: int) -> Array:
+        t = xp.arange(0, length * stride, stride, dtype=h.dtype, device=device)
+        value = xp.exp(xp.clip(t * log_magnitude, max=limit))
+        value = xp.where(h == 1, xp.astype(t == 0, value.dtype), value)  # 0**0 = 1
+        return xp.where((h > 1) & ((t % 2) == 1), -value, value)
+
+    high = table(-(-count // block), block * every)
+    low = table(block, every)
+    powers = xp.reshape(high[:, None] * low[None, :], (-1,))[:count]
+    return powers, xp.abs(powers) >= math.exp(limit)
 
 
 def _gradient_descent_closed_form(
-    m: _Moments, lr: float, start: Array, times: Array
+    m: _Moments, lr: float, start: Array, every: int, count: int
 ) -> tuple[Array, Array]:
-    """θ_t and L(θ_t) of full-batch gradient descent, for every t in ``times``.
+    """θ_t and L(θ_t) of full-batch gradient descent, at ``t = 0, every, ...``.
 
     θ_{t+1} − θ_f = M·(θ_t − θ_f) with M = I − lr·H and θ_f the fixed point
     of the gradient; in H's eigenbasis that is a power of each eigenvalue.
@@ -242,15 +259,15 @@ def _gradient_descent_closed_form(
     delta = start - fixed
     c_large = u0 * delta[0] + u1 * delta[1]
     c_small = -u1 * delta[0] + u0 * delta[1]
-    p_large, over_large = _power(2.0 * lr * large, times, xp)
-    p_small, over_small = _power(2.0 * lr * small, times, xp)
+    p_large, over_large = _powers(2.0 * lr * large, every, count, xp)
+    p_small, over_small = _powers(2.0 * lr * small, every, count, xp)
     k_large, k_small = c_large * p_large, c_small * p_small
-    b = fixed[0] + u0 * k_large - u1 * k_small
-    w = fixed[1] + u1 * k_large + u0 * k_small
-    loss = _loss(m, fixed[0], fixed[1]) + large * k_large * k_large + small * k_small * k_small
     diverging = over_large | over_small
+    # Column by column: NumPy broadcasts slowly along an axis of length 2.
+    b = xp.where(diverging, math.inf, fixed[0] + u0 * k_large - u1 * k_small)
+    w = xp.where(diverging, math.inf, fixed[1] + u1 * k_large + u0 * k_small)
+    loss = _loss(m, fixed[0], fixed[1]) + large * k_large * k_large + small * k_small * k_small
     params = xp.stack([b, w], axis=-1)
-    params = xp.where(diverging[:, None], math.inf, params)
     return params, xp.where(diverging, math.inf, loss)
 
 
@@ -261,7 +278,7 @@ def fit_line(
     optimizer: str = "gd",
     lr: float,
     steps: int,
-    start: Sequence[float] | ArrayLike = CLASSIC_START,
+    start: Sequence[float] | ArrayLike = (0.0, 0.0),
     record_every: int = 1,
     stop_on_divergence: bool = True,
     sync_every: int = 1000,
@@ -281,8 +298,10 @@ def fit_line(
         The learning rate.
     steps : int
         Number of updates.
-    start : (b0, w0), default (-120, -4)
-        The starting point.
+    start : (b0, w0), default (0, 0)
+        The starting point. The classic experiment starts at
+        :data:`CLASSIC_START`, (−120, −4), far from the classic data's
+        optimum on purpose; pass it with :func:`classic_data`.
     record_every : int, default 1
         Keep every ``record_every``-th iterate in ``history`` and ``losses``.
     stop_on_divergence, sync_every, progress
@@ -312,9 +331,16 @@ def fit_line(
     --------
     >>> import arraykit as ak
     >>> x, y = ak.regression.classic_data()
-    >>> result = ak.regression.fit_line(x, y, optimizer="adagrad", lr=1.0, steps=100_000)
+    >>> result = ak.regression.fit_line(x, y, optimizer="adagrad", lr=1.0, steps=100_000,
+    ...                                 start=ak.regression.CLASSIC_START)
     >>> result.params.round(4), result.history.shape
     (array([-188.3668,    2.6693]), (100001, 2))
+
+    On other data, from the origin:
+
+    >>> ak.regression.fit_line([1.0, 2.0, 3.0], [2.0, 4.0, 6.0], optimizer="adagrad",
+    ...                        lr=0.5, steps=5000).params.round(4)
+    array([0., 2.])
     """
     if optimizer not in ("gd", "adagrad"):
         raise ValueError(f"optimizer must be 'gd' or 'adagrad'; got {optimizer!r}")
@@ -333,42 +359,22 @@ def fit_line(
             raise TypeError(f"gradient descent takes no options; got {sorted(optimizer_options)}")
         drivers.check_counts(steps, record_every, sync_every)
         optim.gradient_descent(lr)  # validates lr
-        device = array_api_compat.device(theta0)
-        times = xp.arange(0, steps + 1, record_every, dtype=theta0.dtype, device=device)
-        history, losses = _gradient_descent_closed_form(m, float(lr), theta0, times)
+        history, losses = _gradient_descent_closed_form(
+            m, float(lr), theta0, record_every, steps // record_every + 1
+        )
         if steps % record_every:
-            last = xp.asarray([float(steps)], dtype=theta0.dtype, device=device)
-            final = _gradient_descent_closed_form(m, float(lr), theta0, last)[0][0, :]
+            final = _gradient_descent_closed_form(m, float(lr), theta0, steps, 2)[0][1, :]
         else:
             final = history[-1, :]
         result = drivers.finish_run(
             final, history, losses, steps, record_every, stop_on_divergence, xp
         )
-    elif native := _fast_adagrad(xp, theta0):
-        drivers.check_counts(steps, record_every, sync_every)
-        optim.adagrad(lr, **optimizer_options)  # validates the options
-        path, taken, diverged = native(
-            m,
-            theta0,
-            float(lr),
-            steps,
-            record_every,
-            stop_on_divergence,
-            sync_every,
-            progress,
-            **optimizer_options,
-        )
-        history = xp.asarray(path[:-1])
-        losses = _loss(m, history[:, 0], history[:, 1])
-        result = OptimizeResult(xp.asarray(path[-1]), history, losses, taken, diverged)
-    else:
-        hessian = 2.0 * xp.stack(
-            [
-                xp.stack([xp.ones_like(m.mean_x), m.mean_x]),
-                xp.stack([m.mean_x, m.var_x + m.mean_x * m.mean_x]),
-            ]
-        )
-        residual = -2.0 * xp.stack([m.residual_mean, m.residual_x_mean])
+    elif array_api_compat.is_jax_namespace(xp) and (
+        drivers.traced([theta0, m.optimum]) or m.optimum.dtype != xp.float64
+    ):
+        # Compiled: jax.lax.scan over the update, traceable under jit and vmap.
+        # (Concrete float64 arrays take the two-number loop below.)
+        hessian, residual = _adagrad.line_gradient(_moment_vector(m), xp)
 
         def grad(theta: Array) -> Array:
             return residual + hessian @ (theta - m.optimum)
@@ -385,17 +391,49 @@ def fit_line(
             **optimizer_options,
         )
         history = result.history
-        losses = _loss(m, history[:, 0], history[:, 1])
+        losses = _path_loss(m, history)
         result = OptimizeResult(result.params, history, losses, result.steps, result.diverged)
+    else:
+        drivers.check_counts(steps, record_every, sync_every)
+        settings = inspect.signature(optim.adagrad).bind(lr, **optimizer_options)
+        settings.apply_defaults()
+        rate, *options = optim.adagrad_settings(*settings.args)
+        path = _dispatch.dispatch(
+            xp,
+            "line_adagrad",
+            _adagrad.line_adagrad,
+            _moment_vector(m),
+            theta0,
+            steps,
+            record_every,
+            rate,
+            *options,
+        )
+        history = path[:-1, :]
+        losses = _path_loss(m, history)
+        result = drivers.finish_run(
+            path[-1, :], history, losses, steps, record_every, stop_on_divergence, xp
+        )
+        if progress is not None:
+            progress(steps, steps)
     if caller is not xp:
         result = _to_dask(result)
     return result
 
 
-def _fast_adagrad(xp: Namespace, theta0: Array) -> Callable[..., Any] | None:
-    # The native two-number loop computes in Python floats: float64 only.
-    native = _dispatch.lookup(xp, "adagrad_line")
-    return native if native is not None and xp.finfo(theta0.dtype).bits == 64 else None
+def _path_loss(m: _Moments, history: Array) -> Array:
+    # A diverging run's loss overflows to inf, as the closed form reports it,
+    # without NumPy's warning: the result says that it diverged.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _loss(m, history[:, 0], history[:, 1])
+
+
+def _moment_vector(m: _Moments) -> Array:
+    """The moments in the order of :data:`arraykit._adagrad.MOMENTS`."""
+    xp = m.xp
+    return xp.stack(
+        [m.mean_x, m.var_x, m.optimum[0], m.optimum[1], m.residual_mean, m.residual_x_mean]
+    )
 
 
 def _on_numpy(m: _Moments) -> _Moments:

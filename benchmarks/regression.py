@@ -110,7 +110,7 @@ def _driver(backend: backends.Backend, optimizer: str, lr: float, steps: int) ->
         return xp.stack([-2.0 * xp.mean(r), -2.0 * xp.mean(r * x)])
 
     run = ak.adagrad if optimizer == "adagrad" else ak.gradient_descent
-    return lambda: run(grad, start, lr=lr, steps=steps).params
+    return lambda: run(grad, start, lr=lr, steps=steps, start=START).params
 
 
 class Report:
@@ -149,7 +149,9 @@ def optimizer_rows(report: Report, optimizer: str, lr: float, steps: int, repeat
         fast = not adagrad or compiled or backend.library in ("numpy", "dask")
 
         def fit(x: Any = x, y: Any = y) -> Any:
-            return regression.fit_line(x, y, optimizer=optimizer, lr=lr, steps=steps).params
+            return regression.fit_line(
+                x, y, optimizer=optimizer, lr=lr, steps=steps, start=START
+            ).params
 
         timing = measure(fit, repeats=7 if fast else repeats, warmup=1, finish=backend.compute)
         if not adagrad:

@@ -45,9 +45,12 @@ def test_classic_loops_compute_the_experiment(adagrad: bool) -> None:
             lr=lr,
             steps=3000,
             eps=0.0,
+            start=regression.CLASSIC_START,
         )
         if adagrad
-        else regression.fit_line(*regression.classic_data(), lr=lr, steps=3000)
+        else regression.fit_line(
+            *regression.classic_data(), lr=lr, steps=3000, start=regression.CLASSIC_START
+        )
     )
     for loop in (regression_benchmark.classic_python, regression_benchmark.classic_numpy):
         np.testing.assert_allclose(loop(lr, 3000, adagrad), expected.params, rtol=1e-11)

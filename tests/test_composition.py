@@ -303,10 +303,14 @@ def test_fit_line_under_jit_matches_numpy() -> None:
         pytest.skip(xb.unavailable)
     x, y = ak.regression.classic_data()
     for optimizer, lr in (("gd", 1e-6), ("adagrad", 1.0)):
-        expected = ak.regression.fit_line(x, y, optimizer=optimizer, lr=lr, steps=200)
+        expected = ak.regression.fit_line(
+            x, y, optimizer=optimizer, lr=lr, steps=200, start=(-120.0, -4.0)
+        )
 
         def fit(a: Any, b: Any, o: str = optimizer, r: float = lr) -> Any:
-            return ak.regression.fit_line(a, b, optimizer=o, lr=r, steps=200).params
+            return ak.regression.fit_line(
+                a, b, optimizer=o, lr=r, steps=200, start=(-120.0, -4.0)
+            ).params
 
         got = jax.jit(fit)(xb.asarray(x), xb.asarray(y))
         np.testing.assert_allclose(np.asarray(got), expected.params, rtol=1e-10)

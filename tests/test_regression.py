@@ -16,6 +16,7 @@ from .assertions import assert_close, assert_kind
 
 X = np.array(regression.CLASSIC_X)
 Y = np.array(regression.CLASSIC_Y)
+START = regression.CLASSIC_START
 
 
 def _data(xb: Backend, dtype: str = "float64") -> tuple[Any, Any]:
@@ -81,7 +82,7 @@ def test_loss_surface_orientation_and_values(xb: Backend) -> None:
 @pytest.mark.parametrize("lr", [1e-7, 1e-6, 1e-5])
 def test_gradient_descent_closed_form_matches_stepping(lr: float) -> None:
     steps = 100_000
-    result = regression.fit_line(X, Y, lr=lr, steps=steps)
+    result = regression.fit_line(X, Y, lr=lr, steps=steps, start=START)
     stepped = _classic_loop(lr, steps)
     assert result.history.shape == (steps + 1, 2)
     scale = np.abs(stepped).max(axis=0)
@@ -92,7 +93,7 @@ def test_gradient_descent_closed_form_matches_stepping(lr: float) -> None:
 
 
 def test_gradient_descent_diverges_visibly() -> None:
-    result = regression.fit_line(X, Y, lr=2e-5, steps=10_000)
+    result = regression.fit_line(X, Y, lr=2e-5, steps=10_000, start=START)
     assert result.diverged
     assert result.steps < 10_000
     assert not np.isfinite(result.params).all()
@@ -100,14 +101,16 @@ def test_gradient_descent_diverges_visibly() -> None:
 
 def test_adagrad_matches_stepping() -> None:
     steps = 20_000
-    result = regression.fit_line(X, Y, optimizer="adagrad", lr=1.0, steps=steps, eps=0.0)
+    result = regression.fit_line(
+        X, Y, optimizer="adagrad", lr=1.0, steps=steps, eps=0.0, start=START
+    )
     stepped = _classic_loop(1.0, steps, adagrad=True)
     scale = np.abs(stepped).max(axis=0)
     assert (np.abs(result.history - stepped) / scale).max() < 1e-9
 
 
 def test_adagrad_reaches_the_optimum() -> None:
-    result = regression.fit_line(X, Y, optimizer="adagrad", lr=1.0, steps=100_000)
+    result = regression.fit_line(X, Y, optimizer="adagrad", lr=1.0, steps=100_000, start=START)
     b, w = _exact_optimum(X, Y)
     distance = np.hypot(result.params[0] - b, result.params[1] - w)
     # Within 0.07 of (b*, w*) = (-188.43, 2.67), from 68 away; the loss within 1e-6 of its minimum.
@@ -119,8 +122,12 @@ def test_adagrad_reaches_the_optimum() -> None:
 def test_fit_line_on_every_backend(xb: Backend, optimizer: str) -> None:
     steps, lr = (2000, 1.0) if optimizer == "adagrad" else (100_000, 1e-5)
     x, y = _data(xb)
-    result = regression.fit_line(x, y, optimizer=optimizer, lr=lr, steps=steps, record_every=100)
-    reference = regression.fit_line(X, Y, optimizer=optimizer, lr=lr, steps=steps, record_every=100)
+    result = regression.fit_line(
+        x, y, optimizer=optimizer, lr=lr, steps=steps, record_every=100, start=START
+    )
+    reference = regression.fit_line(
+        X, Y, optimizer=optimizer, lr=lr, steps=steps, record_every=100, start=START
+    )
     assert_kind(result.history, xb, "float64", (steps // 100 + 1, 2))
     assert_kind(result.losses, xb, "float64", (steps // 100 + 1,))
     assert_kind(result.params, xb, "float64", (2,))
@@ -163,3 +170,48 @@ def test_fit_line_on_every_backend(xb: Backend, optimizer: str) -> None:
 def test_bad_arguments(call: Any, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adagrad"])
+def test_fit_line_on_other_data_starts_where_it_suits(optimizer: str) -> None:
+    # The classic start belongs to the classic data: other data starts at the origin.
+    lr = 0.5 if optimizer == "adagrad" else 0.05
+    result = regression.fit_line(
+        [1.0, 2.0, 3.0], [2.0, 4.0, 6.0], optimizer=optimizer, lr=lr, steps=5000
+    )
+    np.testing.assert_allclose(result.history[0], [0.0, 0.0])
+    np.testing.assert_allclose(result.params, [0.0, 2.0], atol=1e-9)
+
+
+def test_adagrad_on_torch_is_the_loop_and_differentiable() -> None:
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(X, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor(Y, dtype=torch.float64)
+    steps = 300
+    result = regression.fit_line(x, y, optimizer="adagrad", lr=1.0, steps=steps, start=START)
+    expected = regression.fit_line(X, Y, optimizer="adagrad", lr=1.0, steps=steps, start=START)
+    np.testing.assert_allclose(result.history.detach().numpy(), expected.history, rtol=1e-12)
+    # A derivative through all the steps, against central differences of the NumPy run.
+    (gradient,) = torch.autograd.grad(result.params[1], x)
+    h = 1e-4
+    for i in (0, 5, 9):
+        up, down = X.copy(), X.copy()
+        up[i] += h
+        down[i] -= h
+        fd = (
+            regression.fit_line(up, Y, optimizer="adagrad", lr=1.0, steps=steps, start=START).params
+            - regression.fit_line(
+                down, Y, optimizer="adagrad", lr=1.0, steps=steps, start=START
+            ).params
+        )[1] / (2 * h)
+        np.testing.assert_allclose(float(gradient[i]), fd, rtol=1e-5)
+
+
+def test_adagrad_loop_marks_divergence_and_is_cut() -> None:
+    # From the edge of the float range the first gradient overflows.
+    result = regression.fit_line(X, Y, optimizer="adagrad", lr=1.0, steps=5000, start=(1e308, 0.0))
+    assert result.diverged
+    # Cut at the first non-finite record, as a loop that checked each step would stop.
+    assert result.steps == 1
+    assert result.history.shape == (2, 2)
+    assert np.isnan(result.history[1]).all()

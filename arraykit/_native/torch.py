@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.autograd.forward_ad as forward_ad
 
-from .. import _formulas
+from .. import _adagrad, _formulas
 from . import numpy as numpy_kernels
 
 _LIBRARY = torch.library.Library("arraykit", "DEF")
@@ -202,3 +202,31 @@ def l1_loss(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> 
 
 
 l2_loss = l1_loss  # power selects the loss, as in the generic formula
+
+
+def _line_adagrad_fake(
+    moments: torch.Tensor, start: torch.Tensor, steps: int, every: int, *options: float
+) -> torch.Tensor:
+    return start.new_empty((steps // every + 2, 2))
+
+
+def _line_adagrad_vmap(
+    info: Any, in_dims: tuple[Any, ...], moments: torch.Tensor, start: torch.Tensor, *rest: Any
+) -> Any:
+    pair = []
+    for t, dim in zip((moments, start), in_dims[:2], strict=True):
+        t = t.movedim(dim, 0) if dim is not None else t.unsqueeze(0)
+        pair.append(t.expand(info.batch_size, *t.shape[1:]))
+    return torch.stack([line_adagrad(m, s, *rest) for m, s in zip(*pair, strict=True)]), 0
+
+
+line_adagrad: Any = _define(
+    "line_adagrad(Tensor moments, Tensor start, int steps, int every, float lr, float eps, "
+    "float initial, float decay, float penalty) -> Tensor",
+    _adagrad.line_adagrad_stepped,
+    _line_adagrad_fake,
+    _line_adagrad_vmap,
+    # Not differentiated: on every device, the loop in Python floats (float64;
+    # other dtypes step in torch operations), fed by the moments copied once.
+    everywhere=lambda *args: _adagrad.line_adagrad(*args, xp=xp),
+)
