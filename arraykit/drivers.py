@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat
+import numpy as np
 
-from . import optim
+from . import _formulas, optim
 from ._array_api import Array
 from .optim import Optimizer, Params, tree_leaves, tree_map
 
-__all__ = ["OptimizeResult", "adagrad", "gradient_descent", "optimize"]
+__all__ = ["OptimizeResult", "optimize", "run_adagrad", "run_gradient_descent"]
 
 Gradient = Callable[[Params], Params]
 Loss = Callable[[Params], Array]
@@ -80,16 +81,54 @@ def _stack(records: list[Params], xp: Any) -> Params:
     return tree_map(lambda *leaves: xp.stack(leaves), records[0], *records[1:])
 
 
-def check_counts(steps: int, record_every: int, sync_every: int) -> None:
+HISTORY_BUDGET = 64 * 2**20
+"""Bytes the history may take by default (``record_every=None``)."""
+
+PROGRESS_EVERY = 1000
+"""Steps between calls of a run's ``progress`` callback."""
+
+DEVICE_CHECK_EVERY = 1000
+"""Steps between divergence checks where a check costs a device-to-host copy."""
+
+
+def check_counts(steps: int, record_every: int | None, sync_every: int | None) -> None:
     for name, value, low in (
         ("steps", steps, 0),
         ("record_every", record_every, 1),
         ("sync_every", sync_every, 1),
     ):
+        if value is None and name != "steps":
+            continue
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
         if value < low:
             raise ValueError(f"{name} must be >= {low}; got {value}")
+
+
+def default_record_every(params: Params, steps: int, xp: Any) -> int:
+    """Every iterate while the history fits :data:`HISTORY_BUDGET`, else evenly spaced ones."""
+    size = 0
+    for leaf in tree_leaves(params):
+        count = _formulas.element_count(leaf)
+        if count is None or not isinstance(count, int):
+            return max(steps, 1)  # unknown sizes: the start and the end
+        bits = (
+            xp.finfo if xp.isdtype(leaf.dtype, ("real floating", "complex floating")) else xp.iinfo
+        )(leaf.dtype).bits
+        size += count * (bits // 8)
+    fit = max(HISTORY_BUDGET // max(size, 1) - 1, 1)  # records after the start
+    return max(-(-steps // fit), 1)
+
+
+def _check_every(params: Params, xp: Any) -> int:
+    """Every step where looking at the values is free (host memory), else every 1000."""
+    if array_api_compat.is_dask_namespace(xp):
+        return DEVICE_CHECK_EVERY  # each check persists the graph
+    leaf = tree_leaves(params)[0]
+    if array_api_compat.is_numpy_namespace(xp) or xp.__name__ == "array_api_strict":
+        return 1
+    device = getattr(leaf, "device", None)
+    return 1 if getattr(device, "type", None) == "cpu" else DEVICE_CHECK_EVERY
 
 
 def optimize(
@@ -98,10 +137,10 @@ def optimize(
     params: Params,
     *,
     steps: int,
-    record_every: int = 1,
+    record_every: int | None = None,
     loss: Loss | None = None,
     stop_on_divergence: bool = True,
-    sync_every: int = 1000,
+    sync_every: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> OptimizeResult:
     """Take ``steps`` updates of ``optimizer`` with gradients from ``grad``.
@@ -116,18 +155,24 @@ def optimize(
         The starting point; never modified.
     steps : int
         Number of updates.
-    record_every : int, default 1
+    record_every : int, optional
         Keep every ``record_every``-th iterate (and the start) in ``history``.
+        By default every iterate while the history fits in 64 MiB, else
+        evenly spaced ones that do: 100 steps of a 1000 × 1000 float64
+        parameter keep every 15th (8 MB a record).
     loss : callable, optional
         ``loss(params) -> 0-d array``, evaluated at every recorded iterate.
     stop_on_divergence : bool, default True
         Stop at the first check that finds non-finite parameters.
-    sync_every : int, default 1000
-        How often (in steps) the loop looks at the values: one device-to-host
-        transfer to check for divergence and, on Dask, a ``persist`` so that
-        the task graph stays bounded. Between checks nothing leaves the device.
+    sync_every : int, optional
+        How often (in steps) the loop looks at the values, to find a
+        divergence. By default every step where that is free (NumPy,
+        array-api-strict and CPU tensors), and every 1000 steps where it is a
+        device-to-host copy (CUDA) or, on Dask, a ``persist`` that also keeps
+        the task graph bounded. Between checks nothing leaves the device.
     progress : callable, optional
-        ``progress(done, steps)``, called at every check (e.g. for a progress bar).
+        ``progress(done, steps)``, called every 1000 steps and at the end
+        (e.g. for a progress bar).
 
     Returns
     -------
@@ -135,6 +180,10 @@ def optimize(
 
     Notes
     -----
+    A run that overflows is reported by the result (``diverged``), not by
+    NumPy's floating-point warnings, which are silenced for overflow and
+    invalid operations while it steps.
+
     On JAX the loop is compiled: ``jax.lax.scan`` over the same ``update``,
     with divergence found after the scan and the result cut at the first
     non-finite record.
@@ -154,37 +203,48 @@ def optimize(
     ...                      np.array([8.0]), steps=3, loss=lambda p: (p * p).sum())
     >>> result.history.ravel(), result.losses
     (array([8., 4., 2., 1.]), array([64., 16.,  4.,  1.]))
+
+    A learning rate too large for the problem: the run stops at once.
+
+    >>> ak.optimize(ak.optim.gradient_descent(10.0), lambda p: 2 * p, np.ones(3), steps=1000)
+    OptimizeResult(steps=242, diverged, params=array([inf, inf, inf]))
     """
     check_counts(steps, record_every, sync_every)
     xp = _namespace(params)
+    if record_every is None:
+        record_every = default_record_every(params, steps, xp)
     if array_api_compat.is_jax_namespace(xp):  # compiled: no checks to report progress at
         return _optimize_jax(optimizer, grad, params, steps, record_every, loss, stop_on_divergence)
+    if sync_every is None:
+        sync_every = _check_every(params, xp)
     lazy = array_api_compat.is_dask_namespace(xp)
     state = optimizer.init(params)
     records, losses = [params], ([loss(params)] if loss else [])
     synced = 1  # records before this index are already persisted
     diverged, taken = False, 0
-    for taken in range(1, steps + 1):
-        params, state = optimizer.update(params, grad(params), state)
-        if taken % record_every == 0:
-            records.append(params)
-            if loss:
-                losses.append(loss(params))
-        if taken % sync_every == 0 or taken == steps:
-            if lazy:
-                import dask
-
-                params, state, fresh, fresh_losses = dask.persist(
-                    params, state, records[synced:], losses[synced:]
-                )
-                records[synced:], losses[synced:] = fresh, fresh_losses
-                synced = len(records)
-            if progress is not None:
+    with np.errstate(over="ignore", invalid="ignore"):
+        for taken in range(1, steps + 1):
+            params, state = optimizer.update(params, grad(params), state)
+            if taken % record_every == 0:
+                records.append(params)
+                if loss:
+                    losses.append(loss(params))
+            last = taken == steps
+            if progress is not None and (taken % PROGRESS_EVERY == 0 or last):
                 progress(taken, steps)
-            if not _all_finite(params, xp):
-                diverged = True
-                if stop_on_divergence:
-                    break
+            if taken % sync_every == 0 or last:
+                if lazy:
+                    import dask
+
+                    params, state, fresh, fresh_losses = dask.persist(
+                        params, state, records[synced:], losses[synced:]
+                    )
+                    records[synced:], losses[synced:] = fresh, fresh_losses
+                    synced = len(records)
+                if not _all_finite(params, xp):
+                    diverged = True
+                    if stop_on_divergence:
+                        break
     return OptimizeResult(
         params=params,
         history=_stack(records, xp),
@@ -288,21 +348,23 @@ def finish_run(
     return OptimizeResult(final, history, losses, (keep - 1) * record_every, True)
 
 
-def gradient_descent(
+def run_gradient_descent(
     grad: Gradient,
     params: Params,
     *,
     lr: float,
     steps: int,
-    record_every: int = 1,
+    record_every: int | None = None,
     loss: Loss | None = None,
     stop_on_divergence: bool = True,
-    sync_every: int = 1000,
+    sync_every: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> OptimizeResult:
     """Run plain gradient descent, ``θ ← θ − lr·grad(θ)``, for ``steps`` steps.
 
     Parameters are those of :func:`optimize`; ``lr`` is the learning rate.
+    The optimizer itself, for a loop of your own, is
+    :func:`arraykit.optim.gradient_descent`.
 
     Returns
     -------
@@ -312,7 +374,7 @@ def gradient_descent(
     --------
     >>> import numpy as np
     >>> import arraykit as ak
-    >>> result = ak.gradient_descent(lambda p: 2 * (p - 3.0), np.array(0.0), lr=0.25, steps=60)
+    >>> result = ak.run_gradient_descent(lambda p: 2 * (p - 3.0), np.array(0.0), lr=0.25, steps=60)
     >>> round(float(result.params), 6), result.history.shape
     (3.0, (61,))
     """
@@ -329,16 +391,16 @@ def gradient_descent(
     )
 
 
-def adagrad(
+def run_adagrad(
     grad: Gradient,
     params: Params,
     *,
     lr: float,
     steps: int,
-    record_every: int = 1,
+    record_every: int | None = None,
     loss: Loss | None = None,
     stop_on_divergence: bool = True,
-    sync_every: int = 1000,
+    sync_every: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     **adagrad_options: float,
 ) -> OptimizeResult:
@@ -346,7 +408,8 @@ def adagrad(
 
     Parameters are those of :func:`optimize`; ``lr`` and ``adagrad_options``
     (``eps``, ``initial_accumulator_value``, ``lr_decay``, ``weight_decay``)
-    go to :func:`arraykit.optim.adagrad`.
+    go to :func:`arraykit.optim.adagrad`, the optimizer itself, for a loop of
+    your own.
 
     Returns
     -------
@@ -356,7 +419,7 @@ def adagrad(
     --------
     >>> import numpy as np
     >>> import arraykit as ak
-    >>> result = ak.adagrad(lambda p: 2 * (p - 3.0), np.array(0.0), lr=1.0, steps=500)
+    >>> result = ak.run_adagrad(lambda p: 2 * (p - 3.0), np.array(0.0), lr=1.0, steps=500)
     >>> round(float(result.params), 6)
     3.0
     """

@@ -379,7 +379,7 @@ def fit_line(
         def grad(theta: Array) -> Array:
             return residual + hessian @ (theta - m.optimum)
 
-        result = drivers.adagrad(
+        result = drivers.run_adagrad(
             grad,
             theta0,
             lr=lr,

@@ -8,7 +8,7 @@ Adagrad from the classic start, and the 100 × 100 loss surface:
   with one vectorised gradient per step;
 * ``arraykit.regression.fit_line`` on every available backend (closed form
   for gradient descent, a stepped loop for Adagrad, compiled on JAX);
-* the generic drivers ``ak.gradient_descent`` / ``ak.adagrad`` stepping a
+* the generic drivers ``ak.run_gradient_descent`` / ``ak.run_adagrad`` stepping a
   user gradient written with the array namespace;
 * ``loss_surface`` against the triple loop.
 
@@ -109,7 +109,7 @@ def _driver(backend: backends.Backend, optimizer: str, lr: float, steps: int) ->
         r = y - theta[0] - theta[1] * x
         return xp.stack([-2.0 * xp.mean(r), -2.0 * xp.mean(r * x)])
 
-    run = ak.adagrad if optimizer == "adagrad" else ak.gradient_descent
+    run = ak.run_adagrad if optimizer == "adagrad" else ak.run_gradient_descent
     return lambda: run(grad, start, lr=lr, steps=steps, start=START).params
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ def _quadratic(xb: Backend, dtype: str = "float64") -> tuple[Any, Any, Any]:
 @pytest.mark.parametrize("record_every", [1, 3, 10])
 def test_history_and_losses(xb: Backend, record_every: int) -> None:
     grad, loss, start = _quadratic(xb)
-    result = ak.gradient_descent(
+    result = ak.run_gradient_descent(
         grad, start, lr=0.1, steps=10, record_every=record_every, loss=loss
     )
     records = 10 // record_every + 1
@@ -57,7 +58,7 @@ def test_tuple_parameters(xb: Backend) -> None:
         b, w = params
         return (2.0 * (b - 1.0), 2.0 * (w + 2.0))
 
-    result = ak.adagrad(grad, (b0, w0), lr=0.5, steps=4)
+    result = ak.run_adagrad(grad, (b0, w0), lr=0.5, steps=4)
     assert isinstance(result.history, tuple)
     assert_kind(result.history[0], xb, "float64", (5,))
     np.testing.assert_allclose(
@@ -76,8 +77,8 @@ def test_divergence_is_reported_and_stops(xb: Backend) -> None:
             import dask
 
             stack.enter_context(dask.config.set(scheduler="synchronous"))
-        result = ak.gradient_descent(grad, start, lr=10.0, steps=5000, sync_every=100)
-        kept = ak.gradient_descent(
+        result = ak.run_gradient_descent(grad, start, lr=10.0, steps=5000, sync_every=100)
+        kept = ak.run_gradient_descent(
             grad, start, lr=10.0, steps=500, sync_every=100, stop_on_divergence=False
         )
     assert result.diverged
@@ -93,8 +94,8 @@ def test_dask_graph_stays_bounded(xb: Backend) -> None:
 
     grad, loss, start = _quadratic(xb)
     options = {"lr": 0.1, "sync_every": 25, "record_every": 25, "loss": loss}
-    short = ak.gradient_descent(grad, start, steps=50, **options)
-    long = ak.gradient_descent(grad, start, steps=500, **options)
+    short = ak.run_gradient_descent(grad, start, steps=50, **options)
+    long = ak.run_gradient_descent(grad, start, steps=500, **options)
     # Persisted every 25 steps, the final parameters hang on a graph of at most
     # 25 steps, however many were taken; history and losses on a graph that
     # grows with the records kept (a stack of persisted pieces), not the steps.
@@ -114,7 +115,7 @@ def test_jax_runs_compiled_and_cuts_at_divergence() -> None:
         pytest.skip(jax_backend.unavailable)
     grad, loss, start = _quadratic(jax_backend)
     start = jax_backend.asarray(np.array([1e300, 0.0]), "float64")
-    result = ak.gradient_descent(grad, start, lr=10.0, steps=100, loss=loss)
+    result = ak.run_gradient_descent(grad, start, lr=10.0, steps=100, loss=loss)
     assert result.diverged
     history = np.asarray(result.history)
     assert np.isfinite(history[:-1]).all()
@@ -133,4 +134,44 @@ def test_jax_runs_compiled_and_cuts_at_divergence() -> None:
 )
 def test_bad_counts(options: dict[str, Any], error: type, message: str) -> None:
     with pytest.raises(error, match=message):
-        ak.gradient_descent(lambda p: p, np.zeros(2), lr=0.1, **options)
+        ak.run_gradient_descent(lambda p: p, np.zeros(2), lr=0.1, **options)
+
+
+@pytest.mark.parametrize("xb", ["numpy", "torch:cpu", "array_api_strict"], indirect=True)
+def test_divergence_stops_at_once_and_silently(xb: Backend) -> None:
+    # p ← p − 10·2p = −19·p: float64 overflows after log(1.8e308)/log(19) = 241 steps.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = ak.optimize(
+            ak.optim.gradient_descent(lr=10.0),
+            lambda p: 2 * p,
+            xb.asarray(np.ones(3), "float64"),
+            steps=1000,
+        )
+    history = xb.to_numpy(result.history)
+    first_bad = int(np.argmax(~np.isfinite(history).all(axis=1)))
+    assert result.diverged
+    assert result.steps == first_bad == 242
+    assert np.isfinite(history[:first_bad]).all()
+
+
+def test_default_history_fits_its_budget() -> None:
+    from arraykit import drivers
+
+    big = np.zeros((1000, 1000))
+    result = ak.optimize(ak.optim.gradient_descent(0.1), lambda p: p, big, steps=100)
+    assert result.history.nbytes <= drivers.HISTORY_BUDGET
+    assert result.history.shape == (7, 1000, 1000)  # the start and every 15th step
+    small = ak.optimize(ak.optim.gradient_descent(0.1), lambda p: p, np.zeros(2), steps=100)
+    assert small.history.shape == (101, 2)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"), [("adagrad", "run_adagrad"), ("gradient_descent", "run_gradient_descent")]
+)
+def test_old_runner_names_warn_and_still_work(old: str, new: str) -> None:
+    with pytest.warns(DeprecationWarning, match=f"arraykit.{old} was renamed arraykit.{new}"):
+        runner = getattr(ak, old)
+    assert runner is getattr(ak, new)
+    result = runner(lambda p: 2 * (p - 3.0), np.array(0.0), lr=1.0, steps=500)
+    assert abs(float(result.params) - 3.0) < 1e-6
