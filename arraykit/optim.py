@@ -21,7 +21,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import array_api_compat
@@ -29,10 +29,44 @@ import array_api_compat
 from ._adagrad import adagrad_step, learning_rate
 from ._array_api import Array, as_array, describe, namespace_of
 
-__all__ = ["AdagradState", "Optimizer", "adagrad", "gradient_descent", "tree_leaves", "tree_map"]
+__all__ = [
+    "AdagradState",
+    "Optimizer",
+    "adagrad",
+    "as_tree",
+    "gradient_descent",
+    "step_in_place",
+    "tree_leaves",
+    "tree_map",
+]
 
 Params = Any
 """An array, or a tuple, list or dict of them (nested freely)."""
+
+
+def as_tree(params: Params) -> Params:
+    """``params`` as a tree: an iterator (``model.parameters()``) becomes a list.
+
+    Parameters
+    ----------
+    params : array, tree of arrays, or iterable of arrays
+        What an optimizer's ``init`` or :func:`step_in_place` is given.
+
+    Returns
+    -------
+    tree
+        ``params`` itself, or a list of what the iterator yields.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from arraykit.optim import as_tree
+    >>> as_tree(p for p in (np.zeros(1), np.ones(1)))
+    [array([0.]), array([1.])]
+    """
+    if isinstance(params, Iterator):
+        return list(params)
+    return params
 
 
 def tree_map(function: Callable[..., Any], tree: Params, *rest: Params) -> Params:
@@ -263,6 +297,7 @@ def adagrad(
             _require_real_dense("params", p, xp)
             return xp.full_like(p, start)
 
+        params = as_tree(params)
         return AdagradState(_step_zero(params), tree_map(zeros, params))
 
     def update(params: Params, grads: Params, state: AdagradState) -> tuple[Params, AdagradState]:
@@ -282,3 +317,91 @@ def adagrad(
         return new_params, AdagradState(step, new_sum)
 
     return Optimizer(init, update)
+
+
+def step_in_place(
+    optimizer: Optimizer, params: Params, state: Any, grads: Params | None = None
+) -> Any:
+    """One step written into the parameters themselves, as ``torch.optim`` does.
+
+    The natural loop for a ``torch.nn.Module``: ``loss.backward()``, then
+    ``state = step_in_place(opt, model.parameters(), state)``. The update is
+    computed as :meth:`Optimizer.update` computes it, without recording
+    autograd history (under ``torch.no_grad()``), and copied into each
+    parameter, which stays the same leaf tensor with its ``.grad``.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        From this module, e.g. ``adagrad(lr=0.1)``.
+    params : tree or iterable of arrays
+        Writable arrays: torch tensors (``model.parameters()``) or NumPy
+        arrays. JAX arrays are immutable: use ``update``.
+    state : optimizer state
+        From ``optimizer.init`` (over the same parameters, in the same order)
+        or the previous call.
+    grads : tree of arrays, optional
+        The gradients; by default each torch parameter's ``.grad``.
+
+    Returns
+    -------
+    state
+        The optimizer's new state.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import arraykit as ak
+    >>> model = torch.nn.Linear(3, 1)
+    >>> opt = ak.optim.adagrad(lr=0.1)
+    >>> state = opt.init(model.parameters())
+    >>> x, y = torch.randn(8, 3), torch.randn(8, 1)
+    >>> for _ in range(5):
+    ...     model.zero_grad()
+    ...     torch.nn.functional.mse_loss(model(x), y).backward()
+    ...     state = ak.optim.step_in_place(opt, model.parameters(), state)
+    >>> model.weight.is_leaf, model.weight.grad is not None
+    (True, True)
+    """
+    params = as_tree(params)
+    leaves = tree_leaves(params)
+    if grads is None:
+        missing = [i for i, p in enumerate(leaves) if getattr(p, "grad", None) is None]
+        if missing:
+            raise ValueError(
+                f"grads were not given and parameters {missing} have no .grad "
+                f"(call loss.backward() first, or pass grads=)"
+            )
+        grads = tree_map(lambda p: p.grad, params)
+    torch = _torch_of(leaves)
+    if torch is not None:
+        with torch.no_grad():
+            new_params, state = optimizer.update(params, grads, state)
+            for p, new in zip(leaves, tree_leaves(new_params), strict=True):
+                p.copy_(new)
+        return state
+    for i, p in enumerate(leaves):
+        if not _writable(p):
+            raise TypeError(
+                f"params[{i}] must be a writable array (torch tensor or NumPy array) to be "
+                f"updated in place; got {describe(p)}: use optimizer.update, which returns "
+                f"new arrays"
+            )
+    new_params, state = optimizer.update(params, grads, state)
+    for p, new in zip(leaves, tree_leaves(new_params), strict=True):
+        p[...] = new
+    return state
+
+
+def _torch_of(leaves: list[Array]) -> Any:
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and leaves and all(isinstance(p, torch.Tensor) for p in leaves):
+        return torch
+    return None
+
+
+def _writable(a: Array) -> bool:
+    flags = getattr(a, "flags", None)
+    return flags is not None and bool(getattr(flags, "writeable", False))

@@ -183,3 +183,83 @@ def test_update_under_jax_jit() -> None:
         "float64",
     )
     np.testing.assert_allclose(np.asarray(params), expected[-1], rtol=1e-12)
+
+
+def _train(step: Any, steps: int = 40) -> list[float]:
+    """A torch training loop around ``step(model)``: the loss at each step."""
+    torch = pytest.importorskip("torch")
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 5, generator=generator, dtype=torch.float64)
+    y = x @ torch.arange(1.0, 6.0, dtype=torch.float64) + 0.1 * torch.randn(
+        64, generator=generator, dtype=torch.float64
+    )
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)
+    ).double()
+    run = step(model)
+    losses = []
+    for _ in range(steps):
+        model.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x).squeeze(-1), y)
+        loss.backward()
+        losses.append(loss.item())
+        run()
+    return losses
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (lambda: ak.optim.adagrad(lr=0.1), lambda torch, p: torch.optim.Adagrad(p, lr=0.1)),
+        (
+            lambda: ak.optim.adagrad(
+                lr=0.05, lr_decay=1e-2, weight_decay=1e-3, initial_accumulator_value=0.1
+            ),
+            lambda torch, p: torch.optim.Adagrad(
+                p, lr=0.05, lr_decay=1e-2, weight_decay=1e-3, initial_accumulator_value=0.1
+            ),
+        ),
+        (lambda: ak.optim.gradient_descent(lr=0.05), lambda torch, p: torch.optim.SGD(p, lr=0.05)),
+    ],
+    ids=["adagrad", "adagrad-options", "gradient-descent"],
+)
+def test_training_a_torch_model_matches_torch_optim(ours: Any, theirs: Any) -> None:
+    torch = pytest.importorskip("torch")
+
+    def with_arraykit(model: Any) -> Any:
+        opt = ours()
+        state = [opt.init(model.parameters())]  # any iterable of parameters
+
+        def run() -> None:
+            state[0] = ak.optim.step_in_place(opt, model.parameters(), state[0])
+
+        return run
+
+    def with_torch(model: Any) -> Any:
+        return theirs(torch, model.parameters()).step
+
+    ak_losses, torch_losses = _train(with_arraykit), _train(with_torch)
+    assert ak_losses[-1] < ak_losses[0] / 2  # it trains
+    np.testing.assert_allclose(ak_losses, torch_losses, rtol=1e-12)
+
+
+def test_step_in_place_keeps_the_leaves_and_refuses_what_it_cannot_write() -> None:
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Linear(2, 1)
+    weight = model.weight
+    opt = ak.optim.gradient_descent(lr=0.1)
+    with pytest.raises(ValueError, match="no .grad"):
+        ak.optim.step_in_place(opt, model.parameters(), opt.init(None))
+    model(torch.ones(1, 2)).sum().backward()
+    before = weight.detach().clone()
+    ak.optim.step_in_place(opt, model.parameters(), opt.init(None))
+    assert model.weight is weight and weight.is_leaf and weight.grad_fn is None
+    np.testing.assert_allclose(weight.detach(), before - 0.1 * weight.grad)
+    # NumPy arrays are written in place too; read-only ones are refused by name.
+    p = np.ones(3)
+    ak.optim.step_in_place(opt, [p], (), grads=[np.full(3, 2.0)])
+    np.testing.assert_allclose(p, 0.8)
+    p.flags.writeable = False
+    with pytest.raises(TypeError, match=r"params\[0\] must be a writable array"):
+        ak.optim.step_in_place(opt, [p], (), grads=[np.ones(3)])
