@@ -1,10 +1,15 @@
-"""The ``arraykit`` command: ``arraykit regression`` runs the classic experiment."""
+"""The arraykit command: `arraykit regression` runs the classic experiment.
+
+Every bad option is one line on stderr and exit status 2, found before any
+computation; Ctrl-C is one line and exit status 130.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -13,7 +18,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from . import regression
+from . import __version__, regression
 from .drivers import OptimizeResult
 
 # What --backend accepts: the module holding each library's array-API
@@ -49,11 +54,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _positive(kind: type) -> Any:
+    noun = "an integer" if kind is int else "a number"
+
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
         if not value > 0 or (kind is float and not math.isfinite(value)):
             raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
         return value
@@ -61,34 +68,138 @@ def _positive(kind: type) -> Any:
     return parse
 
 
+DESCRIPTION = (
+    "The classic first exercises of machine learning on any array library. "
+    "'arraykit regression' fits y = b + w*x to the classic ten points."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="arraykit", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog="arraykit", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"arraykit {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
     run = commands.add_parser(
         "regression",
         help="fit y = b + w·x to the classic ten points by gradient descent and Adagrad",
         description="With no options: gradient descent at lr 1e-7, 1e-6 and 1e-5 and Adagrad "
-        "at lr 1, 100,000 steps each, from (b, w) = (-120, -4). With --optimizer or --lr: "
-        "one run.",
+        "at lr 1, 100,000 steps each, from (b, w) = (-120, -4), the classic experiment. With "
+        "--optimizer or --lr: one run.",
     )
-    run.add_argument("--backend", choices=sorted(NAMESPACES), default="numpy")
-    run.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    run.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    run.add_argument("--optimizer", choices=["gd", "adagrad"])
     run.add_argument(
-        "--lr", type=_positive(float), help="learning rate (default: 1e-6 for gd, 1 for adagrad)"
+        "--backend",
+        choices=sorted(NAMESPACES),
+        default="numpy",
+        help="the array library (default: %(default)s)",
     )
-    run.add_argument("--steps", type=_positive(int), default=CLASSIC_STEPS)
+    run.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="where the arrays live (default: %(default)s)",
+    )
+    run.add_argument(
+        "--dtype",
+        choices=["float64", "float32"],
+        default="float64",
+        help="the arrays' dtype (default: %(default)s)",
+    )
+    run.add_argument(
+        "--optimizer",
+        choices=["gd", "adagrad"],
+        help="one run of this optimizer (default: the four classic runs)",
+    )
+    run.add_argument(
+        "--lr",
+        type=_positive(float),
+        help="learning rate of the one run (default: 1e-6 for gd, 1 for adagrad)",
+    )
+    run.add_argument(
+        "--steps",
+        type=_positive(int),
+        default=CLASSIC_STEPS,
+        help="steps of each run (default: %(default)s)",
+    )
     run.add_argument(
         "--print-every",
         type=_positive(int),
         metavar="N",
-        help="print 'Step i, w, b, Loss' every N steps, as the classic notebook does",
+        help="print 'Step i, w, b, Loss' every N steps, as the classic notebook does "
+        "(default: not printed)",
     )
     run.add_argument(
-        "--plot", metavar="FILE.png", help="draw the loss surface and the trajectories"
+        "--plot",
+        metavar="FILE",
+        help="draw the loss surface and the trajectories into FILE (.png, .pdf, .svg, ...; "
+        "default: no figure)",
     )
     return parser
+
+
+BYTES_PER_STEP = 3 * 8 * 3
+"""Memory a run's step takes: b, w and the loss in float64, and room for the
+temporaries that compute them."""
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Everything about the options that can fail, before anything is computed."""
+    if args.steps + 1 > 2**53:  # the closed form indexes steps exactly in float64
+        raise UsageError(f"argument --steps: at most 2**53 - 1, got {args.steps}")
+    runs = 1 if args.optimizer is not None or args.lr is not None else len(CLASSIC_RUNS)
+    needed = runs * (args.steps + 1) * BYTES_PER_STEP
+    memory = _physical_memory()
+    if memory is not None and needed > memory / 2:
+        raise UsageError(
+            f"argument --steps: {args.steps} steps would keep {needed / 2**30:.3g} GiB of "
+            f"history, more than half this machine's {memory / 2**30:.3g} GiB; use fewer"
+        )
+    if args.plot is not None:
+        check_plot_path(args.plot)
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_plot_path(path: str) -> None:
+    """The figure's file: a writable directory, and a format matplotlib writes."""
+    if not path.strip():
+        raise UsageError("argument --plot: expected a file name, got ''")
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise UsageError("--plot needs matplotlib: pip install 'arraykit[plot]'") from None
+    formats = Figure().canvas.get_supported_filetypes()
+    extension = os.path.splitext(path)[1]
+    extension = extension[1:].lower()
+    if not extension:
+        raise UsageError(
+            f"argument --plot: {path!r} has no extension, so the format is unknown; "
+            f"to write a PNG, say {path + '.png'!r}"
+        )
+    if extension not in formats:
+        raise UsageError(
+            f"argument --plot: matplotlib {matplotlib.__version__} cannot write "
+            f".{extension} files; use one of {', '.join(sorted(formats))}"
+        )
+    if os.path.isdir(path):
+        raise UsageError(f"argument --plot: {path!r} is a directory; name a file in it")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"argument --plot: the directory {folder!r} does not exist")
+    existed = os.path.exists(path)
+    try:  # the one sure test of writability: open it, as savefig will
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"argument --plot: cannot write {path!r}: {exc.strerror}") from None
+    if not existed:
+        os.remove(path)
 
 
 @dataclass
@@ -186,6 +297,7 @@ class ProgressBar:
         if self.shown:
             sys.stderr.write("\r" + " " * 79 + "\r")
             sys.stderr.flush()
+            self.shown = False
 
 
 @dataclass
@@ -206,14 +318,16 @@ class Run:
 def fit(backend: Target, optimizer: str, lr: float, steps: int, x: Any, y: Any) -> Run:
     bar = ProgressBar(f"{optimizer} lr {lr:g}")
     started = time.perf_counter()
-    result = regression.fit_line(
-        x, y, optimizer=optimizer, lr=lr, steps=steps, start=START, progress=bar
-    )
-    # Back to the host once, after the run: nothing left the device during it.
-    history = backend.to_numpy(result.history)
-    losses = backend.to_numpy(result.losses)
+    try:
+        result = regression.fit_line(
+            x, y, optimizer=optimizer, lr=lr, steps=steps, start=START, progress=bar
+        )
+        # Back to the host once, after the run: nothing left the device during it.
+        history = backend.to_numpy(result.history)
+        losses = backend.to_numpy(result.losses)
+    finally:
+        bar.close()  # the progress line is cleared, also on Ctrl-C
     seconds = time.perf_counter() - started
-    bar.close()
     return Run(optimizer, lr, result, seconds, history, losses)
 
 
@@ -226,6 +340,7 @@ def print_steps(run: Run, every: int) -> None:
 
 
 def regression_command(args: argparse.Namespace) -> int:
+    check_arguments(args)
     backend = open_backend(args.backend, args.device, args.dtype)
     x, y = regression.classic_data(xp=backend.xp, device=backend.device, dtype=backend.dtype)
     optimum = backend.to_numpy(regression.least_squares(x, y))
@@ -259,13 +374,19 @@ def regression_command(args: argparse.Namespace) -> int:
             f"{run.seconds * 1e3:>7.1f}ms{note}"
         )
     if args.plot:
-        plot(args.plot, runs, x, y, optimum, backend)
+        plot(args.plot, runs, x, y, optimum, backend, args.steps)
         print(f"figure written to {args.plot}")
     return 0
 
 
 def plot(
-    path: str, runs: Sequence[Run], x: Any, y: Any, optimum: np.ndarray, backend: Target
+    path: str,
+    runs: Sequence[Run],
+    x: Any,
+    y: Any,
+    optimum: np.ndarray,
+    backend: Target,
+    steps: int = CLASSIC_STEPS,
 ) -> None:
     try:
         import matplotlib
@@ -285,51 +406,64 @@ def plot(
             xp.asarray(w_grid, dtype=backend.dtype, **_on(backend)),
         )
     )
-    fig, ax = plt.subplots(figsize=(8, 6), dpi=120)
-    filled = ax.contourf(b_grid, w_grid, np.log10(z), levels=50, cmap="viridis", alpha=0.8)
+    fig, ax = plt.subplots(figsize=(8, 6), dpi=120, layout="constrained")
+    # Grey, so that the runs' colours stand out; white along the valley floor.
+    filled = ax.contourf(b_grid, w_grid, np.log10(z), levels=40, cmap="Greys", alpha=0.5)
     fig.colorbar(filled, ax=ax, label="log10 L(b, w)")
-    colours = {1e-7: "#d62728", 1e-6: "#1f77b4", 1e-5: "#2ca02c"}
-    # Adagrad underneath: the gradient-descent runs crawl along the same
-    # valley floor and would be hidden under it.
-    for run in sorted(runs, key=lambda r: r.optimizer != "adagrad"):
-        adagrad = run.optimizer == "adagrad"
+    for run in sorted(runs, key=_draw_order):
+        style = _style(run)
         trail = run.history[np.isfinite(run.history).all(axis=1)]
-        keep = np.unique(np.geomspace(1, len(trail), 400).astype(int) - 1)  # log-spaced samples
-        ax.plot(
-            trail[keep, 0],
-            trail[keep, 1],
-            "-",
-            lw=1.5 if adagrad else 3.0,
-            color="black" if adagrad else colours.get(run.lr, "#9467bd"),
-            zorder=2 if adagrad else 3,
-            label=f"{run.label}: ends at ({trail[-1, 0]:.1f}, {trail[-1, 1]:.2f})",
-        )
-        ax.plot(
-            trail[-1, 0],
-            trail[-1, 1],
-            "o",
-            ms=6,
-            color="black" if adagrad else colours.get(run.lr, "#9467bd"),
-            zorder=4,
-        )
+        keep = np.unique(np.geomspace(1, len(trail), 2000).astype(int) - 1)  # log-spaced
+        if run.result.diverged:
+            ending = f"diverged at step {run.result.steps:,}"
+        else:
+            ending = f"ends at ({trail[-1, 0]:.1f}, {trail[-1, 1]:.2f})"
+        ax.plot(trail[keep, 0], trail[keep, 1], "-", label=f"{run.label}: {ending}", **style)
+        ax.plot(trail[-1, 0], trail[-1, 1], "o", ms=7, mec="white", color=style["color"], zorder=6)
     ax.plot(
         [optimum[0]],
         [optimum[1]],
-        "x",
-        ms=14,
-        mew=3,
-        color="orange",
-        label=f"optimum ({optimum[0]:.1f}, {optimum[1]:.2f})",
+        "*",
+        ms=16,
+        mec="white",
+        color="black",
+        zorder=7,
+        label=f"least-squares optimum ({optimum[0]:.1f}, {optimum[1]:.2f})",
     )
     ax.set_xlim(-200, -100)
     ax.set_ylim(-5, 5)
     ax.set_xlabel("b (intercept)")
     ax.set_ylabel("w (slope)")
-    ax.set_title(f"y = b + w·x on the classic data: {CLASSIC_STEPS:,} steps from (-120, -4)")
-    ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
-    fig.tight_layout()
+    b0, w0 = START
+    ax.set_title(f"y = b + w·x on the classic data: {steps:,} steps from (b, w) = ({b0:g}, {w0:g})")
+    ax.legend(loc="lower left", fontsize=8, framealpha=0.95)
     fig.savefig(path)
     plt.close(fig)
+
+
+# The tutorial's figures draw the four classic runs in matplotlib's first
+# four colours, in this order; other learning rates get the next ones.
+RUN_COLOURS = {("gd", 1e-7): "C0", ("gd", 1e-6): "C1", ("gd", 1e-5): "C2", ("adagrad", 1.0): "C3"}
+
+
+def _style(run: Run) -> dict[str, Any]:
+    colour = RUN_COLOURS.get((run.optimizer, run.lr), "C4" if run.optimizer == "gd" else "C5")
+    if run.optimizer == "adagrad":
+        return {"color": colour, "lw": 2.0, "zorder": 3}
+    # Larger rates swing further across the valley: thinner, and underneath
+    # the slow runs, which stay close to their path; all above Adagrad, whose
+    # path runs along theirs on the valley floor and then beyond them.
+    width = {1e-7: 6.0, 1e-6: 2.5}.get(run.lr, 1.5)
+    return {
+        "color": colour,
+        "lw": width,
+        "alpha": 0.9 if width > 2 else 0.8,
+        "zorder": 5 - width / 10,
+    }
+
+
+def _draw_order(run: Run) -> float:
+    return -run.lr if run.optimizer == "gd" else 0.0
 
 
 def _on(backend: Target) -> dict[str, Any]:
@@ -338,6 +472,10 @@ def _on(backend: Target) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        parser.print_help()
+        return 0
     try:
         args = parser.parse_args(argv)
         if args.command == "regression":
@@ -346,5 +484,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"arraykit: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print("arraykit: interrupted", file=sys.stderr)
         return 130
     return 0

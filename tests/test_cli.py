@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -88,12 +90,35 @@ def test_print_every_matches_the_classic_loop(capsys: pytest.CaptureFixture[str]
         (["--steps", "0"], "argument --steps: must be a positive number, got 0"),
         (["--lr", "fast"], "argument --lr: expected a number, got 'fast'"),
         (["--backend", "numpy", "--device", "cuda"], "backend 'numpy' runs on the CPU only"),
+        (["--steps", "1.5"], "argument --steps: expected an integer, got '1.5'"),
+        (["--steps", "100000000000000000000"], "argument --steps: at most 2**53 - 1"),
+        (["--steps", "1000000000000"], "history, more than half this machine's"),
+        (["--plot", "out.txt"], "cannot write .txt files; use one of"),
+        (["--plot", ""], "argument --plot: expected a file name, got ''"),
+        (
+            ["--plot", "out"],
+            "'out' has no extension, so the format is unknown; to write a PNG, say 'out.png'",
+        ),
+        (["--plot", "/nonexistent/dir/out.png"], "the directory '/nonexistent/dir' does not exist"),
+        (["--plot", "/proc/out.png"], "cannot write '/proc/out.png'"),
     ],
 )
 def test_bad_options_give_one_line(
-    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    message: str,
 ) -> None:
-    status, _out, err = _run(capsys, *args)
+    if "--plot" in args:
+        pytest.importorskip("matplotlib")
+
+    def no_computing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("computed before the options were checked")
+
+    monkeypatch.setattr(regression, "fit_line", no_computing)
+    monkeypatch.setattr(regression, "classic_data", no_computing)
+    status, out, err = _run(capsys, *args)
+    assert out == ""
     assert status == 2
     assert err.count("\n") == 1
     assert err.startswith("arraykit: error: ")
@@ -165,3 +190,101 @@ def test_progress_bar_only_on_a_terminal_after_a_second(monkeypatch: pytest.Monk
         bar(50_000, 100_000)
         bar.close()
         assert ("[###############..............." in stream.getvalue()) == shown
+
+
+def test_version_and_bare_command(capsys: pytest.CaptureFixture[str]) -> None:
+    import arraykit
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"arraykit {arraykit.__version__}\n"
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: arraykit")
+    assert "regression" in out
+
+
+def test_help_says_every_default_in_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["regression", "--help"])
+    out = capsys.readouterr().out
+    assert "``" not in out
+    options = re.findall(r"^  (--[a-z-]+)", out, flags=re.MULTILINE)
+    assert set(options) >= {"--backend", "--device", "--dtype", "--lr", "--steps", "--plot"}
+    helps = re.split(r"^  --", out, flags=re.MULTILINE)[1:]
+    for text in helps:
+        if not text.startswith("help"):
+            assert "default" in " ".join(text.split()), text
+
+
+def test_ctrl_c_is_one_line_and_status_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from arraykit import cli
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+
+    def interrupted(*args: object, progress: Any, **kwargs: object) -> None:
+        progress.started -= 5.0  # a long run, its bar on the screen
+        progress(30_000, 100_000)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.regression, "fit_line", interrupted)
+    assert main(["regression"]) == 130
+    text = terminal.getvalue()
+    # The bar's line is cleared, then one line says what happened.
+    assert text.endswith("\r" + " " * 79 + "\rarraykit: interrupted\n")
+    assert "Traceback" not in text
+
+
+def _drawn(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    figures = []
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: figures.append(self))
+    status, _out, err = _run(capsys, *args, "--plot", "out.png")
+    assert status == 0, err
+    (figure,) = figures
+    return figure
+
+
+def test_figure_says_what_was_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no layout warning either
+        figure = _drawn(monkeypatch, capsys, "--steps", "10")
+    ax = figure.axes[0]
+    assert ax.get_title() == "y = b + w·x on the classic data: 10 steps from (b, w) = (-120, -4)"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert [label.split(":")[0] for label in labels[:4]] == [
+        "gradient descent, lr 1e-05",
+        "gradient descent, lr 1e-06",
+        "gradient descent, lr 1e-07",
+        "Adagrad, lr 1",
+    ]
+    # The tutorial's colours: matplotlib's first four, in the runs' order.
+    from matplotlib.colors import to_hex
+
+    colours = {line.get_label().split(":")[0]: to_hex(line.get_color()) for line in ax.lines}
+    assert colours["gradient descent, lr 1e-07"] == to_hex("C0")
+    assert colours["gradient descent, lr 1e-06"] == to_hex("C1")
+    assert colours["gradient descent, lr 1e-05"] == to_hex("C2")
+    assert colours["Adagrad, lr 1"] == to_hex("C3")
+
+
+def test_figure_labels_a_diverged_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    figure = _drawn(monkeypatch, capsys, "--optimizer", "gd", "--lr", "1e-4", "--steps", "5000")
+    (label, _optimum) = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert re.fullmatch(r"gradient descent, lr 0\.0001: diverged at step [\d,]+", label), label
