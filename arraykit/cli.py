@@ -173,7 +173,7 @@ def check_plot_path(path: str) -> None:
         import matplotlib
         from matplotlib.figure import Figure
     except ImportError:
-        raise UsageError("--plot needs matplotlib: pip install 'arraykit[plot]'") from None
+        raise UsageError("--plot needs matplotlib: pip install 'arraykit-classics[plot]'") from None
     formats = Figure().canvas.get_supported_filetypes()
     extension = os.path.splitext(path)[1]
     extension = extension[1:].lower()
@@ -231,7 +231,7 @@ def open_backend(name: str, device: str, dtype: str) -> Target:
         xp = importlib.import_module(NAMESPACES[name])
     except ImportError as exc:
         raise UsageError(
-            f"backend {name!r} is not installed ({exc}); pip install 'arraykit[{EXTRAS[name]}]'"
+            f"backend {name!r} is not installed ({exc}); pip install 'arraykit-classics[{EXTRAS[name]}]'"
         ) from None
     if device == "cuda":
         where = _cuda_device(name)
@@ -394,7 +394,7 @@ def plot(
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UsageError("--plot needs matplotlib: pip install 'arraykit[plot]'") from None
+        raise UsageError("--plot needs matplotlib: pip install 'arraykit-classics[plot]'") from None
     b_grid = np.linspace(-200, -100, 201)
     w_grid = np.linspace(-5, 5, 201)
     xp = backend.xp
