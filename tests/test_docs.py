@@ -134,6 +134,7 @@ def test_support_matrix_lists_every_backend_and_primitive() -> None:
         assert f"`{name}`" in page
 
 
+@pytest.mark.slow  # a minute: .ci/run builds the site, and runs the slow tests
 def test_site_builds_without_warnings(tmp_path: Path) -> None:
     for module in ("sphinx", "myst_parser", "numpydoc", "pydata_sphinx_theme"):
         pytest.importorskip(module)
