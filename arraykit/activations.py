@@ -28,6 +28,13 @@ def sigmoid(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     array
         ``σ(x)`` in ``x``'s namespace, device and floating dtype.
 
+    See Also
+    --------
+    sigmoid_derivative
+        Its derivative, accurate where ``s·(1 − s)`` is not.
+    softmax
+        The same squashing over a vector of scores.
+
     Notes
     -----
     Computed as ``1 / (1 + e)`` for ``x >= 0`` and ``e / (1 + e)`` for
@@ -61,6 +68,11 @@ def sigmoid_derivative(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array
     -------
     array
         ``σ'(x)`` in ``x``'s namespace, device and floating dtype.
+
+    See Also
+    --------
+    sigmoid
+        The function itself.
 
     Notes
     -----
@@ -100,6 +112,13 @@ def softmax(
     -------
     array
         The softmax, with ``x``'s shape, namespace, device and floating dtype.
+
+    See Also
+    --------
+    sigmoid
+        The two-class case, one score at a time.
+    normalize_rows
+        Scaling rows to unit Euclidean norm instead.
 
     Notes
     -----

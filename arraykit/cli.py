@@ -231,7 +231,8 @@ def open_backend(name: str, device: str, dtype: str) -> Target:
         xp = importlib.import_module(NAMESPACES[name])
     except ImportError as exc:
         raise UsageError(
-            f"backend {name!r} is not installed ({exc}); pip install 'arraykit-classics[{EXTRAS[name]}]'"
+            f"backend {name!r} is not installed ({exc}); "
+            f"pip install 'arraykit-classics[{EXTRAS[name]}]'"
         ) from None
     if device == "cuda":
         where = _cuda_device(name)

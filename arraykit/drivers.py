@@ -178,6 +178,13 @@ def optimize(
     -------
     OptimizeResult
 
+    See Also
+    --------
+    run_gradient_descent, run_adagrad
+        The same loop with the optimizer built for you.
+    arraykit.optim.step_in_place
+        One step at a time, into a torch model's parameters.
+
     Notes
     -----
     A run that overflows is reported by the result (``diverged``), not by
@@ -370,6 +377,13 @@ def run_gradient_descent(
     -------
     OptimizeResult
 
+    See Also
+    --------
+    optimize
+        The loop for any optimizer.
+    arraykit.optim.gradient_descent
+        The optimizer, for a loop of your own.
+
     Examples
     --------
     >>> import numpy as np
@@ -414,6 +428,13 @@ def run_adagrad(
     Returns
     -------
     OptimizeResult
+
+    See Also
+    --------
+    optimize
+        The loop for any optimizer.
+    arraykit.optim.adagrad
+        The optimizer, for a loop of your own.
 
     Examples
     --------

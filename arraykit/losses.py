@@ -36,6 +36,11 @@ def l1_loss(
         A 0-d array for "sum" and "mean", else an array of ``y``'s shape; in
         the inputs' namespace and device, and their promoted floating dtype.
 
+    See Also
+    --------
+    l2_loss
+        The squared error.
+
     Notes
     -----
     Computed without overflow in the differences or the sum: a result is
@@ -71,6 +76,11 @@ def l2_loss(
     array
         A 0-d array for "sum" and "mean", else an array of ``y``'s shape; in
         the inputs' namespace and device, and their promoted floating dtype.
+
+    See Also
+    --------
+    l1_loss
+        The absolute error.
 
     Notes
     -----

@@ -25,6 +25,13 @@ def normalize_rows(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
         ``x / ||x||₂`` row by row, with ``x``'s shape, namespace, device and
         floating dtype.
 
+    See Also
+    --------
+    softmax
+        Rows turned into probabilities instead.
+    image2vector
+        Flattening an image before it is normalised.
+
     Notes
     -----
     Each row is scaled by its largest magnitude before squaring, so rows of

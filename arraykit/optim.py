@@ -130,7 +130,18 @@ def tree_leaves(tree: Params) -> list[Array]:
 
 
 class Optimizer(NamedTuple):
-    """A pure optimizer: ``init`` builds the state, ``update`` takes one step."""
+    """A pure optimizer: ``init`` builds the state, ``update`` takes one step.
+
+    Attributes
+    ----------
+    init : callable
+        ``init(params) -> state``; ``params`` a tree of arrays, or any
+        iterable of them (``model.parameters()``).
+    update : callable
+        ``update(params, grads, state) -> (params, state)``: new arrays,
+        nothing modified. :func:`step_in_place` writes them into the
+        parameters instead.
+    """
 
     init: Callable[[Params], Any]
     update: Callable[[Params, Params, Any], tuple[Params, Any]]
@@ -158,6 +169,15 @@ def gradient_descent(lr: float) -> Optimizer:
     -------
     Optimizer
         ``init`` returns an empty state; ``update`` returns new parameters.
+
+    See Also
+    --------
+    adagrad
+        Per-coordinate learning rates.
+    step_in_place
+        Applying a step to a torch model, as ``torch.optim`` does.
+    arraykit.run_gradient_descent
+        A whole run, with history.
 
     Examples
     --------
@@ -215,12 +235,19 @@ def _step_zero(params: Params) -> Any:
 
 
 class AdagradState(NamedTuple):
-    """Adagrad's state: the step count and the running sum of squared gradients."""
+    """Adagrad's state: the step count and the running sum of squared gradients.
+
+    Attributes
+    ----------
+    step : int or 0-d JAX integer array
+        Steps taken so far: a Python int, or a 0-d JAX integer for JAX
+        parameters (so that a jitted update compiles once).
+    sum : tree of arrays
+        Σ g², with the parameters' structure.
+    """
 
     step: Any
-    """Steps taken so far: a Python int, or a 0-d JAX integer for JAX parameters."""
     sum: Params
-    """Σ g², with the parameters' structure."""
 
 
 def adagrad_settings(
@@ -270,6 +297,15 @@ def adagrad(
     -------
     Optimizer
         ``init(params)`` returns an :class:`AdagradState`.
+
+    See Also
+    --------
+    gradient_descent
+        One learning rate for every coordinate.
+    step_in_place
+        Applying a step to a torch model, as ``torch.optim`` does.
+    arraykit.run_adagrad
+        A whole run, with history.
 
     Notes
     -----
@@ -347,6 +383,13 @@ def step_in_place(
     -------
     state
         The optimizer's new state.
+
+    See Also
+    --------
+    Optimizer
+        The pure ``init``/``update`` pair it applies.
+    adagrad, gradient_descent
+        The optimizers.
 
     Examples
     --------

@@ -59,6 +59,13 @@ def classic_data(
     -------
     x, y : arrays of shape (10,)
 
+    See Also
+    --------
+    fit_line
+        Fitting the line to them.
+    loss_surface
+        The loss over (b, w) for them.
+
     Examples
     --------
     >>> import arraykit as ak
@@ -150,6 +157,11 @@ def least_squares(x: ArrayLike, y: ArrayLike, *, xp: Namespace | None = None) ->
     array of shape (2,)
         ``w* = cov(x, y) / var(x)`` and ``b* = ȳ − w*·x̄``, from centred sums.
 
+    See Also
+    --------
+    fit_line
+        Getting there by gradient descent or Adagrad.
+
     Examples
     --------
     >>> import arraykit as ak
@@ -178,6 +190,13 @@ def loss_surface(
     array of shape (len(w), len(b))
         Rows follow ``w`` and columns ``b``, as ``matplotlib.pyplot.contour``
         expects. Computed from five moments of the data in one broadcast.
+
+    See Also
+    --------
+    fit_line
+        Trajectories across the surface.
+    least_squares
+        Its minimum.
 
     Examples
     --------
@@ -316,6 +335,15 @@ def fit_line(
     OptimizeResult
         ``params`` is ``[b, w]``; ``history`` has shape
         ``(steps // record_every + 1, 2)``; ``losses`` is filled.
+
+    See Also
+    --------
+    least_squares
+        Where the runs are headed, in closed form.
+    loss_surface
+        The landscape they cross.
+    arraykit.run_adagrad
+        Adagrad on a gradient of your own.
 
     Notes
     -----

@@ -36,6 +36,11 @@ def image2vector(image: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
         and boolean images are promoted to the backend's default floating
         dtype, like every arraykit primitive.
 
+    See Also
+    --------
+    normalize_rows
+        The next step of the classic exercise.
+
     Examples
     --------
     >>> import numpy as np

@@ -44,6 +44,8 @@ class Backend:
     """Operations build a graph and compute only on demand (Dask)."""
     flushes_subnormals: bool = False
     """Arithmetic treats subnormal inputs as zero (XLA on CPU and GPU does)."""
+    test_only: str = ""
+    """Why this column exists, where it is a variant that only the tests use."""
     default_float: str = "float64"
     """The dtype integer inputs are promoted to (torch's default is float32)."""
     remote: bool = False
@@ -377,6 +379,7 @@ BACKENDS: dict[str, Backend] = {
             _no_cast,
             _numpy_get,
             _no_sync,
+            test_only="read-only inputs, which no function may write into",
         ),
         Backend(
             "array_api_strict",
@@ -399,6 +402,7 @@ BACKENDS: dict[str, Backend] = {
             _no_cast,
             _strict_get,
             _no_sync,
+            test_only="array-api-strict's second device, which every result must stay on",
         ),
         Backend(
             "torch:cpu",

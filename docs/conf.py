@@ -7,6 +7,7 @@ from the numpydoc docstrings. Warnings are errors in CI
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -41,11 +42,22 @@ numpydoc_xref_param_type = False
 numpydoc_validation_checks = {"GL08"}  # every public object has a docstring
 numpydoc_validation_exclude = {r"\.__init__$"}  # documented on the class
 
+# MathJax from its CDN, as Sphinx does; ARRAYKIT_MATHJAX points at a local copy
+# (for looking at the pages offline).
+if os.environ.get("ARRAYKIT_MATHJAX"):
+    mathjax_path = os.environ["ARRAYKIT_MATHJAX"]
+
 html_theme = "pydata_sphinx_theme"
 html_title = f"arraykit {release}"
 html_theme_options = {
     "navigation_depth": 2,
     "show_toc_level": 2,
-    "secondary_sidebar_items": ["page-toc"],
+    "header_links_before_dropdown": 6,
+    # The page's own contents on the right; none where a page is one table.
+    "secondary_sidebar_items": {"**": ["page-toc"], "index": [], "support": []},
 }
-html_sidebars = {"**": ["sidebar-nav-bs"]}
+# No left sidebar: the sections are in the header, and pydata's sidebar is an
+# empty "Section Navigation" on pages without subpages.
+html_sidebars = {"**": []}
+html_static_path = ["_static"]
+html_css_files = ["arraykit.css"]

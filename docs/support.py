@@ -45,14 +45,21 @@ PRIMITIVES = [
     "l1_loss",
     "l2_loss",
 ]
-OPTIMIZERS = ["optim.gradient_descent", "optim.adagrad", "optimize", "gradient_descent", "adagrad"]
+OPTIMIZERS = [
+    "optim.gradient_descent",
+    "optim.adagrad",
+    "optim.step_in_place",
+    "optimize",
+    "run_gradient_descent",
+    "run_adagrad",
+]
 REGRESSION = [f"regression.{name}" for name in ak.regression.__all__]
 FUNCTIONS = PRIMITIVES + OPTIMIZERS + REGRESSION
 
 # Which tests exercise which function, beyond those that name it: by test file.
 FILE_FUNCTIONS = {
-    "test_optim": ["optim.gradient_descent", "optim.adagrad"],
-    "test_drivers": ["optimize", "gradient_descent", "adagrad"],
+    "test_optim": ["optim.gradient_descent", "optim.adagrad", "optim.step_in_place"],
+    "test_drivers": ["optimize", "run_gradient_descent", "run_adagrad"],
     "test_regression": REGRESSION,
 }
 
@@ -193,6 +200,8 @@ def render() -> str:
         how = _NATIVE_NOTES.get((b.library, b.gpu), "the generic array-API code")
         if b.remote:
             how += "; a LocalCluster of two worker processes"
+        if b.test_only:
+            how = f"*a variant the tests add*: {b.test_only}; otherwise as `{b.library}`"
         lines.append(
             f"| `{b.id}` | {b.library} | {'GPU' if b.gpu else 'CPU'} | "
             f"{', '.join(b.dtypes)} | {how} |"
@@ -222,7 +231,11 @@ def render() -> str:
         "for each primitive it names; the optimizer, driver and regression tests count",
         "for every function of their module.",
         "",
-        "| function | " + " | ".join(f"`{i}`" for i in shown) + " |",
+        "| function | "
+        + " | ".join(
+            f"`{i}` (test-only)" if backends.BACKENDS[i].test_only else f"`{i}`" for i in shown
+        )
+        + " |",
         "| --- | " + " | ".join("---" for _ in shown) + " |",
     ]
     for function in FUNCTIONS:

@@ -144,3 +144,18 @@ def test_site_builds_without_warnings(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stdout + built.stderr
     assert (tmp_path / "html" / "generated" / "arraykit.softmax.html").exists()
     assert (tmp_path / "html" / "tutorial.html").exists()
+    html = tmp_path / "html"
+    pages = {p.relative_to(html).as_posix(): p.read_text() for p in html.rglob("*.html")}
+    for name, text in pages.items():
+        assert "Section Navigation" not in text, name  # no empty sidebars
+    for name in (
+        "generated/arraykit.optim.Optimizer.html",
+        "generated/arraykit.optim.AdagradState.html",
+    ):
+        # A NamedTuple's page: its fields, not tuple's methods or a bare __init__.
+        assert not re.search(r">(count|index|__init__)<", pages[name]), name
+    assert "See also" in pages["generated/arraykit.softmax.html"]
+    # Mathematics goes to MathJax, never shown as a raw caret.
+    assert 'class="math' in pages["guide.html"]
+    assert "e^−x" not in pages["guide.html"] + pages["tutorial.html"]
+    assert "(test-only)" in pages["support.html"]

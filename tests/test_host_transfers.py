@@ -38,9 +38,9 @@ class HostTraffic(TorchDispatchMode):
         if name in self.READS:
             self.transfers.append(name)
         inputs = [a for a in args if isinstance(a, torch.Tensor)]
-        if name in ("aten._to_copy", "aten.copy_") and isinstance(out, torch.Tensor):
-            if any(t.device != out.device for t in inputs):
-                self.transfers.append(f"{name} {inputs[0].device} -> {out.device}")
+        copied = name in ("aten._to_copy", "aten.copy_") and isinstance(out, torch.Tensor)
+        if copied and any(t.device != out.device for t in inputs):
+            self.transfers.append(f"{name} {inputs[0].device} -> {out.device}")
         return out
 
 
