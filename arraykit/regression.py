@@ -1,26 +1,23 @@
 """The classic experiment: fitting a line y = b + w·x to ten points.
 
-The loss is the mean squared error L(b, w) = mean((y − (b + w·x))²). It
-depends on the data only through a few moments, and its gradient is affine
-in (b, w): ∇L(θ) = r + H·(θ − θ*), with θ* the least-squares optimum,
-H = 2·[[1, x̄], [x̄, mean(x²)]] and r the (rounding-size) gradient at θ*.
-This module computes those moments once, in the caller's namespace, and
-everything else from them: the loss surface in one broadcast, and the whole
-gradient-descent trajectory in closed form.
+The loss is the mean squared error L(b, w) = mean((y − (b + w·x))²), which
+depends on the data only through a few moments. This module validates the
+data, computes those moments once, in the caller's namespace, and hands
+them to the formulas (:mod:`arraykit._line`, :mod:`arraykit._adagrad`): the
+loss surface in one broadcast, gradient descent's whole trajectory in
+closed form, and Adagrad's two-number loop.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import array_api_compat
 import numpy as np
 
-from . import _adagrad, _dispatch, drivers, optim
+from . import _adagrad, _dispatch, _line, drivers, optim
 from ._array_api import (
     NUMPY_XP,
     Array,
@@ -85,20 +82,7 @@ def classic_data(
     return x, y
 
 
-@dataclass(frozen=True)
-class _Moments:
-    """What L depends on, centred so that nothing cancels badly."""
-
-    xp: Any
-    mean_x: Array
-    var_x: Array
-    optimum: Array  # [b*, w*]
-    loss_at_optimum: Array
-    residual_mean: Array  # mean(e), e = y - b* - w*·x: 0 but for rounding
-    residual_x_mean: Array  # mean(e·x), likewise
-
-
-def _moments(x: ArrayLike, y: ArrayLike, xp: Namespace | None) -> _Moments:
+def _moments(x: ArrayLike, y: ArrayLike, xp: Namespace | None) -> _line.Moments:
     xp, (x, y) = array_args(("x", "y"), (x, y), xp)
     for name, value in (("x", x), ("y", y)):
         if value.ndim != 1:
@@ -117,7 +101,7 @@ def _moments(x: ArrayLike, y: ArrayLike, xp: Namespace | None) -> _Moments:
     slope = xp.mean(dx * (y - mean_y)) / var_x
     intercept = mean_y - slope * mean_x
     e = y - intercept - slope * x
-    return _Moments(
+    return _line.Moments(
         xp=xp,
         mean_x=mean_x,
         var_x=var_x,
@@ -125,20 +109,6 @@ def _moments(x: ArrayLike, y: ArrayLike, xp: Namespace | None) -> _Moments:
         loss_at_optimum=xp.mean(e * e),
         residual_mean=xp.mean(e),
         residual_x_mean=xp.mean(e * x),
-    )
-
-
-def _loss(m: _Moments, b: Array, w: Array) -> Array:
-    # L(b, w) = mean((e - db - dw·x)^2), expanded around the optimum: every
-    # term but the (rounding-size) cross terms is non-negative, so the
-    # surface keeps full accuracy near its minimum.
-    db, dw = b - m.optimum[0], w - m.optimum[1]
-    shift = db + dw * m.mean_x
-    return (
-        m.loss_at_optimum
-        + shift * shift
-        + dw * dw * m.var_x
-        - 2.0 * (db * m.residual_mean + dw * m.residual_x_mean)
     )
 
 
@@ -211,83 +181,7 @@ def loss_surface(
     dtype = m.optimum.dtype
     b = namespace.reshape(namespace.astype(b, dtype), (1, -1))
     w = namespace.reshape(namespace.astype(w, dtype), (-1, 1))
-    return _loss(m, b, w)
-
-
-def _powers(h: Array, every: int, count: int, xp: Namespace) -> tuple[Array, Array]:
-    """``(1 − h)**t`` at ``t = 0, every, 2·every, ...`` (``count`` times), ``h >= 0``.
-
-    Returns the powers and where they diverge. Each power is one product of
-    two from short tables (t = j·block + k), each table entry an ``exp`` of
-    an exact integer times the base's logarithm: one pass over the result
-    instead of an ``exp`` per entry, and no error that grows with t. The
-    logarithm goes through ``log1p(−h)`` for small ``h`` (small learning
-    rates), where forming ``1 − h`` first would lose the digits that matter
-    over 100,000 steps. For ``h > 1`` the base is negative and its sign
-    alternates.
-    """
-    below = h < 1
-    log_magnitude = xp.where(
-        below, xp.log1p(-xp.where(below, h, 0.0)), xp.log(xp.where(h > 1, h - 1.0, 1.0))
-    )
-    # A power past a quarter of the float range's exponent marks the
-    # trajectory as diverged (inf) from there on. Each table entry is capped
-    # there, so no product of two overflows, nor the loss (quadratic in the
-    # powers) computed from them.
-    limit = math.log(float(xp.finfo(h.dtype).max)) / 4 - 5.0
-    block = math.isqrt(max(count - 1, 0)) + 1
-    device = array_api_compat.device(h)
-
-    def table(length: int, stride: int) -> Array:
-        t = xp.arange(0, length * stride, stride, dtype=h.dtype, device=device)
-        value = xp.exp(xp.clip(t * log_magnitude, max=limit))
-        value = xp.where(h == 1, xp.astype(t == 0, value.dtype), value)  # 0**0 = 1
-        return xp.where((h > 1) & ((t % 2) == 1), -value, value)
-
-    high = table(-(-count // block), block * every)
-    low = table(block, every)
-    powers = xp.reshape(high[:, None] * low[None, :], (-1,))[:count]
-    return powers, xp.abs(powers) >= math.exp(limit)
-
-
-def _gradient_descent_closed_form(
-    m: _Moments, lr: float, start: Array, every: int, count: int
-) -> tuple[Array, Array]:
-    """θ_t and L(θ_t) of full-batch gradient descent, at ``t = 0, every, ...``.
-
-    θ_{t+1} − θ_f = M·(θ_t − θ_f) with M = I − lr·H and θ_f the fixed point
-    of the gradient; in H's eigenbasis that is a power of each eigenvalue.
-    """
-    xp = m.xp
-    a, var = m.mean_x, m.var_x
-    q = var + a * a  # mean(x²)
-    # θ_f = θ* − H⁻¹ r; H⁻¹ = [[q, −a], [−a, 1]] / (2·var), since det = var.
-    r0, r1 = -2.0 * m.residual_mean, -2.0 * m.residual_x_mean
-    fixed = m.optimum - xp.stack([q * r0 - a * r1, r1 - a * r0]) / (2.0 * var)
-    # Eigenvalues of [[1, a], [a, q]] (H/2); the small one as det / large,
-    # which does not cancel.
-    d = q - 1.0
-    root = xp.sqrt(d * d + 4.0 * a * a)
-    large = (1.0 + q + root) / 2.0
-    small = var / large
-    # Its eigenvector, from whichever form does not cancel.
-    u0 = xp.where(d >= 0, a, (root - d) / 2.0)
-    u1 = xp.where(d >= 0, (d + root) / 2.0, a)
-    norm = xp.sqrt(u0 * u0 + u1 * u1)
-    u0, u1 = u0 / norm, u1 / norm
-    delta = start - fixed
-    c_large = u0 * delta[0] + u1 * delta[1]
-    c_small = -u1 * delta[0] + u0 * delta[1]
-    p_large, over_large = _powers(2.0 * lr * large, every, count, xp)
-    p_small, over_small = _powers(2.0 * lr * small, every, count, xp)
-    k_large, k_small = c_large * p_large, c_small * p_small
-    diverging = over_large | over_small
-    # Column by column: NumPy broadcasts slowly along an axis of length 2.
-    b = xp.where(diverging, math.inf, fixed[0] + u0 * k_large - u1 * k_small)
-    w = xp.where(diverging, math.inf, fixed[1] + u1 * k_large + u0 * k_small)
-    loss = _loss(m, fixed[0], fixed[1]) + large * k_large * k_large + small * k_small * k_small
-    params = xp.stack([b, w], axis=-1)
-    return params, xp.where(diverging, math.inf, loss)
+    return _line.loss(m, b, w)
 
 
 def fit_line(
@@ -387,11 +281,21 @@ def fit_line(
             raise TypeError(f"gradient descent takes no options; got {sorted(optimizer_options)}")
         drivers.check_counts(steps, record_every, sync_every)
         optim.gradient_descent(lr)  # validates lr
-        history, losses = _gradient_descent_closed_form(
-            m, float(lr), theta0, record_every, steps // record_every + 1
+        moments = [getattr(m, name) for name in _line.FIELDS]
+        history, losses = _dispatch.dispatch(
+            xp,
+            "line_descent",
+            _line.descent_of,
+            *moments,
+            theta0,
+            float(lr),
+            record_every,
+            steps // record_every + 1,
         )
         if steps % record_every:
-            final = _gradient_descent_closed_form(m, float(lr), theta0, steps, 2)[0][1, :]
+            final = _dispatch.dispatch(
+                xp, "line_descent", _line.descent_of, *moments, theta0, float(lr), steps, 2
+            )[0][1, :]
         else:
             final = history[-1, :]
         result = drivers.finish_run(
@@ -449,14 +353,14 @@ def fit_line(
     return result
 
 
-def _path_loss(m: _Moments, history: Array) -> Array:
+def _path_loss(m: _line.Moments, history: Array) -> Array:
     # A diverging run's loss overflows to inf, as the closed form reports it,
     # without NumPy's warning: the result says that it diverged.
     with np.errstate(over="ignore", invalid="ignore"):
-        return _loss(m, history[:, 0], history[:, 1])
+        return _line.loss(m, history[:, 0], history[:, 1])
 
 
-def _moment_vector(m: _Moments) -> Array:
+def _moment_vector(m: _line.Moments) -> Array:
     """The moments in the order of :data:`arraykit._adagrad.MOMENTS`."""
     xp = m.xp
     return xp.stack(
@@ -464,14 +368,14 @@ def _moment_vector(m: _Moments) -> Array:
     )
 
 
-def _on_numpy(m: _Moments) -> _Moments:
+def _on_numpy(m: _line.Moments) -> _line.Moments:
     import dask
     import numpy as np
 
     fields = ("mean_x", "var_x", "optimum", "loss_at_optimum", "residual_mean", "residual_x_mean")
     values = dask.compute(*(getattr(m, f) for f in fields))
     numpy = array_api_compat.array_namespace(np.empty(0))
-    return _Moments(numpy, *(np.asarray(v) for v in values))
+    return _line.Moments(numpy, *(np.asarray(v) for v in values))
 
 
 def _to_dask(result: OptimizeResult) -> OptimizeResult:

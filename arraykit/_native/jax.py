@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .. import _formulas
+from .. import _formulas, _line
 
 
 @jax.jit
@@ -64,3 +64,8 @@ def l1_loss(yhat: Any, y: Any, reduction: str, power: int) -> Any:
 
 
 l2_loss = l1_loss  # the same compiled function; power selects the loss
+
+
+# The line's closed form compiled once for every learning rate: eagerly its
+# few dozen operations would each compile on first use.
+line_descent = jax.jit(lambda *args: _line.descent_of(*args, xp=jnp), static_argnums=(8, 9))

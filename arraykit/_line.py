@@ -1,0 +1,143 @@
+"""The line y = b + w·x, fitted from its data's moments: the formulas, once.
+
+The loss is the mean squared error L(b, w) = mean((y − (b + w·x))²). It
+depends on the data only through a few moments, and its gradient is affine
+in (b, w): ∇L(θ) = r + H·(θ − θ*), with θ* the least-squares optimum,
+H = 2·[[1, x̄], [x̄, mean(x²)]] and r the (rounding-size) gradient at θ*.
+Everything here takes those moments: the loss anywhere, and gradient
+descent's whole trajectory in closed form. This module imports no public
+module.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import array_api_compat
+
+from ._array_api import Array, Namespace
+
+FIELDS = ("mean_x", "var_x", "optimum", "loss_at_optimum", "residual_mean", "residual_x_mean")
+
+
+@dataclass(frozen=True)
+class Moments:
+    """What L depends on, centred so that nothing cancels badly."""
+
+    xp: Any
+    mean_x: Array
+    var_x: Array
+    optimum: Array  # [b*, w*]
+    loss_at_optimum: Array
+    residual_mean: Array  # mean(e), e = y - b* - w*·x: 0 but for rounding
+    residual_x_mean: Array  # mean(e·x), likewise
+
+
+def loss(m: Moments, b: Array, w: Array) -> Array:
+    # L(b, w) = mean((e - db - dw·x)^2), expanded around the optimum: every
+    # term but the (rounding-size) cross terms is non-negative, so the
+    # surface keeps full accuracy near its minimum.
+    db, dw = b - m.optimum[0], w - m.optimum[1]
+    shift = db + dw * m.mean_x
+    return (
+        m.loss_at_optimum
+        + shift * shift
+        + dw * dw * m.var_x
+        - 2.0 * (db * m.residual_mean + dw * m.residual_x_mean)
+    )
+
+
+def powers(h: Array, every: int, count: int, xp: Namespace) -> tuple[Array, Array]:
+    """``(1 − h)**t`` at ``t = 0, every, 2·every, ...`` (``count`` times), ``h >= 0``.
+
+    Returns the powers and where they diverge. Each power is one product of
+    two from short tables (t = j·block + k), each table entry an ``exp`` of
+    an exact integer times the base's logarithm: one pass over the result
+    instead of an ``exp`` per entry, and no error that grows with t. The
+    logarithm goes through ``log1p(−h)`` for small ``h`` (small learning
+    rates), where forming ``1 − h`` first would lose the digits that matter
+    over 100,000 steps. For ``h > 1`` the base is negative and its sign
+    alternates.
+    """
+    below = h < 1
+    log_magnitude = xp.where(
+        below, xp.log1p(-xp.where(below, h, 0.0)), xp.log(xp.where(h > 1, h - 1.0, 1.0))
+    )
+    # A power past a quarter of the float range's exponent marks the
+    # trajectory as diverged (inf) from there on. Each table entry is capped
+    # there, so no product of two overflows, nor the loss (quadratic in the
+    # powers) computed from them.
+    limit = math.log(float(xp.finfo(h.dtype).max)) / 4 - 5.0
+    block = math.isqrt(max(count - 1, 0)) + 1
+    device = array_api_compat.device(h)
+
+    def table(length: int, stride: int) -> Array:
+        t = xp.arange(0, length * stride, stride, dtype=h.dtype, device=device)
+        value = xp.exp(xp.clip(t * log_magnitude, max=limit))
+        value = xp.where(h == 1, xp.astype(t == 0, value.dtype), value)  # 0**0 = 1
+        return xp.where((h > 1) & ((t % 2) == 1), -value, value)
+
+    high = table(-(-count // block), block * every)
+    low = table(block, every)
+    powers = xp.reshape(high[:, None] * low[None, :], (-1,))[:count]
+    return powers, xp.abs(powers) >= math.exp(limit)
+
+
+def descent(m: Moments, lr: float, start: Array, every: int, count: int) -> tuple[Array, Array]:
+    """θ_t and L(θ_t) of full-batch gradient descent, at ``t = 0, every, ...``.
+
+    θ_{t+1} − θ_f = M·(θ_t − θ_f) with M = I − lr·H and θ_f the fixed point
+    of the gradient; in H's eigenbasis that is a power of each eigenvalue.
+    """
+    xp = m.xp
+    a, var = m.mean_x, m.var_x
+    q = var + a * a  # mean(x²)
+    # θ_f = θ* − H⁻¹ r; H⁻¹ = [[q, −a], [−a, 1]] / (2·var), since det = var.
+    r0, r1 = -2.0 * m.residual_mean, -2.0 * m.residual_x_mean
+    fixed = m.optimum - xp.stack([q * r0 - a * r1, r1 - a * r0]) / (2.0 * var)
+    # Eigenvalues of [[1, a], [a, q]] (H/2); the small one as det / large,
+    # which does not cancel.
+    d = q - 1.0
+    root = xp.sqrt(d * d + 4.0 * a * a)
+    large = (1.0 + q + root) / 2.0
+    small = var / large
+    # Its eigenvector, from whichever form does not cancel.
+    u0 = xp.where(d >= 0, a, (root - d) / 2.0)
+    u1 = xp.where(d >= 0, (d + root) / 2.0, a)
+    norm = xp.sqrt(u0 * u0 + u1 * u1)
+    u0, u1 = u0 / norm, u1 / norm
+    delta = start - fixed
+    c_large = u0 * delta[0] + u1 * delta[1]
+    c_small = -u1 * delta[0] + u0 * delta[1]
+    p_large, over_large = powers(2.0 * lr * large, every, count, xp)
+    p_small, over_small = powers(2.0 * lr * small, every, count, xp)
+    k_large, k_small = c_large * p_large, c_small * p_small
+    diverging = over_large | over_small
+    # Column by column: NumPy broadcasts slowly along an axis of length 2.
+    b = xp.where(diverging, math.inf, fixed[0] + u0 * k_large - u1 * k_small)
+    w = xp.where(diverging, math.inf, fixed[1] + u1 * k_large + u0 * k_small)
+    total = loss(m, fixed[0], fixed[1]) + large * k_large * k_large + small * k_small * k_small
+    params = xp.stack([b, w], axis=-1)
+    return params, xp.where(diverging, math.inf, total)
+
+
+def descent_of(
+    mean_x: Array,
+    var_x: Array,
+    optimum: Array,
+    loss_at_optimum: Array,
+    residual_mean: Array,
+    residual_x_mean: Array,
+    start: Array,
+    lr: Any,
+    every: int,
+    count: int,
+    /,
+    *,
+    xp: Namespace,
+) -> tuple[Array, Array]:
+    """:func:`descent` from the moments as arrays (in :data:`FIELDS`' order)."""
+    m = Moments(xp, mean_x, var_x, optimum, loss_at_optimum, residual_mean, residual_x_mean)
+    return descent(m, lr, start, every, count)
