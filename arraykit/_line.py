@@ -49,26 +49,26 @@ def loss(m: Moments, b: Array, w: Array) -> Array:
     )
 
 
-def powers(h: Array, every: int, count: int, xp: Namespace) -> tuple[Array, Array]:
-    """``(1 − h)**t`` at ``t = 0, every, 2·every, ...`` (``count`` times), ``h >= 0``.
+def power_tables(h: Array, every: int, count: int, xp: Namespace) -> tuple[Array, Array, Array]:
+    """``(1 − h)**t`` at ``t = 0, every, 2·every, ...`` (``count`` times), ``h >= 0``, as tables.
 
-    Returns the powers and where they diverge. Each power is one product of
-    two from short tables (t = j·block + k), each table entry an ``exp`` of
-    an exact integer times the base's logarithm: one pass over the result
-    instead of an ``exp`` per entry, and no error that grows with t. The
-    logarithm goes through ``log1p(−h)`` for small ``h`` (small learning
-    rates), where forming ``1 − h`` first would lose the digits that matter
-    over 100,000 steps. For ``h > 1`` the base is negative and its sign
-    alternates.
+    The power at ``t = (j·block + k)·every`` is ``high[j]·low[k]``: two short
+    tables, each entry an ``exp`` of an exact integer times the base's
+    logarithm, so that a series ``c·(1 − h)**t`` costs one product per entry
+    (:func:`series`), with no error that grows with t. The logarithm goes
+    through ``log1p(−h)`` for small ``h`` (small learning rates), where
+    forming ``1 − h`` first would lose the digits that matter over 100,000
+    steps. For ``h > 1`` the base is negative and its sign alternates.
+
+    Also returns the index of the first power past a quarter of the float
+    range's exponent, from where a trajectory is reported as diverged (inf).
+    Each table entry is capped there, so no product of two overflows, nor
+    the loss (quadratic in the powers).
     """
     below = h < 1
     log_magnitude = xp.where(
         below, xp.log1p(-xp.where(below, h, 0.0)), xp.log(xp.where(h > 1, h - 1.0, 1.0))
     )
-    # A power past a quarter of the float range's exponent marks the
-    # trajectory as diverged (inf) from there on. Each table entry is capped
-    # there, so no product of two overflows, nor the loss (quadratic in the
-    # powers) computed from them.
     limit = math.log(float(xp.finfo(h.dtype).max)) / 4 - 5.0
     block = math.isqrt(max(count - 1, 0)) + 1
     device = array_api_compat.device(h)
@@ -79,10 +79,19 @@ def powers(h: Array, every: int, count: int, xp: Namespace) -> tuple[Array, Arra
         value = xp.where(h == 1, xp.astype(t == 0, value.dtype), value)  # 0**0 = 1
         return xp.where((h > 1) & ((t % 2) == 1), -value, value)
 
-    high = table(-(-count // block), block * every)
-    low = table(block, every)
-    powers = xp.reshape(high[:, None] * low[None, :], (-1,))[:count]
-    return powers, xp.abs(powers) >= math.exp(limit)
+    growing = log_magnitude > 0
+    rate = every * xp.where(growing, log_magnitude, 1.0)
+    first = xp.where(growing, xp.floor(limit / rate) + 1.0, float(count))
+    return table(-(-count // block), block * every), table(block, every), first
+
+
+def series(count: int, xp: Namespace, *terms: tuple[Array, Array, Array]) -> Array:
+    """``Σ c·high[j]·low[k]`` over ``(c, high, low)`` terms, flattened to ``count`` entries."""
+    flat = [xp.reshape((c * high)[:, None] * low[None, :], (-1,))[:count] for c, high, low in terms]
+    total = flat[0]
+    for more in flat[1:]:
+        total = total + more
+    return total
 
 
 def descent(m: Moments, lr: float, start: Array, every: int, count: int) -> tuple[Array, Array]:
@@ -111,16 +120,23 @@ def descent(m: Moments, lr: float, start: Array, every: int, count: int) -> tupl
     delta = start - fixed
     c_large = u0 * delta[0] + u1 * delta[1]
     c_small = -u1 * delta[0] + u0 * delta[1]
-    p_large, over_large = powers(2.0 * lr * large, every, count, xp)
-    p_small, over_small = powers(2.0 * lr * small, every, count, xp)
-    k_large, k_small = c_large * p_large, c_small * p_small
-    diverging = over_large | over_small
-    # Column by column: NumPy broadcasts slowly along an axis of length 2.
-    b = xp.where(diverging, math.inf, fixed[0] + u0 * k_large - u1 * k_small)
-    w = xp.where(diverging, math.inf, fixed[1] + u1 * k_large + u0 * k_small)
-    total = loss(m, fixed[0], fixed[1]) + large * k_large * k_large + small * k_small * k_small
-    params = xp.stack([b, w], axis=-1)
-    return params, xp.where(diverging, math.inf, total)
+    high_l, low_l, first_l = power_tables(2.0 * lr * large, every, count, xp)
+    high_s, low_s, first_s = power_tables(2.0 * lr * small, every, count, xp)
+    # θ_t = θ_f + c_l·λ_l^t·u + c_s·λ_s^t·u⊥, one coordinate at a time (NumPy
+    # broadcasts slowly along an axis of length 2), each a sum of two series.
+    b = fixed[0] + series(count, xp, (u0 * c_large, high_l, low_l), (-u1 * c_small, high_s, low_s))
+    w = fixed[1] + series(count, xp, (u1 * c_large, high_l, low_l), (u0 * c_small, high_s, low_s))
+    total = loss(m, fixed[0], fixed[1]) + series(
+        count,
+        xp,
+        (large * c_large * c_large, high_l * high_l, low_l * low_l),
+        (small * c_small * c_small, high_s * high_s, low_s * low_s),
+    )
+    index = xp.arange(count, dtype=b.dtype, device=array_api_compat.device(b))
+    diverging = index >= xp.minimum(first_l, first_s)
+    b = xp.where(diverging, math.inf, b)
+    w = xp.where(diverging, math.inf, w)
+    return xp.stack([b, w], axis=-1), xp.where(diverging, math.inf, total)
 
 
 def descent_of(

@@ -110,7 +110,7 @@ def _driver(backend: backends.Backend, optimizer: str, lr: float, steps: int) ->
         return xp.stack([-2.0 * xp.mean(r), -2.0 * xp.mean(r * x)])
 
     run = ak.run_adagrad if optimizer == "adagrad" else ak.run_gradient_descent
-    return lambda: run(grad, start, lr=lr, steps=steps, start=START).params
+    return lambda: run(grad, start, lr=lr, steps=steps).params
 
 
 class Report:
