@@ -172,6 +172,8 @@ def plain_floating(x: object) -> bool:
 
 
 def _remember(kind: type, xp: Namespace) -> None:
+    if _recognise_torch(kind) is not None:  # torch's own device check, which dynamo traces
+        return
     if any(
         check(xp)
         for check in (
