@@ -75,6 +75,19 @@ def sigmoid_derivative(x: Array, /, *, xp: Namespace) -> Array:
     return xp.clip(e / (d * d), max=0.25)
 
 
+def sigmoid_second_derivative(x: Array, /, *, xp: Namespace) -> Array:
+    """``σ''(x) = −sign(x)·e·(1 − e)/(1 + e)³`` with ``e = exp(−|x|)``.
+
+    ``1 − e`` as ``−expm1(−|x|)``, which keeps its relative accuracy near 0,
+    where ``σ(x)·(1 − σ(x))·(1 − 2σ(x))`` cancels to 0.
+    """
+    _, t = _minus_abs(x, xp)
+    e = xp.exp(t)
+    d = 1.0 + e
+    sign = xp.astype(x > 0, x.dtype) - xp.astype(x < 0, x.dtype)
+    return sign * e * xp.expm1(t) / (d * d * d)
+
+
 def softmax(x: Array, axes: tuple[int, ...], /, *, xp: Namespace) -> Array:
     """Softmax over the (normalised, non-empty) ``axes``, with the limits of ±inf and NaN."""
     finfo = xp.finfo(x.dtype)
@@ -113,6 +126,15 @@ def softmax_boost(finfo: Any) -> float:
     return 2.0 ** (round(-math.log2(float(finfo.eps))) + 4)
 
 
+def softmax_backward(g: Array, y: Array, axes: tuple[int, ...], /, *, xp: Namespace) -> Array:
+    """The gradient through softmax, from its output: ``y·(g − Σ g·y)`` along ``axes``."""
+    wide = wider_sum_dtype(xp, y)
+    if wide is None:
+        return y * (g - xp.sum(g * y, axis=axes, keepdims=True))
+    g64, y64 = xp.astype(g, wide), xp.astype(y, wide)
+    return xp.astype(y64 * (g64 - xp.sum(g64 * y64, axis=axes, keepdims=True)), y.dtype)
+
+
 def divide_by_sum(e: Array, axes: tuple[int, ...], /, *, xp: Namespace) -> Array:
     """``e / sum(e)`` along ``axes``, summed (and divided) in float64 for float32 where possible."""
     wide = wider_sum_dtype(xp, e)
@@ -126,6 +148,33 @@ def divide_by_sum(e: Array, axes: tuple[int, ...], /, *, xp: Namespace) -> Array
 
 def normalize_rows(x: Array, /, *, xp: Namespace) -> Array:
     """Each row of the (non-empty) matrix ``x`` divided by its Euclidean norm."""
+    y, norm, _ = _scaled_rows(x, xp)
+    return y / xp.where(norm > 0, norm, 1.0)
+
+
+def normalize_rows_backward(g: Array, x: Array, /, *, xp: Namespace) -> Array:
+    """The gradient through :func:`normalize_rows`: ``(g − u·Σ g·u) / ‖x‖`` with ``u`` the result.
+
+    A zero row has no derivative (the function is not continuous there);
+    its gradient is 0, as is that of a row holding ±inf (its limit does not
+    move). A NaN anywhere in the row makes its gradient NaN.
+    """
+    y, norm, scale = _scaled_rows(x, xp)
+    usable = xp.where(norm > 0, norm, 1.0)
+    unit = y / usable
+    dot = xp.sum(g * unit, axis=-1, keepdims=True)
+    # ‖x‖ = norm / scale: dividing by it as two steps keeps both in range.
+    gradient = (g - unit * dot) * scale / usable
+    largest = xp.max(xp.abs(x), axis=-1, keepdims=True)
+    return xp.where(
+        xp.isnan(largest), largest, xp.where(xp.isfinite(largest) & (norm > 0), gradient, 0.0)
+    )
+
+
+def _scaled_rows(x: Array, xp: Namespace) -> tuple[Array, Array, Array]:
+    """``(y, ‖y‖, scale)``: the rows of ``x`` scaled exactly, by a power of two,
+    to where their squares neither overflow nor underflow (rows holding ±inf
+    or NaN: their limits, see below), and their norms."""
     finfo = xp.finfo(x.dtype)
     emax = round(math.log2(float(finfo.max)))
     emin = round(math.log2(float(finfo.smallest_normal)))
@@ -145,8 +194,7 @@ def normalize_rows(x: Array, /, *, xp: Namespace) -> Array:
     unit = 2.0 * xp.astype(x > 0, x.dtype) - 1.0  # ±1 in x's dtype (not sign: see above)
     limit = xp.where(magnitude == largest, unit, xp.where(xp.isnan(largest), largest, 0.0))
     y = xp.where(finite, x * scale, limit)
-    norm = xp.sqrt(xp.sum(y * y, axis=-1, keepdims=True))
-    return y / xp.where(norm > 0, norm, 1.0)
+    return y, xp.sqrt(xp.sum(y * y, axis=-1, keepdims=True)), scale
 
 
 # --- losses -----------------------------------------------------------------
@@ -167,6 +215,28 @@ def loss(yhat: Array, y: Array, reduction: str, power: int, /, *, xp: Namespace)
         # functions refuse an unknown one before it gets here.
         total = total / element_count(yhat)
     return unscale(total, scale, power, xp=xp)
+
+
+def loss_backward(
+    g: Array, yhat: Array, y: Array, reduction: str, power: int, /, *, xp: Namespace
+) -> Array:
+    """The gradient of the loss in ``yhat`` (in ``y`` it is the negative), for the upstream ``g``.
+
+    ``g`` is 0-d for "sum" and "mean", else shaped like ``yhat``: L1 gives
+    ``g·sign(yhat − y)`` (0 where they are equal), L2 ``2·g·(yhat − y)``,
+    divided by the element count for a mean.
+    """
+    per = g if reduction != "mean" else g / element_count(yhat)
+    if power == 1:
+        difference = yhat - y
+        positive = xp.astype(difference > 0, yhat.dtype) - xp.astype(difference < 0, yhat.dtype)
+        return xp.where(xp.isnan(difference), difference, positive * per)
+    # The difference at a quarter of its size where it could overflow: the
+    # product with the gradient may still be finite.
+    quarter_limit = float(xp.finfo(yhat.dtype).max) / 4
+    big = xp.maximum(xp.abs(yhat), xp.abs(y)) > quarter_limit
+    pre = 1.0 - 0.75 * xp.astype(big, yhat.dtype)
+    return (yhat * pre - y * pre) * (2.0 * per) / pre
 
 
 def _pre_scaled_error(yhat: Array, y: Array, xp: Namespace) -> tuple[Array, Array]:

@@ -80,7 +80,18 @@ def _elementwise(name: str, data: bytes) -> np.ndarray:
         e = mp.exp(-abs(_exact(v)))
         return _rounded(e / (1 + e) ** 2)
 
-    function = {"sigmoid": sigmoid, "sigmoid_derivative": sigmoid_derivative}[name]
+    def sigmoid_second_derivative(v: float) -> float:
+        # -sign(x)·e·(1 - e)/(1 + e)³ with e = exp(-|x|): 1 - e through expm1,
+        # which keeps its relative accuracy where 1 - 2σ(x) cancels (tiny x).
+        t = -abs(_exact(v))
+        e = mp.exp(t)
+        return _rounded(-mp.sign(_exact(v)) * e * -mp.expm1(t) / (1 + e) ** 3)
+
+    function = {
+        "sigmoid": sigmoid,
+        "sigmoid_derivative": sigmoid_derivative,
+        "sigmoid_second_derivative": sigmoid_second_derivative,
+    }[name]
     return np.array([function(v) for v in x])
 
 
@@ -94,6 +105,12 @@ def sigmoid_derivative(x: np.ndarray) -> np.ndarray:
     """σ'(x) = e^-|x| / (1 + e^-|x|)²."""
     x = np.array(x, dtype=np.float64, order="C")
     return _elementwise("sigmoid_derivative", x.tobytes()).reshape(x.shape)
+
+
+def sigmoid_second_derivative(x: np.ndarray) -> np.ndarray:
+    """σ''(x) = σ(x)·(1 - σ(x))·(1 - 2σ(x))."""
+    x = np.array(x, dtype=np.float64, order="C")
+    return _elementwise("sigmoid_second_derivative", x.tobytes()).reshape(x.shape)
 
 
 def softmax_rows(x: np.ndarray) -> np.ndarray:
