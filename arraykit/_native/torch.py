@@ -1,29 +1,41 @@
-"""PyTorch fast paths: one ``torch.library`` operator per primitive.
+"""PyTorch fast paths: ``torch.library`` operators, whose kernels the dispatcher chooses.
 
-Each primitive is an operator ``arraykit::<name>`` that the dispatcher, not
-this module, routes:
+Each primitive ``p`` is three operators in the ``arraykit`` namespace:
 
-* the **Autograd** kernel sees the tensors after ``torch.func`` has unwrapped
-  its layers, so its ``requires_grad`` and forward-mode tangents are the true
-  ones. Where a derivative is wanted (backward or forward mode, eager,
-  ``torch.func`` or a ``torch.compile`` training graph) it computes the
-  generic formula in torch operations, whose autograd gives the accurate
-  derivative (torch's own sigmoid backward, ``s·(1 − s)``, is 0 for
-  x > 17 in float32) and keeps every tangent;
-* otherwise it hands the call on to the device's kernel: on CPU the
-  cache-blocked NumPy kernels over the tensor's own memory (a real dense
-  tensor there, never a wrapper), ``torch.sigmoid`` on every device, and the
-  formula in torch operations on the other devices;
-* a fake kernel gives shapes to ``torch.compile``, ``torch.export``, meta and
-  fake tensors, and a vmap rule batches the operator for ``torch.func.vmap``.
+* ``p``, what the public function calls. Its **Autograd** kernel sees the
+  tensors after ``torch.func`` has unwrapped its layers, so ``requires_grad``
+  and forward-mode tangents are the true ones there. Where a forward-mode
+  tangent is present it computes the formula in torch operations, whose
+  autograd keeps every tangent (custom operators have no forward-mode rule);
+  where only a reverse-mode gradient is wanted it calls ``p_differentiable``;
+  otherwise it hands the call to the device's kernel.
+* ``p_differentiable``, the same values with a registered backward:
+  ``p_backward``, computed from what the forward saved.
+* ``p_backward``, itself differentiable (its formula in torch operations)
+  when a higher derivative is wanted, and a kernel otherwise.
 
-So compile and export see one opaque operator (no graph break), and the
-choice between kernels is the dispatcher's, made from what the tensors are.
+The device kernels: on CPU tensors NumPy's kernels over the tensor's own
+memory (a real dense tensor there, never a wrapper) and the backward
+formulas in torch operations; on CUDA tensors the Triton kernels of
+:mod:`arraykit._native._triton`, one or two launches each, where Triton is
+installed; ``torch.sigmoid`` for the sigmoid's value on every device; the
+formulas in torch operations everywhere else. float16 and bfloat16 tensors
+are taken as they are: the Triton kernels compute them in float32 and round
+once, the other kernels upcast to float32 and round back, as the public
+layer does for every other backend.
+
+A fake kernel gives shapes to ``torch.compile``, ``torch.export``, meta and
+fake tensors, and a vmap rule batches each operator for ``torch.func.vmap``.
+So compile and export see opaque operators (no graph break), and the choice
+between kernels is the dispatcher's, made from what the tensors are.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 import array_api_compat.torch as xp
@@ -36,56 +48,59 @@ from . import numpy as numpy_kernels
 
 _LIBRARY = torch.library.Library("arraykit", "DEF")
 
+COMPUTES_HALF = True
+"""float16 and bfloat16 tensors reach these operators uncast (see the module docstring)."""
 
-def _differentiated(tensors: Sequence[torch.Tensor]) -> bool:
-    """Whether a derivative of this call is wanted, in either mode."""
-    if torch.is_grad_enabled() and torch._C._any_requires_grad(*tensors):
-        return True
+_HALF = (torch.float16, torch.bfloat16)
+
+
+@functools.cache
+def triton_kernels() -> ModuleType | None:
+    """The Triton kernels, imported on the first CUDA call; None without Triton.
+
+    ``ARRAYKIT_TRITON=0`` leaves them out (the formulas in torch operations
+    serve CUDA tensors then): for comparisons, and as a way out should a
+    Triton release fail on some GPU.
+    """
+    if os.environ.get("ARRAYKIT_TRITON", "1") == "0":
+        return None
+    try:
+        from . import _triton
+    except ImportError:
+        return None
+    return _triton
+
+
+def _tangent(tensors: Sequence[torch.Tensor]) -> bool:
     return any(forward_ad.unpack_dual(t).tangent is not None for t in tensors)
 
 
+def _recording(tensors: Sequence[torch.Tensor]) -> bool:
+    return torch.is_grad_enabled() and torch._C._any_requires_grad(*tensors)
+
+
+def _inside_torch_func() -> bool:
+    """Whether a ``torch.func`` transform is running: inside one, no ``autograd.Function``
+    (such as a registered backward) can run from an Autograd kernel."""
+    return bool(torch._C._are_functorch_transforms_active())
+
+
+def _in_float32(kernel: Callable[..., Any], tensors: int) -> Callable[..., Any]:
+    """``kernel`` taking half-precision tensors: computed in float32, rounded back once."""
+
+    def run(*args: Any) -> Any:
+        dtype = args[0].dtype
+        if dtype not in _HALF:
+            return kernel(*args)
+        wide = [t.float() for t in args[:tensors]]
+        return kernel(*wide, *args[tensors:]).to(dtype)
+
+    return run
+
+
 def _numpy_view(t: torch.Tensor) -> np.ndarray:
-    return t.resolve_neg().numpy()
-
-
-def _define(
-    schema: str,
-    formula: Callable[..., Any],
-    fake: Callable[..., Any],
-    vmap: Callable[..., Any],
-    cpu: Callable[..., Any] | None = None,
-    everywhere: Callable[..., Any] | None = None,
-) -> Any:
-    """Register ``arraykit::<schema>`` with its kernels; return the operator.
-
-    ``cpu`` serves CPU tensors, ``everywhere`` every device without a kernel
-    of its own (by default the formula in torch operations).
-    """
-    name = schema.split("(", 1)[0]
-    tensors = schema.count("Tensor ")
-    _LIBRARY.define(schema)
-    op = getattr(torch.ops.arraykit, name).default
-
-    def generic(*args: Any) -> Any:
-        return formula(*args, xp=xp)
-
-    def autograd(keyset: Any, *args: Any) -> Any:
-        if _differentiated(args[:tensors]):
-            out = generic(*args)
-            # Under torch.func.jvp a Python float times a 0-d float32 tensor
-            # has a float64 tangent (the value stays float32); a copying cast
-            # brings the tangent back to the value's dtype.
-            return out.to(out.dtype, copy=True) if out.ndim == 0 else out
-        with torch._C._AutoDispatchBelowAutograd():
-            return op.redispatch(keyset & torch._C._after_autograd_keyset, *args)
-
-    _LIBRARY.impl(name, everywhere or generic, "CompositeExplicitAutograd")
-    if cpu is not None:
-        _LIBRARY.impl(name, cpu, "CPU")
-    _LIBRARY.impl(name, autograd, "Autograd", with_keyset=True)
-    torch.library.register_fake(f"arraykit::{name}", fake, lib=_LIBRARY)
-    torch.library.register_vmap(f"arraykit::{name}", vmap, lib=_LIBRARY)
-    return op
+    # Below autograd: detaching only drops a flag no kernel here reads.
+    return t.detach().resolve_neg().numpy()
 
 
 def _through_numpy(kernel: Callable[..., Any], tensors: int = 1) -> Callable[..., Any]:
@@ -95,30 +110,252 @@ def _through_numpy(kernel: Callable[..., Any], tensors: int = 1) -> Callable[...
         arrays = [_numpy_view(t) for t in args[:tensors]]
         return torch.from_numpy(np.asarray(kernel(*arrays, *args[tensors:])))
 
-    return cpu
+    return _in_float32(cpu, tensors)
+
+
+def _on_cuda(
+    launcher: str, fallback: Callable[..., Any], tensors: int
+) -> Callable[..., torch.Tensor]:
+    """A CUDA kernel: the Triton launcher called ``launcher``, or ``fallback`` without Triton."""
+    wide_fallback = _in_float32(fallback, tensors)
+
+    def cuda(*args: Any) -> torch.Tensor:
+        kernels = triton_kernels()
+        if kernels is None:
+            return wide_fallback(*args)  # type: ignore[no-any-return]
+        return getattr(kernels, launcher)(*args)  # type: ignore[no-any-return]
+
+    return cuda
+
+
+def _op(schema: str) -> Any:
+    _LIBRARY.define(schema)
+    return getattr(torch.ops.arraykit, schema.split("(", 1)[0]).default
+
+
+def _impl(
+    name: str,
+    generic: Callable[..., Any],
+    fake: Callable[..., Any],
+    vmap: Callable[..., Any],
+    tensors: int,
+    cpu: Callable[..., Any] | None,
+    cuda: str | None,
+    everywhere: Callable[..., Any] | None,
+) -> None:
+    """Register a defined operator's device kernels, fake kernel and vmap rule."""
+    _LIBRARY.impl(name, _in_float32(everywhere or generic, tensors), "CompositeExplicitAutograd")
+    if cpu is not None:
+        _LIBRARY.impl(name, cpu, "CPU")
+    if cuda is not None:
+        _LIBRARY.impl(name, _on_cuda(cuda, everywhere or generic, tensors), "CUDA")
+    torch.library.register_fake(f"arraykit::{name}", fake, lib=_LIBRARY)
+    torch.library.register_vmap(f"arraykit::{name}", vmap, lib=_LIBRARY)
+
+
+def _define(
+    schema: str,
+    formula: Callable[..., Any],
+    fake: Callable[..., Any],
+    vmap: Callable[..., Any],
+    *,
+    cpu: Callable[..., Any] | None = None,
+    cuda: str | None = None,
+    everywhere: Callable[..., Any] | None = None,
+    differentiable: Callable[..., Any] | None = None,
+) -> Any:
+    """Register ``arraykit::<schema>`` with its kernels and Autograd kernel; return it.
+
+    Where a derivative is wanted, the Autograd kernel computes ``formula`` in
+    torch operations, or, for reverse mode alone, calls ``differentiable``.
+    ``cpu``/``cuda`` serve those devices, ``everywhere`` the rest (by
+    default the formula).
+    """
+    op = _op(schema)
+    name = schema.split("(", 1)[0]
+    tensors = schema.count("Tensor ")
+
+    def generic(*args: Any) -> Any:
+        return formula(*args, xp=xp)
+
+    def autograd(keyset: Any, *args: Any) -> Any:
+        inputs = args[:tensors]
+        tangent = _tangent(inputs)
+        recording = _recording(inputs)
+        if recording and differentiable is not None and not (tangent or _inside_torch_func()):
+            return differentiable(*args)
+        if tangent or recording:
+            out = _in_float32(generic, tensors)(*args)
+            # Under torch.func.jvp a Python float times a 0-d float32 tensor
+            # has a float64 tangent (the value stays float32); a copying cast
+            # brings the tangent back to the value's dtype.
+            return out.to(out.dtype, copy=True) if out.ndim == 0 else out
+        with torch._C._AutoDispatchBelowAutograd():
+            return op.redispatch(keyset & torch._C._after_autograd_keyset, *args)
+
+    _impl(name, generic, fake, vmap, tensors, cpu, cuda, everywhere)
+    _LIBRARY.impl(name, autograd, "Autograd", with_keyset=True)
+    return op
+
+
+def _define_differentiable(
+    schema: str,
+    formula: Callable[..., Any],
+    fake: Callable[..., Any],
+    vmap: Callable[..., Any],
+    setup: Callable[..., None],
+    backward: Callable[..., Any],
+    *,
+    cpu: Callable[..., Any] | None = None,
+    cuda: str | None = None,
+    everywhere: Callable[..., Any] | None = None,
+) -> Any:
+    """Register ``arraykit::<schema>``: the primitive's values with a registered backward."""
+    op = _op(schema)
+    name = schema.split("(", 1)[0]
+
+    def generic(*args: Any) -> Any:
+        return formula(*args, xp=xp)
+
+    _impl(name, generic, fake, vmap, schema.count("Tensor "), cpu, cuda, everywhere)
+    torch.library.register_autograd(
+        f"arraykit::{name}", backward, setup_context=setup, lib=_LIBRARY
+    )
+    return op
 
 
 def _same_shape(x: torch.Tensor, *rest: Any) -> torch.Tensor:
     return torch.empty_like(x)
 
 
+def _batched(info: Any, in_dims: Sequence[Any], tensors: Sequence[torch.Tensor]) -> list[Any]:
+    """The tensors with their batch dimension first (an unbatched one broadcast)."""
+    out = []
+    for t, dim in zip(tensors, in_dims, strict=False):
+        t = t.movedim(dim, 0) if dim is not None else t.unsqueeze(0)
+        out.append(t.expand(info.batch_size, *t.shape[1:]))
+    return out
+
+
+def _elementwise_vmap(op: Callable[..., Any], tensors: int) -> Callable[..., Any]:
+    """The vmap rule of an elementwise operator of ``tensors`` same-shaped tensors."""
+
+    def rule(info: Any, in_dims: tuple[Any, ...], *args: Any) -> Any:
+        if tensors == 1:
+            return op(*args), in_dims[0]
+        return op(*_batched(info, in_dims, args[:tensors]), *args[tensors:]), 0
+
+    return rule
+
+
+def _rows_vmap(op: Callable[..., Any], tensors: int) -> Callable[..., Any]:
+    """The vmap rule of an operator on the rows (last axis) of ``tensors`` matrices."""
+
+    def rule(info: Any, in_dims: tuple[Any, ...], *args: Any) -> Any:
+        if all(d is None for d in in_dims[:tensors]):
+            return op(*args), None
+        batched = _batched(info, in_dims, args[:tensors])
+        shape = batched[0].shape
+        rows = [t.reshape(-1, shape[-1]) for t in batched]
+        return op(*rows, *args[tensors:]).reshape(shape), 0
+
+    return rule
+
+
+def _axes_vmap(op: Callable[..., Any], tensors: int) -> Callable[..., Any]:
+    """The vmap rule of an operator over ``axes`` (the argument after the tensors)."""
+
+    def rule(info: Any, in_dims: tuple[Any, ...], *args: Any) -> Any:
+        axes = args[tensors]
+        if all(d is None for d in in_dims[:tensors]):
+            return op(*args), None
+        batched = _batched(info, in_dims, args[:tensors])
+        return op(*batched, [a + 1 for a in axes]), 0
+
+    return rule
+
+
+# --- sigmoid ------------------------------------------------------------------------------
+
+sigmoid_backward: Any = _define(
+    "sigmoid_backward(Tensor g, Tensor x) -> Tensor",
+    lambda g, x, xp: g * _formulas.sigmoid_derivative(x, xp=xp),
+    _same_shape,
+    _elementwise_vmap(lambda *a: sigmoid_backward(*a), 2),
+    cuda="sigmoid_backward",
+)
+
+
+def _save_input(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    ctx.save_for_backward(inputs[0])
+
+
+def _sigmoid_backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+    (x,) = ctx.saved_tensors
+    return sigmoid_backward(grad, x)  # type: ignore[no-any-return]
+
+
+sigmoid_differentiable: Any = _define_differentiable(
+    "sigmoid_differentiable(Tensor x) -> Tensor",
+    _formulas.sigmoid,
+    _same_shape,
+    _elementwise_vmap(lambda x: sigmoid_differentiable(x), 1),
+    _save_input,
+    _sigmoid_backward,
+    # torch's own kernel gives the value on every device, within the
+    # contract; only its derivative, s·(1 − s), is not taken.
+    everywhere=torch.sigmoid,
+)
+
 sigmoid: Any = _define(
     "sigmoid(Tensor x) -> Tensor",
     _formulas.sigmoid,
     _same_shape,
-    lambda info, in_dims, x: (sigmoid(x), in_dims[0]),
-    # torch's own kernel gives the value on every device, within the
-    # contract; only its derivative is not taken (see the module docstring).
+    _elementwise_vmap(lambda x: sigmoid(x), 1),
     everywhere=torch.sigmoid,
+    differentiable=sigmoid_differentiable,
+)
+
+# --- sigmoid_derivative -------------------------------------------------------------------
+
+sigmoid_derivative_backward: Any = _define(
+    "sigmoid_derivative_backward(Tensor g, Tensor x) -> Tensor",
+    lambda g, x, xp: g * _formulas.sigmoid_second_derivative(x, xp=xp),
+    _same_shape,
+    _elementwise_vmap(lambda *a: sigmoid_derivative_backward(*a), 2),
+    cuda="sigmoid_derivative_backward",
+)
+
+
+def _sigmoid_derivative_backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+    (x,) = ctx.saved_tensors
+    return sigmoid_derivative_backward(grad, x)  # type: ignore[no-any-return]
+
+
+_SIGMOID_DERIVATIVE_CPU = _through_numpy(numpy_kernels.sigmoid_derivative)
+
+sigmoid_derivative_differentiable: Any = _define_differentiable(
+    "sigmoid_derivative_differentiable(Tensor x) -> Tensor",
+    _formulas.sigmoid_derivative,
+    _same_shape,
+    _elementwise_vmap(lambda x: sigmoid_derivative_differentiable(x), 1),
+    _save_input,
+    _sigmoid_derivative_backward,
+    cpu=_SIGMOID_DERIVATIVE_CPU,
+    cuda="sigmoid_derivative",
 )
 
 sigmoid_derivative: Any = _define(
     "sigmoid_derivative(Tensor x) -> Tensor",
     _formulas.sigmoid_derivative,
     _same_shape,
-    lambda info, in_dims, x: (sigmoid_derivative(x), in_dims[0]),
-    cpu=_through_numpy(numpy_kernels.sigmoid_derivative),
+    _elementwise_vmap(lambda x: sigmoid_derivative(x), 1),
+    cpu=_SIGMOID_DERIVATIVE_CPU,
+    cuda="sigmoid_derivative",
+    differentiable=sigmoid_derivative_differentiable,
 )
+
+# --- softmax ------------------------------------------------------------------------------
 
 
 def _cpu_softmax(x: torch.Tensor, axes: Sequence[int]) -> torch.Tensor:
@@ -128,18 +365,51 @@ def _cpu_softmax(x: torch.Tensor, axes: Sequence[int]) -> torch.Tensor:
     return torch.from_numpy(result)
 
 
-def _softmax_vmap(info: Any, in_dims: tuple[Any, ...], x: torch.Tensor, axes: list[int]) -> Any:
-    if in_dims[0] is None:
-        return _softmax(x, axes), None
-    return _softmax(x.movedim(in_dims[0], 0), [a + 1 for a in axes]), 0
+_SOFTMAX_CPU = _in_float32(_cpu_softmax, 1)
 
 
-_softmax = _define(
-    "softmax(Tensor x, int[] axes) -> Tensor",
-    lambda x, axes, xp: _formulas.softmax(x, tuple(axes), xp=xp),
+def _softmax_formula(x: torch.Tensor, axes: Sequence[int], xp: Any) -> torch.Tensor:
+    return _formulas.softmax(x, tuple(axes), xp=xp)  # type: ignore[no-any-return]
+
+
+softmax_backward_op: Any = _define(
+    "softmax_backward(Tensor g, Tensor y, int[] axes) -> Tensor",
+    lambda g, y, axes, xp: _formulas.softmax_backward(g, y, tuple(axes), xp=xp),
     _same_shape,
-    _softmax_vmap,
-    cpu=_cpu_softmax,
+    _axes_vmap(lambda *a: softmax_backward_op(*a), 2),
+    cuda="softmax_backward",
+)
+
+
+def _save_output(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    ctx.save_for_backward(output)
+    ctx.rest = inputs[1:]
+
+
+def _softmax_backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    (y,) = ctx.saved_tensors
+    return softmax_backward_op(grad, y, *ctx.rest), None
+
+
+softmax_differentiable: Any = _define_differentiable(
+    "softmax_differentiable(Tensor x, int[] axes) -> Tensor",
+    _softmax_formula,
+    _same_shape,
+    _axes_vmap(lambda *a: softmax_differentiable(*a), 1),
+    _save_output,
+    _softmax_backward,
+    cpu=_SOFTMAX_CPU,
+    cuda="softmax",
+)
+
+_softmax: Any = _define(
+    "softmax(Tensor x, int[] axes) -> Tensor",
+    _softmax_formula,
+    _same_shape,
+    _axes_vmap(lambda *a: _softmax(*a), 1),
+    cpu=_SOFTMAX_CPU,
+    cuda="softmax",
+    differentiable=softmax_differentiable,
 )
 
 
@@ -147,53 +417,122 @@ def softmax(x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
     return _softmax(x, list(axes))  # type: ignore[no-any-return]
 
 
-def _normalize_vmap(info: Any, in_dims: tuple[Any, ...], x: torch.Tensor) -> Any:
-    if in_dims[0] is None:
-        return normalize_rows(x), None
-    x = x.movedim(in_dims[0], 0)
-    rows = x.reshape(-1, x.shape[-1])
-    return normalize_rows(rows).reshape(x.shape), 0
+# --- normalize_rows -----------------------------------------------------------------------
+
+normalize_rows_backward: Any = _define(
+    "normalize_rows_backward(Tensor g, Tensor x) -> Tensor",
+    _formulas.normalize_rows_backward,
+    _same_shape,
+    _rows_vmap(lambda *a: normalize_rows_backward(*a), 2),
+    cuda="normalize_rows_backward",
+)
 
 
-normalize_rows = _define(
+def _normalize_rows_backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+    (x,) = ctx.saved_tensors
+    return normalize_rows_backward(grad, x)  # type: ignore[no-any-return]
+
+
+_NORMALIZE_CPU = _through_numpy(numpy_kernels.normalize_rows)
+
+normalize_rows_differentiable: Any = _define_differentiable(
+    "normalize_rows_differentiable(Tensor x) -> Tensor",
+    _formulas.normalize_rows,
+    _same_shape,
+    _rows_vmap(lambda x: normalize_rows_differentiable(x), 1),
+    _save_input,
+    _normalize_rows_backward,
+    cpu=_NORMALIZE_CPU,
+    cuda="normalize_rows",
+)
+
+normalize_rows: Any = _define(
     "normalize_rows(Tensor x) -> Tensor",
     _formulas.normalize_rows,
     _same_shape,
-    _normalize_vmap,
-    cpu=_through_numpy(numpy_kernels.normalize_rows),
+    _rows_vmap(lambda x: normalize_rows(x), 1),
+    cpu=_NORMALIZE_CPU,
+    cuda="normalize_rows",
+    differentiable=normalize_rows_differentiable,
 )
+
+# --- losses -------------------------------------------------------------------------------
 
 
 def _loss_fake(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> torch.Tensor:
     return torch.empty_like(yhat) if reduction == "none" else yhat.new_empty(())
 
 
-def _loss_vmap(
+def _loss_vmap(op: Callable[..., Any]) -> Callable[..., Any]:
+    def rule(
+        info: Any, in_dims: tuple[Any, ...], yhat: torch.Tensor, y: torch.Tensor, *rest: Any
+    ) -> Any:
+        pair = _batched(info, in_dims, (yhat, y))
+        if rest[0] == "none":
+            return op(*pair, *rest), 0
+        # A reduction per batch element; each goes through the operator itself.
+        return torch.stack([op(a, b, *rest) for a, b in zip(*pair, strict=True)]), 0
+
+    return rule
+
+
+def _loss_backward_vmap(
     info: Any,
     in_dims: tuple[Any, ...],
+    g: torch.Tensor,
     yhat: torch.Tensor,
     y: torch.Tensor,
-    reduction: str,
-    power: int,
+    *rest: Any,
 ) -> Any:
-    # Both operands batched along dimension 0 (an unbatched one broadcast).
-    size = info.batch_size
-    pair = []
-    for t, dim in zip((yhat, y), in_dims[:2], strict=True):
-        t = t.movedim(dim, 0) if dim is not None else t.unsqueeze(0)
-        pair.append(t.expand(size, *t.shape[1:]))
-    if reduction == "none":
-        return _loss(pair[0], pair[1], reduction, power), 0
-    # A reduction per batch element; each goes through the operator itself.
-    return torch.stack([_loss(a, b, reduction, power) for a, b in zip(*pair, strict=True)]), 0
+    g, yhat, y = _batched(info, in_dims, (g, yhat, y))
+    if rest[0] == "none":
+        return loss_backward(g, yhat, y, *rest), 0
+    parts = [loss_backward(*one, *rest) for one in zip(g, yhat, y, strict=True)]
+    return torch.stack(parts), 0
 
 
-_loss = _define(
+loss_backward: Any = _define(
+    "loss_backward(Tensor g, Tensor yhat, Tensor y, str reduction, int power) -> Tensor",
+    _formulas.loss_backward,
+    lambda g, yhat, *rest: torch.empty_like(yhat),
+    _loss_backward_vmap,
+    cuda="loss_backward",
+)
+
+
+def _save_loss(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    ctx.save_for_backward(*inputs[:2])
+    ctx.rest = inputs[2:]
+
+
+def _loss_backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+    yhat, y = ctx.saved_tensors
+    gradient = loss_backward(grad, yhat, y, *ctx.rest)
+    first, second = ctx.needs_input_grad[:2]
+    return (gradient if first else None, -gradient if second else None, None, None)
+
+
+_LOSS_CPU = _through_numpy(numpy_kernels.l1_loss, tensors=2)
+
+loss_differentiable: Any = _define_differentiable(
+    "loss_differentiable(Tensor yhat, Tensor y, str reduction, int power) -> Tensor",
+    _formulas.loss,
+    _loss_fake,
+    _loss_vmap(lambda *a: loss_differentiable(*a)),
+    _save_loss,
+    _loss_backward,
+    cpu=_LOSS_CPU,
+    cuda="loss",
+)
+
+_loss: Any = _define(
     "loss(Tensor yhat, Tensor y, str reduction, int power) -> Tensor",
     _formulas.loss,
     _loss_fake,
-    _loss_vmap,
-    cpu=_through_numpy(numpy_kernels.l1_loss, tensors=2),
+    _loss_vmap(lambda *a: _loss(*a)),
+    cpu=_LOSS_CPU,
+    cuda="loss",
+    differentiable=loss_differentiable,
 )
 
 
@@ -202,6 +541,8 @@ def l1_loss(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> 
 
 
 l2_loss = l1_loss  # power selects the loss, as in the generic formula
+
+# --- the line's Adagrad -------------------------------------------------------------------
 
 
 def _line_adagrad_fake(
@@ -213,10 +554,7 @@ def _line_adagrad_fake(
 def _line_adagrad_vmap(
     info: Any, in_dims: tuple[Any, ...], moments: torch.Tensor, start: torch.Tensor, *rest: Any
 ) -> Any:
-    pair = []
-    for t, dim in zip((moments, start), in_dims[:2], strict=True):
-        t = t.movedim(dim, 0) if dim is not None else t.unsqueeze(0)
-        pair.append(t.expand(info.batch_size, *t.shape[1:]))
+    pair = _batched(info, in_dims, (moments, start))
     return torch.stack([line_adagrad(m, s, *rest) for m, s in zip(*pair, strict=True)]), 0
 
 

@@ -1,0 +1,889 @@
+"""Triton kernels for CUDA tensors: each primitive, and its backward, in one or two launches.
+
+The formulas are those of :mod:`arraykit._formulas`, written per element and
+per row instead of per array, so that a tensor is read once and the result
+written once. Half-precision and float32 inputs are computed in float32 with
+float64 sums (as the formulas do), or wholly in float64 where that is the
+simpler exact route (norms, loss terms); float64 inputs in float64.
+
+Every transcendental is built here from additions, multiplications, fused
+multiply-adds and exponent bits: Triton's ``exp`` is an approximate
+instruction on NVIDIA GPUs, and libdevice's accurate one does not run under
+Triton's interpreter. So the arithmetic verified on CPU tensors with
+``TRITON_INTERPRET=1`` (``tests/test_triton.py``) is the arithmetic the GPU
+runs; kernels are launched with floating-point contraction off, so that no
+multiply-add is fused unless written as ``tl.fma``.
+
+The ``launch_*`` functions take and return torch tensors; they are the CUDA
+kernels of the operators in :mod:`arraykit._native.torch`, and each launch
+goes through :func:`launch`, which a cost model can intercept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import torch
+import triton
+import triton.language as tl
+
+# --- arithmetic ---------------------------------------------------------------------------
+
+# ln 2 split so that k·LN2_HI is exact for every |k| the exponentials reach
+# (the high parts have trailing zero bits), with the rest in LN2_LO.
+LN2_HI_32 = 0.693145751953125
+LN2_LO_32 = 1.4286068203094172e-06
+LN2_HI_64 = 0.6931471803691238
+LN2_LO_64 = 1.9082149292705877e-10
+
+
+@triton.jit
+def _pow2(k, F64: tl.constexpr):
+    """2**k for integer-valued ``k`` (a float tensor) in the normal range, exactly."""
+    if F64:
+        return ((k.to(tl.int64) + 1023) << 52).to(tl.float64, bitcast=True)
+    else:
+        return ((k.to(tl.int32) + 127) << 23).to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def _exp_scaled(s, BOOST: tl.constexpr, F64: tl.constexpr):
+    """``exp(s) · 2**BOOST`` for ``s <= 0``, within an ulp, with no intermediate
+    subnormal number above the result's own.
+
+    ``s`` above 0 is taken as 0, NaN and anything below the underflow of the
+    result as that underflow (callers handle NaN and +inf themselves). Cody
+    and Waite's reduction ``s = k·ln 2 + r`` with ``|r| <= ln 2 / 2``, a
+    Taylor polynomial of ``exp(r)`` in Horner form with fused multiply-adds,
+    and ``2**(k + BOOST)`` applied in two exact powers of two, so that only
+    the last product rounds (into the subnormals, where it must).
+    """
+    if F64:
+        t = tl.minimum(tl.maximum(s, -800.0), 0.0)
+        k = tl.floor(t * 1.4426950408889634 + 0.5)
+        r = tl.fma(k, -LN2_HI_64, t)
+        r = tl.fma(k, -LN2_LO_64, r)
+        # Terms to r**13/13!: the next is below 5e-18 for |r| <= ln 2 / 2.
+        p = 1.0 / 6227020800.0
+        p = tl.fma(p, r, 1.0 / 479001600.0)
+        p = tl.fma(p, r, 1.0 / 39916800.0)
+        p = tl.fma(p, r, 1.0 / 3628800.0)
+        p = tl.fma(p, r, 1.0 / 362880.0)
+        p = tl.fma(p, r, 1.0 / 40320.0)
+        p = tl.fma(p, r, 1.0 / 5040.0)
+        p = tl.fma(p, r, 1.0 / 720.0)
+        p = tl.fma(p, r, 1.0 / 120.0)
+        p = tl.fma(p, r, 1.0 / 24.0)
+        p = tl.fma(p, r, 1.0 / 6.0)
+        p = tl.fma(p, r, 0.5)
+        p = tl.fma(p, r, 1.0)
+        p = tl.fma(p, r, 1.0)
+        total = k + BOOST
+        first = tl.maximum(total, -1000.0)
+    else:
+        t = tl.minimum(tl.maximum(s, -130.0), 0.0)
+        k = tl.floor(t * 1.4426950408889634 + 0.5)
+        r = tl.fma(k, -LN2_HI_32, t)
+        r = tl.fma(k, -LN2_LO_32, r)
+        # Terms to r**7/7!: the next is below 6e-9 for |r| <= ln 2 / 2.
+        p = 1.0 / 5040.0
+        p = tl.fma(p, r, 1.0 / 720.0)
+        p = tl.fma(p, r, 1.0 / 120.0)
+        p = tl.fma(p, r, 1.0 / 24.0)
+        p = tl.fma(p, r, 1.0 / 6.0)
+        p = tl.fma(p, r, 0.5)
+        p = tl.fma(p, r, 1.0)
+        p = tl.fma(p, r, 1.0)
+        total = k + BOOST
+        first = tl.maximum(total, -120.0)
+    return p * _pow2(first, F64) * _pow2(total - first, F64)
+
+
+@triton.jit
+def _expm1_nonpositive(s, F64: tl.constexpr):
+    """``exp(s) - 1`` for ``s <= 0``, to a few ulp: Taylor's series near 0, else exp."""
+    small = s > -0.35
+    r = tl.where(small, s, 0.0)
+    if F64:
+        p = 1.0 / 1307674368000.0
+        p = tl.fma(p, r, 1.0 / 87178291200.0)
+        p = tl.fma(p, r, 1.0 / 6227020800.0)
+        p = tl.fma(p, r, 1.0 / 479001600.0)
+        p = tl.fma(p, r, 1.0 / 39916800.0)
+        p = tl.fma(p, r, 1.0 / 3628800.0)
+        p = tl.fma(p, r, 1.0 / 362880.0)
+        p = tl.fma(p, r, 1.0 / 40320.0)
+        p = tl.fma(p, r, 1.0 / 5040.0)
+        p = tl.fma(p, r, 1.0 / 720.0)
+        p = tl.fma(p, r, 1.0 / 120.0)
+        p = tl.fma(p, r, 1.0 / 24.0)
+        p = tl.fma(p, r, 1.0 / 6.0)
+        p = tl.fma(p, r, 0.5)
+    else:
+        p = 1.0 / 362880.0
+        p = tl.fma(p, r, 1.0 / 40320.0)
+        p = tl.fma(p, r, 1.0 / 5040.0)
+        p = tl.fma(p, r, 1.0 / 720.0)
+        p = tl.fma(p, r, 1.0 / 120.0)
+        p = tl.fma(p, r, 1.0 / 24.0)
+        p = tl.fma(p, r, 1.0 / 6.0)
+        p = tl.fma(p, r, 0.5)
+    series = tl.fma(p * r, r, r)
+    return tl.where(small, series, _exp_scaled(s, 0, F64) - 1.0)
+
+
+@triton.jit
+def _div(a, b, F64: tl.constexpr):
+    """``a / b`` correctly rounded (Triton's float32 ``/`` is an approximate instruction)."""
+    if F64:
+        return a / b
+    else:
+        return tl.div_rn(a, b)
+
+
+@triton.jit
+def _sqrt(a, F64: tl.constexpr):
+    """``sqrt(a)`` correctly rounded (Triton's float32 ``sqrt`` is an approximate instruction)."""
+    if F64:
+        return tl.sqrt(a)
+    else:
+        return tl.sqrt_rn(a)
+
+
+@triton.jit
+def _float32(x):
+    """``x`` (any float type up to 32 bits) as float32, exactly.
+
+    bfloat16 is the top half of a float32: widened by its bits, which is
+    exact everywhere (Triton's interpreter converts its subnormals wrongly).
+    """
+    if x.dtype == tl.bfloat16:
+        return (x.to(tl.uint16, bitcast=True).to(tl.uint32) << 16).to(tl.float32, bitcast=True)
+    else:
+        return x.to(tl.float32)
+
+
+@triton.jit
+def _wide(x):
+    """``x`` in float64, exactly."""
+    if x.dtype.primitive_bitwidth < 32:
+        return _float32(x).to(tl.float64)
+    else:
+        return x.to(tl.float64)
+
+
+@triton.jit
+def _rounded(value, ptr):
+    """``value`` rounded to nearest (ties to even) in the element type of ``ptr``.
+
+    16-bit types go through float32: no conversion from float64 to 16 bits
+    exists on every target, and rounding twice that way stays within half
+    an ulp and 2**-16 of one. bfloat16 is rounded on the bits (Triton's
+    interpreter neither rounds ties to even nor carries into the exponent).
+    """
+    target = ptr.dtype.element_ty
+    if target == tl.bfloat16:
+        bits = value.to(tl.float32).to(tl.uint32, bitcast=True)
+        nearest = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+        quiet = (bits >> 16) | 0x40  # a NaN stays a NaN
+        half = tl.where(value != value, quiet, nearest).to(tl.uint16)
+        return half.to(tl.bfloat16, bitcast=True)
+    elif target.primitive_bitwidth < 32:
+        return value.to(tl.float32).to(target, fp_downcast_rounding="rtne")
+    else:
+        return value.to(target, fp_downcast_rounding="rtne")
+
+
+@triton.jit
+def _max_nan(a, b):
+    return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def _compute(x, F64: tl.constexpr):
+    """``x`` in the dtype the formulas run in: float64 for float64, else float32."""
+    if F64:
+        return x.to(tl.float64)
+    else:
+        return _float32(x)
+
+
+# --- elementwise: the sigmoid's derivatives -----------------------------------------------
+
+SIGMOID_DERIVATIVE, SIGMOID_BACKWARD, SIGMOID_DERIVATIVE_BACKWARD = 0, 1, 2
+"""The elementwise kernel's modes: σ'(x), g·σ'(x), g·σ''(x)."""
+
+
+@triton.jit
+def _sigmoid_kernel(
+    x_ptr, g_ptr, out_ptr, n, MODE: tl.constexpr, F64: tl.constexpr, BLOCK: tl.constexpr
+):
+    offsets = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    inside = offsets < n
+    x = _compute(tl.load(x_ptr + offsets, mask=inside, other=0.0), F64)
+    t = -tl.abs(x)
+    e = _exp_scaled(t, 0, F64)
+    d = 1.0 + e
+    if MODE == 2:
+        # σ''(x) = -sign(x)·e·(1 - e)/(1 + e)³, with 1 - e = -expm1(-|x|).
+        sign = (x > 0).to(x.dtype) - (x < 0).to(x.dtype)
+        value = _div(sign * e * _expm1_nonpositive(t, F64), d * d * d, F64)
+    else:
+        # As the formula, e/(1 + e)², clamped at its maximum 1/4; with the
+        # rounding errors of 1 + e (Fast2Sum) and of its square (fma) carried
+        # as a first-order correction of the quotient, so that a product
+        # with the gradient still lands within the contract.
+        d_err = e - (d - 1.0)
+        square = d * d
+        square_err = tl.fma(d, d, -square) + 2.0 * d * d_err
+        quotient = _div(e, square, F64)
+        value = tl.fma(-quotient, _div(square_err, square, F64), quotient)
+        value = tl.minimum(value, 0.25)
+    if MODE != 0:
+        value = value * _compute(tl.load(g_ptr + offsets, mask=inside, other=0.0), F64)
+    value = tl.where(x != x, x, value)
+    tl.store(out_ptr + offsets, _rounded(value, out_ptr), mask=inside)
+
+
+# --- rows: softmax ------------------------------------------------------------------------
+
+
+@triton.jit
+def _softmax_terms(x, m, inside, CUTOFF, BOOST: tl.constexpr, F64: tl.constexpr):
+    """The formula's scaled exponentials of one tile, given each row's maximum ``m``."""
+    finite = tl.abs(m) < float("inf")  # False for ±inf and NaN
+    shift = tl.where(finite, m, 0.0)
+    s = x - shift
+    back = s - x
+    err = (x - (s - back)) + (-shift - back)  # TwoSum: the rounding error of s
+    e = _exp_scaled(s, BOOST, F64)
+    # Far below the maximum (or where x - m overflowed) e is 0, and err may
+    # be NaN: it must not reach the product.
+    e = tl.fma(e, tl.where(s > -CUTOFF, err, 0.0), e)
+    at_max = ((x == m) & inside).to(x.dtype)
+    e = tl.where(finite, e, at_max + tl.where(m != m, m, 0.0))
+    return tl.where(inside, e, 0.0)
+
+
+@triton.jit
+def _softmax_kernel(
+    x_ptr,
+    out_ptr,
+    n_rows,
+    n_cols,
+    CUTOFF,
+    BOOST: tl.constexpr,
+    F64: tl.constexpr,
+    ROWS: tl.constexpr,
+    BLOCK: tl.constexpr,
+    SINGLE: tl.constexpr,
+):
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)[:, None]
+    start = rows * n_cols
+    row_inside = rows < n_rows
+    if SINGLE:  # the row in one tile: one read, one write
+        cols = tl.arange(0, BLOCK)[None, :]
+        inside = row_inside & (cols < n_cols)
+        x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
+        m = tl.reduce(x, 1, _max_nan, keep_dims=True)
+        e = _softmax_terms(x, m, inside, CUTOFF, BOOST, F64).to(tl.float64)
+        y = e / tl.sum(e, axis=1, keep_dims=True)
+        tl.store(out_ptr + start + cols, _rounded(y, out_ptr), mask=inside)
+    else:  # longer rows: the maximum, the sum, then the result, tile by tile
+        m = tl.full((ROWS, 1), float("-inf"), tl.float64 if F64 else tl.float32)
+        for c in range(0, n_cols, BLOCK):
+            cols = c + tl.arange(0, BLOCK)[None, :]
+            inside = row_inside & (cols < n_cols)
+            x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
+            m = _max_nan(m, tl.reduce(x, 1, _max_nan, keep_dims=True))
+        total = tl.zeros((ROWS, 1), tl.float64)
+        for c in range(0, n_cols, BLOCK):
+            cols = c + tl.arange(0, BLOCK)[None, :]
+            inside = row_inside & (cols < n_cols)
+            x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
+            e = _softmax_terms(x, m, inside, CUTOFF, BOOST, F64).to(tl.float64)
+            total += tl.sum(e, axis=1, keep_dims=True)
+        for c in range(0, n_cols, BLOCK):
+            cols = c + tl.arange(0, BLOCK)[None, :]
+            inside = row_inside & (cols < n_cols)
+            x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
+            e = _softmax_terms(x, m, inside, CUTOFF, BOOST, F64).to(tl.float64)
+            tl.store(out_ptr + start + cols, _rounded(e / total, out_ptr), mask=inside)
+
+
+@triton.jit
+def _softmax_backward_kernel(
+    g_ptr,
+    y_ptr,
+    out_ptr,
+    n_rows,
+    n_cols,
+    ROWS: tl.constexpr,
+    BLOCK: tl.constexpr,
+    SINGLE: tl.constexpr,
+):
+    """``y·(g − Σ g·y)`` per row, in float64."""
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)[:, None]
+    start = rows * n_cols
+    row_inside = rows < n_rows
+    if SINGLE:
+        cols = tl.arange(0, BLOCK)[None, :]
+        inside = row_inside & (cols < n_cols)
+        g = _wide(tl.load(g_ptr + start + cols, mask=inside, other=0.0))
+        y = _wide(tl.load(y_ptr + start + cols, mask=inside, other=0.0))
+        dot = tl.sum(g * y, axis=1, keep_dims=True)
+        tl.store(out_ptr + start + cols, _rounded(y * (g - dot), out_ptr), mask=inside)
+    else:
+        dot = tl.zeros((ROWS, 1), tl.float64)
+        for c in range(0, n_cols, BLOCK):
+            cols = c + tl.arange(0, BLOCK)[None, :]
+            inside = row_inside & (cols < n_cols)
+            g = _wide(tl.load(g_ptr + start + cols, mask=inside, other=0.0))
+            y = _wide(tl.load(y_ptr + start + cols, mask=inside, other=0.0))
+            dot += tl.sum(g * y, axis=1, keep_dims=True)
+        for c in range(0, n_cols, BLOCK):
+            cols = c + tl.arange(0, BLOCK)[None, :]
+            inside = row_inside & (cols < n_cols)
+            g = _wide(tl.load(g_ptr + start + cols, mask=inside, other=0.0))
+            y = _wide(tl.load(y_ptr + start + cols, mask=inside, other=0.0))
+            gx = y * (g - dot)
+            tl.store(out_ptr + start + cols, _rounded(gx, out_ptr), mask=inside)
+
+
+# --- rows: normalize_rows -----------------------------------------------------------------
+
+
+@triton.jit
+def _row_scale(largest, SCALED: tl.constexpr):
+    """A power of two bringing a float64 row's largest magnitude into [1, 4), exactly.
+
+    Built from the exponent bits: 2**(1023 − e) for largest in [2**e, 2**(e+1)),
+    kept normal (a row at the top of the range peaks below 4). Rows of
+    float32 or less are squared in float64 as they are (scale 1): their
+    squares can neither overflow nor underflow there.
+    """
+    if SCALED:
+        exponent = (largest.to(tl.int64, bitcast=True) >> 52) & 0x7FF
+        field = tl.maximum(2046 - exponent, 1)
+        return (field << 52).to(tl.float64, bitcast=True)
+    else:
+        return tl.full(largest.shape, 1.0, tl.float64)
+
+
+@triton.jit
+def _normalize_tile(y, g, scale, squares, infinite, dot, BACKWARD: tl.constexpr):
+    """One tile of the result, from the rows' statistics (see :func:`_normalize_kernel`)."""
+    norm = tl.sqrt(squares)
+    usable = tl.where(norm > 0, norm, 1.0)
+    unit = y / usable
+    if BACKWARD:
+        result = (g - unit * (dot / usable)) * scale / usable
+        result = tl.where(norm > 0, result, 0.0)
+        result = tl.where(infinite > 0, 0.0, result)
+    else:
+        share = 1.0 / tl.sqrt(tl.maximum(infinite, 1.0))
+        limit = tl.where(tl.abs(y) == float("inf"), tl.where(y > 0, share, -share), 0.0)
+        result = tl.where(infinite > 0, limit, unit)
+    return tl.where(squares != squares, squares, result)  # a NaN in the row
+
+
+@triton.jit
+def _normalize_kernel(
+    x_ptr,
+    g_ptr,
+    out_ptr,
+    n_rows,
+    n_cols,
+    BACKWARD: tl.constexpr,
+    SCALED: tl.constexpr,
+    ROWS: tl.constexpr,
+    BLOCK: tl.constexpr,
+    SINGLE: tl.constexpr,
+):
+    """Each row over its norm, or (``BACKWARD``) the gradient ``(g − y·Σ g·y) / ‖x‖``.
+
+    In float64 throughout. A row holding ±inf becomes its limit (the
+    infinite entries share the unit norm, the rest are 0); a row holding NaN
+    becomes NaN; a zero row stays zero (and its gradient, undefined, is 0).
+    """
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)[:, None]
+    start = rows * n_cols
+    row_inside = rows < n_rows
+    if SINGLE:  # the row in one tile: one read (of each input), one write
+        cols = tl.arange(0, BLOCK)[None, :]
+        inside = row_inside & (cols < n_cols)
+        x = _wide(tl.load(x_ptr + start + cols, mask=inside, other=0.0))
+        scale = _row_scale(tl.reduce(tl.abs(x), 1, _max_nan, keep_dims=True), SCALED)
+        y = x * scale
+        is_inf = tl.abs(y) == float("inf")
+        squares = tl.sum(tl.where(is_inf, 0.0, y * y), axis=1, keep_dims=True)
+        infinite = tl.sum(is_inf.to(tl.float64), axis=1, keep_dims=True)
+        g = y
+        dot = squares
+        if BACKWARD:
+            g = _wide(tl.load(g_ptr + start + cols, mask=inside, other=0.0))
+            dot = tl.sum(g * y, axis=1, keep_dims=True)
+        result = _normalize_tile(y, g, scale, squares, infinite, dot, BACKWARD)
+        tl.store(out_ptr + start + cols, _rounded(result, out_ptr), mask=inside)
+    else:  # longer rows: (float64: the largest magnitude,) the sums, then the result
+        largest = tl.zeros((ROWS, 1), tl.float64)
+        if SCALED:
+            for c in range(0, n_cols, BLOCK):
+                cols = c + tl.arange(0, BLOCK)[None, :]
+                inside = row_inside & (cols < n_cols)
+                x = _wide(tl.load(x_ptr + start + cols, mask=inside, other=0.0))
+                largest = _max_nan(largest, tl.reduce(tl.abs(x), 1, _max_nan, keep_dims=True))
+        scale = _row_scale(largest, SCALED)
+        squares = tl.zeros((ROWS, 1), tl.float64)
+        infinite = tl.zeros((ROWS, 1), tl.float64)
+        dot = tl.zeros((ROWS, 1), tl.float64)
+        for c in range(0, n_cols, BLOCK):
+            cols = c + tl.arange(0, BLOCK)[None, :]
+            inside = row_inside & (cols < n_cols)
+            y = _wide(tl.load(x_ptr + start + cols, mask=inside, other=0.0)) * scale
+            is_inf = tl.abs(y) == float("inf")
+            squares += tl.sum(tl.where(is_inf, 0.0, y * y), axis=1, keep_dims=True)
+            infinite += tl.sum(is_inf.to(tl.float64), axis=1, keep_dims=True)
+            if BACKWARD:
+                g = _wide(tl.load(g_ptr + start + cols, mask=inside, other=0.0))
+                dot += tl.sum(g * y, axis=1, keep_dims=True)
+        for c in range(0, n_cols, BLOCK):
+            cols = c + tl.arange(0, BLOCK)[None, :]
+            inside = row_inside & (cols < n_cols)
+            y = _wide(tl.load(x_ptr + start + cols, mask=inside, other=0.0)) * scale
+            g = y
+            if BACKWARD:
+                g = _wide(tl.load(g_ptr + start + cols, mask=inside, other=0.0))
+            result = _normalize_tile(y, g, scale, squares, infinite, dot, BACKWARD)
+            tl.store(out_ptr + start + cols, _rounded(result, out_ptr), mask=inside)
+
+
+# --- losses -------------------------------------------------------------------------------
+
+
+@triton.jit
+def _loss_difference(a, b, SCALED: tl.constexpr):
+    """``(d, pre)`` with ``d = a·pre − b·pre`` and ``pre`` 1/4 where ``a − b`` could
+    overflow, else 1: powers of two, so that ``d / pre`` is the exact difference
+    rounded once. Below float64, ``a − b`` in float64 needs no ``pre``."""
+    if SCALED:
+        big = tl.maximum(tl.abs(a), tl.abs(b)) > 4.49423283715579e307  # a quarter of the largest
+        pre = tl.where(big, 0.25, 1.0)
+        return a * pre - b * pre, pre
+    else:
+        return a - b, tl.full(a.shape, 1.0, tl.float64)
+
+
+@triton.jit
+def _loss_elementwise_kernel(
+    a_ptr,
+    b_ptr,
+    g_ptr,
+    out_ptr,
+    n,
+    divisor,
+    POWER: tl.constexpr,
+    GRADIENT: tl.constexpr,
+    G_SCALAR: tl.constexpr,
+    SCALED: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """``|a − b|**POWER``, or (``GRADIENT``) its derivative in ``a`` times ``g / divisor``."""
+    offsets = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    inside = offsets < n
+    a = _wide(tl.load(a_ptr + offsets, mask=inside, other=0.0))
+    b = _wide(tl.load(b_ptr + offsets, mask=inside, other=0.0))
+    d, pre = _loss_difference(a, b, SCALED)
+    if GRADIENT:
+        if G_SCALAR:
+            g = _wide(tl.load(g_ptr))
+        else:
+            g = _wide(tl.load(g_ptr + offsets, mask=inside, other=0.0))
+        if POWER == 1:
+            value = ((d > 0).to(tl.float64) - (d < 0).to(tl.float64)) * (g / divisor)
+        else:
+            value = d * (2.0 * g / divisor) / pre
+        value = tl.where(d != d, d, value)
+    else:
+        value = tl.abs(d) / pre if POWER == 1 else d * d / (pre * pre)
+    tl.store(out_ptr + offsets, _rounded(value, out_ptr), mask=inside)
+
+
+@triton.jit
+def _loss_partial_kernel(
+    a_ptr,
+    b_ptr,
+    sums_ptr,
+    scales_ptr,
+    n,
+    POWER: tl.constexpr,
+    SCALED: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """One block's ``Σ |a − b|**POWER`` (times ``scale**POWER``, a power of two, for float64)."""
+    pid = tl.program_id(0)
+    offsets = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    inside = offsets < n
+    a = _wide(tl.load(a_ptr + offsets, mask=inside, other=0.0))
+    b = _wide(tl.load(b_ptr + offsets, mask=inside, other=0.0))
+    d, pre = _loss_difference(a, b, SCALED)
+    error = tl.abs(d)
+    if SCALED:
+        scale = _row_scale(tl.reduce(error, 0, _max_nan), SCALED)
+        terms = error * (scale / pre)  # exact: powers of two
+    else:
+        scale = 1.0
+        terms = error
+    if POWER == 2:
+        terms = terms * terms
+    tl.store(sums_ptr + pid, tl.sum(terms, axis=0))
+    tl.store(scales_ptr + pid, scale)
+
+
+@triton.jit
+def _loss_finish_kernel(
+    sums_ptr, scales_ptr, out_ptr, n_parts, divisor, POWER: tl.constexpr, BLOCK: tl.constexpr
+):
+    """The blocks' sums brought to one scale (the smallest: exact powers of two) and added;
+    divided by ``divisor`` (the count, for a mean) and unscaled, reaching inf, not NaN,
+    past the largest float."""
+    common = tl.full((BLOCK,), float("inf"), tl.float64)
+    for c in range(0, n_parts, BLOCK):
+        parts = c + tl.arange(0, BLOCK)
+        common = tl.minimum(
+            common, tl.load(scales_ptr + parts, mask=parts < n_parts, other=float("inf"))
+        )
+    smallest = tl.min(common, axis=0)
+    total = tl.zeros((BLOCK,), tl.float64)
+    for c in range(0, n_parts, BLOCK):
+        parts = c + tl.arange(0, BLOCK)
+        inside = parts < n_parts
+        part = tl.load(sums_ptr + parts, mask=inside, other=0.0)
+        ratio = smallest / tl.load(scales_ptr + parts, mask=inside, other=1.0)
+        total += part * ratio if POWER == 1 else part * ratio * ratio
+    value = tl.sum(total, axis=0) / divisor
+    undo = 1.0 / smallest  # exact: 2**k with |k| <= 1022
+    # One power at a time: an intermediate is finite and normal whenever the
+    # result is (see the module's notes in docs/numerics.md).
+    value = value * undo
+    if POWER == 2:
+        value = value * undo
+    tl.store(out_ptr, _rounded(value, out_ptr))
+
+
+# --- launching ----------------------------------------------------------------------------
+
+
+class Launch(NamedTuple):
+    """One kernel launch: its name, grid, and the bytes it reads and writes."""
+
+    kernel: str
+    grid: tuple[int, ...]
+    traffic: int
+
+
+_recording: list[list[Launch]] = []
+
+
+class recording:
+    """Within it, launches are recorded (in the list it gives) instead of run.
+
+    For the cost model on fake CUDA tensors, which have no memory to run on:
+    the launchers below do all they do on a GPU but the launch itself.
+    """
+
+    def __enter__(self) -> list[Launch]:
+        _recording.append([])
+        return _recording[-1]
+
+    def __exit__(self, *exc: object) -> None:
+        _recording.pop()
+
+
+def launch(kernel: Any, grid: tuple[int, ...], traffic: int, *args: Any, **constants: Any) -> None:
+    """``kernel[grid](*args, **constants)``, declaring the bytes it moves (``traffic``).
+
+    Contraction is off: a multiply-add fuses only where the kernel says so
+    (``tl.fma``), so that the interpreter and the GPU round alike.
+    """
+    if _recording:
+        _recording[-1].append(Launch(kernel.fn.__name__, grid, traffic))
+        return
+    kernel[grid](*args, **constants, enable_fp_fusion=False)
+
+
+def _warps(elements: int) -> int:
+    return 4 if elements <= 2048 else 8
+
+
+_ELEMENTWISE_BLOCK = 1024
+_LOSS_BLOCK = 4096
+_FINISH_BLOCK = 1024
+MAX_ROW_BLOCK = 4096
+"""The longest row a row kernel holds in one tile (longer rows take several passes)."""
+
+CUTOFF = {
+    torch.float32: 1.0 - math.log(2.0**-126 * 2.0**-23),
+    torch.float64: 1.0 - math.log(2.0**-1022 * 2.0**-52),
+}
+"""Below the row maximum by more than this, an exponential underflows (as in the formula)."""
+
+BOOST = {torch.float32: 27, torch.float64: 56}
+"""log2 of the formula's softmax boost: mantissa bits + 4."""
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def _bytes(*tensors: torch.Tensor) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _elementwise(mode: int, x: torch.Tensor, g: torch.Tensor | None) -> torch.Tensor:
+    x = x.contiguous()
+    out = torch.empty_like(x)
+    gt = x if g is None else g.contiguous()
+    n = x.numel()
+    grid = (triton.cdiv(n, _ELEMENTWISE_BLOCK),)
+    traffic = _bytes(x, out) + (0 if g is None else _bytes(gt))
+    launch(
+        _sigmoid_kernel,
+        grid,
+        traffic,
+        x,
+        gt,
+        out,
+        n,
+        MODE=mode,
+        F64=x.dtype == torch.float64,
+        BLOCK=_ELEMENTWISE_BLOCK,
+        num_warps=4,
+    )
+    return out
+
+
+def sigmoid_derivative(x: torch.Tensor) -> torch.Tensor:
+    return _elementwise(SIGMOID_DERIVATIVE, x, None)
+
+
+def sigmoid_backward(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``g·σ'(x)``."""
+    return _elementwise(SIGMOID_BACKWARD, x, g)
+
+
+def sigmoid_derivative_backward(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``g·σ''(x)``."""
+    return _elementwise(SIGMOID_DERIVATIVE_BACKWARD, x, g)
+
+
+def _rows_last(x: torch.Tensor, axes: Sequence[int]) -> tuple[torch.Tensor, Callable[..., Any]]:
+    """``x`` as a contiguous (rows, columns) matrix over ``axes``, and the way back."""
+    axes = sorted(axes)
+    rest = [a for a in range(x.ndim) if a not in axes]
+    order = rest + axes
+    if order == list(range(x.ndim)):
+        shape = x.shape
+        return x.contiguous().reshape(-1, math.prod(x.shape[a] for a in axes)), lambda y: y.reshape(
+            shape
+        )
+    moved = x.permute(order)
+    shape = moved.shape
+    inverse = [order.index(a) for a in range(x.ndim)]
+    return moved.contiguous().reshape(
+        -1, math.prod(shape[len(rest) :])
+    ), lambda y: y.reshape(shape).permute(inverse).contiguous()
+
+
+def _row_tiling(columns: int, max_block: int) -> tuple[int, int, bool]:
+    """(rows per tile, tile width, whether one tile holds a whole row)."""
+    block = min(triton.next_power_of_2(max(columns, 1)), max_block)
+    single = columns <= block
+    rows = max(1, 2048 // block) if single else 1
+    return rows, block, single
+
+
+def _passes(single: bool, reads: int) -> int:
+    """How many times a row kernel reads its input: once per row tile, or ``reads`` times."""
+    return 1 if single else reads
+
+
+def softmax(x: torch.Tensor, axes: Sequence[int], max_block: int = MAX_ROW_BLOCK) -> torch.Tensor:
+    matrix, back = _rows_last(x, axes)
+    out = torch.empty_like(matrix)
+    n_rows, n_cols = matrix.shape
+    rows, block, single = _row_tiling(n_cols, max_block)
+    compute = _compute_dtype(matrix)
+    launch(
+        _softmax_kernel,
+        (triton.cdiv(n_rows, rows),),
+        _passes(single, 3) * _bytes(matrix) + _bytes(out),
+        matrix,
+        out,
+        n_rows,
+        n_cols,
+        CUTOFF[compute],
+        BOOST=BOOST[compute],
+        F64=compute == torch.float64,
+        ROWS=rows,
+        BLOCK=block,
+        SINGLE=single,
+        num_warps=_warps(rows * block),
+    )
+    return back(out)  # type: ignore[no-any-return]
+
+
+def softmax_backward(
+    g: torch.Tensor, y: torch.Tensor, axes: Sequence[int], max_block: int = MAX_ROW_BLOCK
+) -> torch.Tensor:
+    """``y·(g − Σ g·y)`` over ``axes``: the gradient through softmax, from its output ``y``."""
+    gm, _ = _rows_last(g, axes)
+    ym, back = _rows_last(y, axes)
+    out = torch.empty_like(ym)
+    n_rows, n_cols = ym.shape
+    rows, block, single = _row_tiling(n_cols, max_block)
+    launch(
+        _softmax_backward_kernel,
+        (triton.cdiv(n_rows, rows),),
+        _passes(single, 2) * _bytes(gm, ym) + _bytes(out),
+        gm,
+        ym,
+        out,
+        n_rows,
+        n_cols,
+        ROWS=rows,
+        BLOCK=block,
+        SINGLE=single,
+        num_warps=_warps(rows * block),
+    )
+    return back(out)  # type: ignore[no-any-return]
+
+
+def _normalize(
+    x: torch.Tensor, g: torch.Tensor | None, max_block: int = MAX_ROW_BLOCK
+) -> torch.Tensor:
+    x = x.contiguous()
+    gt = x if g is None else g.contiguous()
+    out = torch.empty_like(x)
+    n_rows, n_cols = x.shape
+    rows, block, single = _row_tiling(n_cols, max_block)
+    scaled = x.dtype == torch.float64
+    launch(
+        _normalize_kernel,
+        (triton.cdiv(n_rows, rows),),
+        _passes(single, 3 if scaled else 2) * _bytes(x)
+        + _passes(single, 2) * (_bytes(gt) if g is not None else 0)
+        + _bytes(out),
+        x,
+        gt,
+        out,
+        n_rows,
+        n_cols,
+        BACKWARD=g is not None,
+        SCALED=scaled,
+        ROWS=rows,
+        BLOCK=block,
+        SINGLE=single,
+        num_warps=_warps(rows * block),
+    )
+    return out
+
+
+def normalize_rows(x: torch.Tensor, max_block: int = MAX_ROW_BLOCK) -> torch.Tensor:
+    return _normalize(x, None, max_block)
+
+
+def normalize_rows_backward(
+    g: torch.Tensor, x: torch.Tensor, max_block: int = MAX_ROW_BLOCK
+) -> torch.Tensor:
+    """``(g − y·Σ g·y) / ‖x‖`` per row, with ``y`` the rows of ``x`` normalised."""
+    return _normalize(x, g, max_block)
+
+
+def loss(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> torch.Tensor:
+    a, b = yhat.contiguous(), y.contiguous()
+    n = a.numel()
+    scaled = a.dtype == torch.float64
+    if reduction == "none":
+        out = torch.empty_like(a)
+        launch(
+            _loss_elementwise_kernel,
+            (triton.cdiv(n, _ELEMENTWISE_BLOCK),),
+            _bytes(a, b, out),
+            a,
+            b,
+            a,
+            out,
+            n,
+            1.0,
+            POWER=power,
+            GRADIENT=False,
+            G_SCALAR=False,
+            SCALED=scaled,
+            BLOCK=_ELEMENTWISE_BLOCK,
+            num_warps=4,
+        )
+        return out
+    parts = triton.cdiv(n, _LOSS_BLOCK)
+    sums = torch.empty(parts, dtype=torch.float64, device=a.device)
+    scales = torch.empty(parts, dtype=torch.float64, device=a.device)
+    launch(
+        _loss_partial_kernel,
+        (parts,),
+        _bytes(a, b, sums, scales),
+        a,
+        b,
+        sums,
+        scales,
+        n,
+        POWER=power,
+        SCALED=scaled,
+        BLOCK=_LOSS_BLOCK,
+        num_warps=8,
+    )
+    out = torch.empty((), dtype=a.dtype, device=a.device)
+    launch(
+        _loss_finish_kernel,
+        (1,),
+        _bytes(sums, scales, out),
+        sums,
+        scales,
+        out,
+        parts,
+        float(n if reduction == "mean" else 1),
+        POWER=power,
+        BLOCK=_FINISH_BLOCK,
+        num_warps=4,
+    )
+    return out
+
+
+def loss_backward(
+    g: torch.Tensor, yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int
+) -> torch.Tensor:
+    """The gradient in ``yhat`` (that in ``y`` is its negative), for the upstream ``g``."""
+    a, b = yhat.contiguous(), y.contiguous()
+    n = a.numel()
+    out = torch.empty_like(a)
+    scalar = reduction != "none"
+    gt = g.contiguous()
+    launch(
+        _loss_elementwise_kernel,
+        (triton.cdiv(n, _ELEMENTWISE_BLOCK),),
+        _bytes(a, b, out) + (gt.element_size() if scalar else _bytes(gt)),
+        a,
+        b,
+        gt,
+        out,
+        n,
+        float(n if reduction == "mean" else 1),
+        POWER=power,
+        GRADIENT=True,
+        G_SCALAR=scalar,
+        SCALED=a.dtype == torch.float64,
+        BLOCK=_ELEMENTWISE_BLOCK,
+        num_warps=4,
+    )
+    return out
