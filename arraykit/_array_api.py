@@ -227,19 +227,22 @@ def wider_sum_dtype(xp: Namespace, x: Array) -> Any | None:
     return dtypes.get("float64")
 
 
-def compute_dtype(xp: Namespace, x: Array, name: str) -> tuple[Any, Any]:
+def compute_dtype(xp: Namespace, x: Array, name: str, half: bool = False) -> tuple[Any, Any]:
     """Return ``(compute dtype, result dtype)`` for a floating-point primitive.
 
     Real floating inputs keep their dtype, except that float16 and bfloat16
     are computed in float32 (their few mantissa bits would otherwise be spent
-    on intermediate rounding) and cast back. Integer and boolean inputs are
-    promoted to the backend's default floating dtype. Anything else is refused.
+    on intermediate rounding) and cast back, unless ``half`` says that the
+    code behind takes them as they are (and computes them in float32
+    itself, saving the casts' passes over memory). Integer and boolean
+    inputs are promoted to the backend's default floating dtype. Anything
+    else is refused.
     """
     dtype = x.dtype
     if xp.isdtype(dtype, "real floating"):
         bits = xp.finfo(dtype).bits
         if bits < 32:
-            return xp.float32, dtype
+            return (dtype if half else xp.float32), dtype
         if bits > 64:
             raise TypeError(
                 f"{name} must have a dtype of at most 64 bits (the formulas' constants and "
@@ -257,14 +260,18 @@ def compute_dtype(xp: Namespace, x: Array, name: str) -> tuple[Any, Any]:
 
 
 def floating_args(
-    names: Sequence[str], values: Sequence[object], xp: Namespace | None
+    names: Sequence[str],
+    values: Sequence[object],
+    xp: Namespace | None,
+    half: Callable[[Namespace], bool] | None = None,
 ) -> tuple[Namespace, list[Array], Any]:
     """Validate floating-point arguments and bring them to one compute dtype.
 
     Returns the namespace, the arrays cast to the dtype the computation runs
     in, and the dtype of the result. Several arguments are promoted together
     (float32 with float64 gives float64), following the namespace's
-    ``result_type``.
+    ``result_type``. ``half(xp)`` says whether the code behind takes float16
+    and bfloat16 as they are (see :func:`compute_dtype`).
     """
     # The common case, in a fraction of a microsecond: arrays of one known
     # type and one float32/float64 dtype (on one device) need no inference,
@@ -285,7 +292,8 @@ def floating_args(
             ):
                 return known.xp, list(values), first.dtype
     xp, arrays = array_args(names, values, xp)
-    pairs = [compute_dtype(xp, a, n) for n, a in zip(names, arrays, strict=True)]
+    keep = half is not None and half(xp)
+    pairs = [compute_dtype(xp, a, n, keep) for n, a in zip(names, arrays, strict=True)]
     if len(pairs) == 1:
         work, result = pairs[0]
     else:

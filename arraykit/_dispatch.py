@@ -30,6 +30,12 @@ def lookup(xp: Any, name: str) -> Callable[..., Any] | None:
     return getattr(module, name, None)
 
 
+def computes_half(xp: Any) -> bool:
+    """Whether ``xp``'s fast path takes float16 and bfloat16 arrays as they are."""
+    lookup(xp, "")  # finds (and remembers) the namespace's module
+    return bool(getattr(_eager.MODULES[xp], "COMPUTES_HALF", False))
+
+
 def _module_for(xp: Any) -> Any:
     namespace = getattr(xp, "__name__", "")
     if namespace == "array_api_compat.dask.array":

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from . import _formulas
 from ._array_api import Array, ArrayLike, Namespace, finish, floating_args, normalize_axis
-from ._dispatch import dispatch
+from ._dispatch import computes_half, dispatch
 
 __all__ = ["sigmoid", "sigmoid_derivative", "softmax"]
 
@@ -49,7 +49,7 @@ def sigmoid(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     >>> ak.sigmoid(np.array([1.0, 2.0, 3.0]))
     array([0.73105858, 0.88079708, 0.95257413])
     """
-    xp, (x,), dtype = floating_args(("x",), (x,), xp)
+    xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)
     result = dispatch(xp, "sigmoid", _formulas.sigmoid, x)
     return finish(xp, result, dtype)
 
@@ -88,7 +88,7 @@ def sigmoid_derivative(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array
     >>> ak.sigmoid_derivative(np.array([1.0, 2.0, 3.0]))
     array([0.19661193, 0.10499359, 0.04517666])
     """
-    xp, (x,), dtype = floating_args(("x",), (x,), xp)
+    xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)
     result = dispatch(xp, "sigmoid_derivative", _formulas.sigmoid_derivative, x)
     return finish(xp, result, dtype)
 
@@ -146,7 +146,7 @@ def softmax(
            [8.78679856e-01, 1.18916387e-01, 8.01252314e-04, 8.01252314e-04,
             8.01252314e-04]])
     """
-    xp, (x,), dtype = floating_args(("x",), (x,), xp)
+    xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)
     axes = normalize_axis(axis, x.ndim)
     if not axes:
         # Every slice is a single element (axis=(), or a 0-d x with axis=None).

@@ -8,7 +8,7 @@ import array_api_compat
 
 from . import _formulas
 from ._array_api import Array, ArrayLike, Namespace, describe, finish, floating_args, same_shape
-from ._dispatch import dispatch
+from ._dispatch import computes_half, dispatch
 
 __all__ = ["l1_loss", "l2_loss"]
 
@@ -106,7 +106,7 @@ def l2_loss(
 def _loss(yhat: ArrayLike, y: ArrayLike, reduction: str, power: int, xp: Namespace | None) -> Array:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}; got {reduction!r}")
-    xp, (yhat, y), dtype = floating_args(("yhat", "y"), (yhat, y), xp)
+    xp, (yhat, y), dtype = floating_args(("yhat", "y"), (yhat, y), xp, computes_half)
     if not same_shape(yhat.shape, y.shape):
         raise ValueError(
             f"yhat and y must have the same shape; got yhat: {describe(yhat)}, y: {describe(y)}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import _formulas
 from ._array_api import Array, ArrayLike, Namespace, finish, floating_args, require_ndim
-from ._dispatch import dispatch
+from ._dispatch import computes_half, dispatch
 
 __all__ = ["normalize_rows"]
 
@@ -49,7 +49,7 @@ def normalize_rows(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     array([[0.        , 0.6       , 0.8       ],
            [0.13736056, 0.82416338, 0.54944226]])
     """
-    xp, (x,), dtype = floating_args(("x",), (x,), xp)
+    xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)
     require_ndim(x, "x", 2, "a matrix of shape (rows, columns)")
     if _formulas.is_empty(x):
         return finish(xp, xp.zeros_like(x), dtype)
