@@ -18,7 +18,24 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import backends
+
+def _interpret_triton_without_a_gpu() -> None:
+    """Without a CUDA GPU, Triton kernels run on CPU tensors under Triton's interpreter.
+
+    It must be on before a kernel is compiled, that is before
+    ``arraykit._native._triton`` is first imported (``tests/test_triton.py``).
+    """
+    try:
+        import torch
+    except ImportError:
+        return
+    if not torch.cuda.is_available():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+_interpret_triton_without_a_gpu()
+
+import backends  # noqa: E402
 
 hypothesis.settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True)
 hypothesis.settings.register_profile("dev", max_examples=30, deadline=None)

@@ -32,28 +32,31 @@ def test_softmax_large_inputs_are_exact(xb: Backend) -> None:
     assert_close(ak.softmax(x), [e / (1 + e), 1 / (1 + e)], xb, "float64", ulps=1)
 
 
-def test_softmax_special_rows(xb: Backend, dtype: str) -> None:
-    rows = np.array(
-        [
-            [inf, 0.0, inf, -inf],  # the +inf entries share the mass
-            [-inf, -inf, -inf, -inf],  # all equal: uniform
-            [nan, 1.0, 2.0, 3.0],  # NaN spreads over its row only
-            [-inf, 0.0, -inf, 0.0],  # -inf entries get exactly 0
-            [inf, 1.0, 2.0, 3.0],
-        ]
-    )
-    desired = [
+SOFTMAX_SPECIAL_ROWS = np.array(
+    [
+        [inf, 0.0, inf, -inf],  # the +inf entries share the mass
+        [-inf, -inf, -inf, -inf],  # all equal: uniform
+        [nan, 1.0, 2.0, 3.0],  # NaN spreads over its row only
+        [-inf, 0.0, -inf, 0.0],  # -inf entries get exactly 0
+        [inf, 1.0, 2.0, 3.0],
+    ]
+)
+SOFTMAX_SPECIAL_LIMITS = np.array(
+    [
         [0.5, 0.0, 0.5, 0.0],
         [0.25, 0.25, 0.25, 0.25],
         [nan, nan, nan, nan],
         [0.0, 0.5, 0.0, 0.5],
         [1.0, 0.0, 0.0, 0.0],
     ]
+)
+
+
+def test_softmax_special_rows(xb: Backend, dtype: str) -> None:
+    rows, desired = SOFTMAX_SPECIAL_ROWS, SOFTMAX_SPECIAL_LIMITS
     assert_close(ak.softmax(xb.asarray(rows, dtype)), desired, xb, dtype, ulps=0)
     # The same rows along axis 0 of the transpose.
-    assert_close(
-        ak.softmax(xb.asarray(rows.T, dtype), axis=0), np.array(desired).T, xb, dtype, ulps=0
-    )
+    assert_close(ak.softmax(xb.asarray(rows.T, dtype), axis=0), desired.T, xb, dtype, ulps=0)
 
 
 def test_softmax_extreme_finite_rows(xb: Backend) -> None:
@@ -76,19 +79,24 @@ def test_softmax_single_element_slices(xb: Backend) -> None:
     )
 
 
+NORMALIZE_SPECIAL_ROWS = np.array(
+    [
+        [0.0, 0.0, 0.0],
+        [inf, 1.0, 0.0],
+        [inf, -inf, 5.0],
+        [nan, 1.0, 0.0],
+        [0.0, -2.0, 0.0],
+    ]
+)
+_R = 1 / math.sqrt(2)
+NORMALIZE_SPECIAL_LIMITS = np.array(
+    [[0, 0, 0], [1, 0, 0], [_R, -_R, 0], [nan, nan, nan], [0, -1, 0]], dtype=float
+)
+
+
 def test_normalize_rows_special_rows(xb: Backend, dtype: str) -> None:
-    rows = np.array(
-        [
-            [0.0, 0.0, 0.0],
-            [inf, 1.0, 0.0],
-            [inf, -inf, 5.0],
-            [nan, 1.0, 0.0],
-            [0.0, -2.0, 0.0],
-        ]
-    )
-    r = 1 / math.sqrt(2)
-    desired = [[0, 0, 0], [1, 0, 0], [r, -r, 0], [nan, nan, nan], [0, -1, 0]]
-    assert_close(ak.normalize_rows(xb.asarray(rows, dtype)), desired, xb, dtype, ulps=1)
+    x = xb.asarray(NORMALIZE_SPECIAL_ROWS, dtype)
+    assert_close(ak.normalize_rows(x), NORMALIZE_SPECIAL_LIMITS, xb, dtype, ulps=1)
 
 
 @pytest.mark.parametrize("magnitude", [1e-30, 1e-20, 1e20, 1e30])

@@ -647,6 +647,8 @@ def _elementwise(mode: int, x: torch.Tensor, g: torch.Tensor | None) -> torch.Te
     out = torch.empty_like(x)
     gt = x if g is None else g.contiguous()
     n = x.numel()
+    if n == 0:
+        return out
     grid = (triton.cdiv(n, _ELEMENTWISE_BLOCK),)
     traffic = _bytes(x, out) + (0 if g is None else _bytes(gt))
     launch(
@@ -714,6 +716,8 @@ def softmax(x: torch.Tensor, axes: Sequence[int], max_block: int = MAX_ROW_BLOCK
     matrix, back = _rows_last(x, axes)
     out = torch.empty_like(matrix)
     n_rows, n_cols = matrix.shape
+    if out.numel() == 0:
+        return back(out)  # type: ignore[no-any-return]
     rows, block, single = _row_tiling(n_cols, max_block)
     compute = _compute_dtype(matrix)
     launch(
@@ -743,6 +747,8 @@ def softmax_backward(
     ym, back = _rows_last(y, axes)
     out = torch.empty_like(ym)
     n_rows, n_cols = ym.shape
+    if out.numel() == 0:
+        return back(out)  # type: ignore[no-any-return]
     rows, block, single = _row_tiling(n_cols, max_block)
     launch(
         _softmax_backward_kernel,
@@ -768,6 +774,8 @@ def _normalize(
     gt = x if g is None else g.contiguous()
     out = torch.empty_like(x)
     n_rows, n_cols = x.shape
+    if out.numel() == 0:
+        return out
     rows, block, single = _row_tiling(n_cols, max_block)
     scaled = x.dtype == torch.float64
     launch(
@@ -802,31 +810,44 @@ def normalize_rows_backward(
     return _normalize(x, g, max_block)
 
 
-def loss(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> torch.Tensor:
+def loss(
+    yhat: torch.Tensor,
+    y: torch.Tensor,
+    reduction: str,
+    power: int,
+    *,
+    block: int = _LOSS_BLOCK,
+    finish_block: int = _FINISH_BLOCK,
+) -> torch.Tensor:
+    """L1/L2 loss: one elementwise launch, or a reduction in two (blocks, then their sums)."""
     a, b = yhat.contiguous(), y.contiguous()
     n = a.numel()
     scaled = a.dtype == torch.float64
     if reduction == "none":
         out = torch.empty_like(a)
-        launch(
-            _loss_elementwise_kernel,
-            (triton.cdiv(n, _ELEMENTWISE_BLOCK),),
-            _bytes(a, b, out),
-            a,
-            b,
-            a,
-            out,
-            n,
-            1.0,
-            POWER=power,
-            GRADIENT=False,
-            G_SCALAR=False,
-            SCALED=scaled,
-            BLOCK=_ELEMENTWISE_BLOCK,
-            num_warps=4,
-        )
+        if n:
+            launch(
+                _loss_elementwise_kernel,
+                (triton.cdiv(n, _ELEMENTWISE_BLOCK),),
+                _bytes(a, b, out),
+                a,
+                b,
+                a,
+                out,
+                n,
+                1.0,
+                POWER=power,
+                GRADIENT=False,
+                G_SCALAR=False,
+                SCALED=scaled,
+                BLOCK=_ELEMENTWISE_BLOCK,
+                num_warps=4,
+            )
         return out
-    parts = triton.cdiv(n, _LOSS_BLOCK)
+    if n == 0:
+        empty = 0.0 if reduction == "sum" else math.nan
+        return torch.full((), empty, dtype=a.dtype, device=a.device)
+    parts = triton.cdiv(n, block)
     sums = torch.empty(parts, dtype=torch.float64, device=a.device)
     scales = torch.empty(parts, dtype=torch.float64, device=a.device)
     launch(
@@ -840,21 +861,21 @@ def loss(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> tor
         n,
         POWER=power,
         SCALED=scaled,
-        BLOCK=_LOSS_BLOCK,
-        num_warps=8,
+        BLOCK=block,
+        num_warps=_warps(block),
     )
     out = torch.empty((), dtype=a.dtype, device=a.device)
     launch(
         _loss_finish_kernel,
         (1,),
-        _bytes(sums, scales, out),
+        _bytes(sums, scales, scales, out),  # the scales twice: their minimum, then each
         sums,
         scales,
         out,
         parts,
         float(n if reduction == "mean" else 1),
         POWER=power,
-        BLOCK=_FINISH_BLOCK,
+        BLOCK=finish_block,
         num_warps=4,
     )
     return out
@@ -867,6 +888,8 @@ def loss_backward(
     a, b = yhat.contiguous(), y.contiguous()
     n = a.numel()
     out = torch.empty_like(a)
+    if n == 0:
+        return out
     scalar = reduction != "none"
     gt = g.contiguous()
     launch(

@@ -128,6 +128,10 @@ def _on_cuda(
     return cuda
 
 
+CUDA_KERNELS: dict[str, Callable[..., torch.Tensor]] = {}
+"""Each operator's CUDA kernel, by operator name (for tests: they take CPU tensors too)."""
+
+
 def _op(schema: str) -> Any:
     _LIBRARY.define(schema)
     return getattr(torch.ops.arraykit, schema.split("(", 1)[0]).default
@@ -148,7 +152,8 @@ def _impl(
     if cpu is not None:
         _LIBRARY.impl(name, cpu, "CPU")
     if cuda is not None:
-        _LIBRARY.impl(name, _on_cuda(cuda, everywhere or generic, tensors), "CUDA")
+        CUDA_KERNELS[name] = _on_cuda(cuda, everywhere or generic, tensors)
+        _LIBRARY.impl(name, CUDA_KERNELS[name], "CUDA")
     torch.library.register_fake(f"arraykit::{name}", fake, lib=_LIBRARY)
     torch.library.register_vmap(f"arraykit::{name}", vmap, lib=_LIBRARY)
 
