@@ -28,6 +28,7 @@ import array_api_compat
 
 from ._adagrad import adagrad_step, learning_rate
 from ._array_api import Array, as_array, describe, namespace_of
+from ._dispatch import lookup
 
 __all__ = [
     "AdagradState",
@@ -194,9 +195,31 @@ def gradient_descent(lr: float) -> Optimizer:
         return ()
 
     def update(params: Params, grads: Params, state: tuple[()]) -> tuple[Params, tuple[()]]:
+        leaves = tree_leaves(params)
+        together = _all_at_once(leaves, "descent_update")
+        if together is not None:
+            stepped = together(leaves, tree_leaves(grads), rate)
+            if stepped is not None:
+                return _rebuilt(params, stepped), state
         return tree_map(lambda p, g: as_array(p + (-rate) * g), params, grads), state
 
     return Optimizer(init, update)
+
+
+def _all_at_once(leaves: list[Array], name: str) -> Callable[..., Any] | None:
+    """The backend's step of all the leaves at once (multi-tensor launches), if it has one."""
+    if not leaves:
+        return None
+    xp = namespace_of(leaves[0])
+    if any(namespace_of(leaf) is not xp for leaf in leaves):
+        return None
+    return lookup(xp, name)
+
+
+def _rebuilt(tree: Params, leaves: list[Array]) -> Params:
+    """``tree``'s structure holding ``leaves`` (in :func:`tree_leaves` order)."""
+    remaining = iter(leaves)
+    return tree_map(lambda _: next(remaining), tree)
 
 
 def _require_real_dense(name: str, a: Array, xp: Any) -> None:
@@ -339,6 +362,15 @@ def adagrad(
     def update(params: Params, grads: Params, state: AdagradState) -> tuple[Params, AdagradState]:
         step = state.step + 1
         clr = learning_rate(rate, decay, step)
+        leaves, gradients = tree_leaves(params), tree_leaves(grads)
+        together = _all_at_once(leaves, "adagrad_update")
+        if together is not None:
+            for g in gradients:
+                _require_real_dense("grads", g, namespace_of(g))
+            stepped = together(leaves, gradients, tree_leaves(state.sum), clr, eps, penalty)
+            if stepped is not None:
+                new_params, new_sum = stepped
+                return _rebuilt(params, new_params), AdagradState(step, _rebuilt(params, new_sum))
 
         def one(p: Array, g: Array, s: Array) -> tuple[Array, Array]:
             xp = namespace_of(p)
@@ -420,8 +452,7 @@ def step_in_place(
     if torch is not None:
         with torch.no_grad():
             new_params, state = optimizer.update(params, grads, state)
-            for p, new in zip(leaves, tree_leaves(new_params), strict=True):
-                p.copy_(new)
+            torch._foreach_copy_(leaves, tree_leaves(new_params))  # one launch for all
         return state
     for i, p in enumerate(leaves):
         if not _writable(p):

@@ -573,3 +573,58 @@ line_adagrad: Any = _define(
     # other dtypes step in torch operations), fed by the moments copied once.
     everywhere=lambda *args: _adagrad.line_adagrad(*args, xp=xp),
 )
+
+
+# --- optimizers: a step of every parameter in a few multi-tensor launches -----------------
+
+
+def _foreach_serves(*groups: Sequence[torch.Tensor]) -> bool:
+    """Whether torch's multi-tensor operations can take this step: tensors of one device
+    and dtype, with no derivative wanted through the step (the per-parameter formula
+    serves those, and torch.func)."""
+    tensors = [t for group in groups for t in group]
+    if _inside_torch_func() or _tangent(tensors):
+        return False
+    # Read tensor by tensor: torch.compile traces this (it is the caller's
+    # code, not a kernel), and cannot trace torch._C._any_requires_grad.
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return False
+    first = tensors[0]
+    return all(t.device == first.device and t.dtype == first.dtype for t in tensors)
+
+
+def descent_update(
+    params: list[torch.Tensor], grads: list[torch.Tensor], lr: float
+) -> list[torch.Tensor] | None:
+    """``θ − lr·g`` for every parameter in one launch, or None where that cannot serve."""
+    if not _foreach_serves(params, grads):
+        return None
+    return list(torch._foreach_add(params, grads, alpha=-lr))
+
+
+def adagrad_update(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    sums: list[torch.Tensor],
+    clr: float,
+    eps: float,
+    penalty: float,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]] | None:
+    """Adagrad's step (as :func:`arraykit._adagrad.adagrad_step`) for every parameter in
+    four launches (five with weight decay), or None where that cannot serve.
+
+    With ``eps`` at least the dtype's smallest number, ``√s + eps`` is never 0,
+    so the formula's guard against a zero step (a ``where``, which has no
+    multi-tensor form) is not needed; otherwise the formula serves.
+    """
+    if not _foreach_serves(params, grads, sums):
+        return None
+    finfo = torch.finfo(params[0].dtype)
+    if eps < finfo.tiny * finfo.eps:  # eps rounds to 0 here
+        return None
+    if penalty:
+        grads = list(torch._foreach_add(grads, params, alpha=penalty))
+    sums = list(torch._foreach_addcmul(sums, grads, grads))
+    std = torch._foreach_sqrt(sums)
+    torch._foreach_add_(std, eps)
+    return list(torch._foreach_addcdiv(params, grads, std, value=-clr)), sums
