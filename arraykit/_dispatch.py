@@ -37,9 +37,8 @@ def computes_half(xp: Any) -> bool:
 
 
 def _module_for(xp: Any) -> Any:
-    namespace = getattr(xp, "__name__", "")
-    if namespace == "array_api_compat.dask.array":
+    if getattr(xp, "__name__", "") == "array_api_compat.dask.array":
         from ._native import dask
 
         return dask
-    return _eager.module_for(namespace)
+    return _eager.module_for(xp)

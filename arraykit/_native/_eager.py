@@ -1,4 +1,4 @@
-"""The fast-path modules of the eager backends: NumPy, PyTorch, JAX.
+"""The fast-path modules of the eager backends: NumPy, PyTorch, JAX, CuPy.
 
 Below :mod:`arraykit._dispatch`, which adds Dask: a Dask block is an eager
 array, so the Dask fast path dispatches each block through this module
@@ -23,28 +23,33 @@ def lookup(xp: Any, name: str) -> Callable[..., Any] | None:
     try:
         module = MODULES[xp]
     except KeyError:
-        module = MODULES.setdefault(xp, module_for(getattr(xp, "__name__", "")))
+        module = MODULES.setdefault(xp, module_for(xp))
     return getattr(module, name, None)
 
 
 MODULES: dict[Any, Any] = {}
-"""Namespace -> its fast-path module (or None): a dict lookup per call. Shared
+"""Namespace -> its fast paths (a module, or None): a dict lookup per call. Shared
 with :mod:`arraykit._dispatch`, which adds Dask's namespace to it."""
 
 
-def module_for(namespace: str) -> Any:
-    """The fast-path module of the namespace called ``namespace``, or None.
+def module_for(xp: Any) -> Any:
+    """The fast paths of namespace ``xp`` (a module, or an object of functions), or None.
 
-    By name rather than array-api-compat's cached checks, and with import
-    statements rather than importlib: the first call may come while
-    torch.compile traces it, and dynamo traces neither of those.
+    By the namespace's name rather than array-api-compat's cached checks, and
+    with import statements rather than importlib: the first call may come
+    while torch.compile traces it, and dynamo traces neither of those.
     """
+    namespace = getattr(xp, "__name__", "")
     if namespace in ("numpy", "array_api_compat.numpy"):
         from . import numpy as module
     elif namespace == "array_api_compat.torch":
         from . import torch as module  # type: ignore[no-redef]
     elif namespace == "jax.numpy":
         from . import jax as module  # type: ignore[no-redef]
+    elif namespace == "array_api_compat.cupy":
+        from . import cupy
+
+        return cupy.FastPaths(xp)
     else:
         return None
     return module

@@ -113,23 +113,22 @@ def _through_numpy(kernel: Callable[..., Any], tensors: int = 1) -> Callable[...
     return _in_float32(cpu, tensors)
 
 
-def _on_cuda(
-    launcher: str, fallback: Callable[..., Any], tensors: int
-) -> Callable[..., torch.Tensor]:
+def _on_cuda(launcher: str, fallback: Callable[..., Any]) -> Callable[..., torch.Tensor]:
     """A CUDA kernel: the Triton launcher called ``launcher``, or ``fallback`` without Triton."""
-    wide_fallback = _in_float32(fallback, tensors)
 
     def cuda(*args: Any) -> torch.Tensor:
         kernels = triton_kernels()
         if kernels is None:
-            return wide_fallback(*args)  # type: ignore[no-any-return]
+            return fallback(*args)  # type: ignore[no-any-return]
         return getattr(kernels, launcher)(*args)  # type: ignore[no-any-return]
 
     return cuda
 
 
 CUDA_KERNELS: dict[str, Callable[..., torch.Tensor]] = {}
-"""Each operator's CUDA kernel, by operator name (for tests: they take CPU tensors too)."""
+"""What each operator runs on a CUDA tensor, by operator name: its CUDA kernel, or the
+kernel that serves every device. Tests and the cost model call these directly (on CPU
+tensors under Triton's interpreter, on fake CUDA tensors with launches recorded)."""
 
 
 def _op(schema: str) -> Any:
@@ -147,12 +146,17 @@ def _impl(
     cuda: str | None,
     everywhere: Callable[..., Any] | None,
 ) -> None:
-    """Register a defined operator's device kernels, fake kernel and vmap rule."""
-    _LIBRARY.impl(name, _in_float32(everywhere or generic, tensors), "CompositeExplicitAutograd")
+    """Register a defined operator's device kernels, fake kernel and vmap rule.
+
+    ``everywhere`` (torch's own kernel) takes half precision as it is; the
+    formula is computed in float32 for it.
+    """
+    default = everywhere or _in_float32(generic, tensors)
+    _LIBRARY.impl(name, default, "CompositeExplicitAutograd")
     if cpu is not None:
         _LIBRARY.impl(name, cpu, "CPU")
+    CUDA_KERNELS[name] = _on_cuda(cuda, default) if cuda is not None else default
     if cuda is not None:
-        CUDA_KERNELS[name] = _on_cuda(cuda, everywhere or generic, tensors)
         _LIBRARY.impl(name, CUDA_KERNELS[name], "CUDA")
     torch.library.register_fake(f"arraykit::{name}", fake, lib=_LIBRARY)
     torch.library.register_vmap(f"arraykit::{name}", vmap, lib=_LIBRARY)
