@@ -20,7 +20,12 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from ._array_api import Array, Namespace
+from ._array_api import NUMPY_XP, Array, Namespace, host_copy
+
+try:
+    from ._native import _kernels as compiled
+except ImportError:  # built without a C compiler: the loop in Python
+    compiled = None  # type: ignore[assignment]
 
 MOMENTS = ("mean_x", "var_x", "b_opt", "w_opt", "residual_mean", "residual_x_mean")
 """The moments' order in the vector the line's loops take."""
@@ -71,26 +76,33 @@ def line_adagrad(
     """Adagrad on the line from ``start``: the iterates at ``t = 0, every, ...``, then the last.
 
     Shape ``(steps // every + 2, 2)``. Once the iterates stop being finite
-    the rest are NaN. In float64 the loop runs in Python floats, fed by the
-    moments (six numbers copied to the host once): on two numbers an array
-    operation costs far more than the arithmetic it does. Other dtypes step
-    in array operations, so that every rounding is the dtype's own.
+    the rest are NaN. On two numbers an array operation costs far more than
+    the arithmetic it does, on a GPU most of all: the loop runs on the host,
+    fed by the moments and the start (copied there once, the path back once),
+    in the data's own precision: compiled where the C kernels were built, else
+    in Python floats (float64) or NumPy scalars' arrays (float32). Other
+    dtypes step in array operations on the arrays' own device.
     """
-    if moments.dtype != xp.float64:
+    if moments.dtype not in (xp.float32, xp.float64):
         return line_adagrad_stepped(
             moments, start, steps, every, lr, eps, initial, decay, penalty, xp=xp
         )
-    path = _line_adagrad_floats(
-        [float(moments[i]) for i in range(len(MOMENTS))],
-        (float(start[0]), float(start[1])),
-        steps,
-        every,
-        lr,
-        eps,
-        initial,
-        decay,
-        penalty,
-    )
+    host_moments, host_start = host_copy(moments), host_copy(start)
+    path = np.empty((steps // every + 2, 2), dtype=host_moments.dtype)
+    options = (lr, eps, initial, decay, penalty)
+    if compiled is None or not compiled.line_adagrad(
+        host_moments, host_start, path, steps, every, *options, DIVERGENCE_CHECK
+    ):
+        if host_moments.dtype == np.float64:
+            floats = [float(v) for v in host_moments]
+            start_floats = (float(host_start[0]), float(host_start[1]))
+            path = _line_adagrad_floats(floats, start_floats, steps, every, *options)
+        else:
+            # A diverging run overflows: the path reports it (NaN), not a warning.
+            with np.errstate(over="ignore", invalid="ignore"):
+                path = line_adagrad_stepped(
+                    host_moments, host_start, steps, every, *options, xp=NUMPY_XP
+                )
     return xp.asarray(path, dtype=start.dtype, device=array_api_compat.device(start))
 
 

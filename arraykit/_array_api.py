@@ -303,6 +303,22 @@ def floating_args(
     return xp, cast, result
 
 
+def host_copy(x: Array) -> np.ndarray:
+    """``x``'s values in a NumPy array on the host, in as few transfers as the library allows.
+
+    DLPack's copy to the CPU (the standard's one way across devices: CuPy,
+    PyTorch, JAX) is one transfer; libraries without it are converted by
+    NumPy, or element by element as a last resort (a read per element).
+    """
+    if isinstance(x, np.ndarray):
+        return x
+    with contextlib.suppress(Exception):
+        return np.from_dlpack(x, device="cpu", copy=True)
+    with contextlib.suppress(Exception):
+        return np.asarray(x)
+    return np.array([float(v) for v in x.reshape(-1)]).reshape(tuple(x.shape))
+
+
 def as_array(value: Array) -> Array:
     """NumPy turns 0-d results of arithmetic into scalars: make them 0-d arrays again."""
     return np.asarray(value) if isinstance(value, np.generic) else value

@@ -215,3 +215,67 @@ def test_adagrad_loop_marks_divergence_and_is_cut() -> None:
     assert result.steps == 1
     assert result.history.shape == (2, 2)
     assert np.isnan(result.history[1]).all()
+
+
+OPTIONS = [
+    ((-120.0, -4.0), (1.0, 1e-10, 0.0, 0.0, 0.0)),
+    ((-120.0, -4.0), (0.5, 0.0, 0.1, 0.01, 0.001)),
+    ((1e308, 0.0), (1.0, 1e-10, 0.0, 0.0, 0.0)),  # the gradient overflows: a divergence
+]
+"""Starts, and Adagrad's (lr, eps, initial, decay, penalty): torch's defaults, every option."""
+
+
+@pytest.mark.parametrize(("begin", "options"), OPTIONS)
+def test_compiled_line_adagrad_is_the_python_loop(
+    begin: tuple[float, float], options: tuple[float, ...]
+) -> None:
+    """float64: the compiled loop gives the Python-float loop's iterates bit for bit;
+    float32: those of stepping float32 arrays, rounding for rounding."""
+    from arraykit import _adagrad
+    from arraykit._array_api import NUMPY_XP
+
+    if _adagrad.compiled is None:
+        pytest.skip("the C kernels were not built")
+    moments = np.array([5.5, 8.25, -188.43, 2.67, 1e-13, -3e-12])
+    start = np.array(begin)
+    out = np.empty((5000 // 7 + 2, 2))
+    assert _adagrad.compiled.line_adagrad(moments, start, out, 5000, 7, *options, 1000)
+    floats = _adagrad._line_adagrad_floats([float(v) for v in moments], begin, 5000, 7, *options)
+    np.testing.assert_array_equal(out, floats)
+    if begin[0] > 1e300:
+        assert np.isnan(out[-1]).all()  # diverged, and marked so
+    m32 = moments.astype(np.float32)
+    s32 = np.clip(start, -3e38, 3e38).astype(np.float32)  # a divergence in float32 too
+    out32 = np.empty((300 // 7 + 2, 2), dtype=np.float32)
+    assert _adagrad.compiled.line_adagrad(m32, s32, out32, 300, 7, *options, 1000)
+    with np.errstate(over="ignore", invalid="ignore"):  # a divergence, in NumPy
+        stepped = _adagrad.line_adagrad_stepped(m32, s32, 300, 7, *options, xp=NUMPY_XP)
+    # Equal here; a BLAS that fuses the 2 × 2 product's multiply-adds may differ by ulps.
+    np.testing.assert_allclose(out32, stepped, rtol=4e-6)
+
+
+def test_float32_adagrad_on_torch_runs_the_host_loop() -> None:
+    """torch float32 takes the host loop, as NumPy does: a few dozen torch operations
+    (the moments, the path's loss), not 100,000 steps of a dozen each."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        operations = 0
+
+        def __torch_dispatch__(
+            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+        ) -> Any:
+            Count.operations += 1
+            return func(*args, **(kwargs or {}))
+
+    x, y = regression.classic_data()
+    x32, y32 = x.astype(np.float32), y.astype(np.float32)
+    options = {"optimizer": "adagrad", "lr": 1.0, "steps": 100_000, "start": START}
+    with Count():
+        ours = regression.fit_line(torch.from_numpy(x32), torch.from_numpy(y32), **options)
+    assert Count.operations < 200
+    numpy_run = regression.fit_line(x32, y32, **options)
+    assert ours.params.dtype == torch.float32
+    # The moments are each backend's own float32 sums: paths agree to their rounding.
+    np.testing.assert_allclose(ours.history.numpy(), numpy_run.history, rtol=1e-5, atol=1e-5)

@@ -664,6 +664,108 @@ loss_elements(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_TRUE;
 }
 
+/* The line's Adagrad loop (arraykit/_adagrad.py, _line_adagrad_floats), in
+ * the data's own precision: every operation of the Python loop, in its order,
+ * rounded to float or double. The hyperparameters arrive as doubles and are
+ * rounded to the precision once, as an array library rounds a Python number
+ * it combines with an array of that dtype. Records the iterates at t = 0,
+ * every, 2·every, ..., then the last; past a non-finite iterate (checked
+ * every `check` steps) the rest are NaN. */
+#define LINE_ADAGRAD(NAME, T, SQRT)                                                          \
+    static void NAME(const T *m, const T *start, long long steps, long long every,          \
+                     double lr, double eps, double initial, double decay, double penalty,   \
+                     long long check, T *out)                                               \
+    {                                                                                       \
+        const T mean_x = m[0], var_x = m[1], b_opt = m[2], w_opt = m[3];                    \
+        const T h00 = (T)2.0, h01 = (T)2.0 * mean_x, h11 = (T)2.0 * (var_x + mean_x * mean_x); \
+        const T r0 = (T)-2.0 * m[4], r1 = (T)-2.0 * m[5];                                   \
+        const T e = (T)eps, pen = (T)penalty;                                               \
+        T b = start[0], w = start[1], s0 = (T)initial, s1 = (T)initial;                     \
+        long long records = steps / every + 1, written = 0, taken;                           \
+        out[0] = b;                                                                         \
+        out[1] = w;                                                                         \
+        written = 1;                                                                        \
+        for (taken = 1; taken <= steps; taken++) {                                          \
+            T d0 = b - b_opt, d1 = w - w_opt;                                               \
+            T g0 = r0 + (h00 * d0 + h01 * d1);                                              \
+            T g1 = r1 + (h01 * d0 + h11 * d1);                                              \
+            if (penalty != 0.0) {                                                           \
+                g0 = g0 + pen * b;                                                          \
+                g1 = g1 + pen * w;                                                          \
+            }                                                                               \
+            T clr = (T)(decay == 0.0 ? lr : lr / (1.0 + (double)(taken - 1) * decay));      \
+            s0 = s0 + g0 * g0;                                                              \
+            s1 = s1 + g1 * g1;                                                              \
+            T std0 = SQRT(s0) + e, std1 = SQRT(s1) + e;                                     \
+            b = b + -clr * (g0 / (std0 > 0 ? std0 : (T)1.0));                               \
+            w = w + -clr * (g1 / (std1 > 0 ? std1 : (T)1.0));                               \
+            if (taken % every == 0) {                                                       \
+                out[2 * written] = b;                                                       \
+                out[2 * written + 1] = w;                                                   \
+                written++;                                                                  \
+            }                                                                               \
+            if (taken % check == 0 && !(isfinite(b) && isfinite(w))) {                      \
+                b = w = (T)NAN;                                                             \
+                break;                                                                      \
+            }                                                                               \
+        }                                                                                   \
+        for (; written < records; written++) {                                              \
+            out[2 * written] = out[2 * written + 1] = (T)NAN;                               \
+        }                                                                                   \
+        out[2 * records] = b;                                                               \
+        out[2 * records + 1] = w;                                                           \
+    }
+
+LINE_ADAGRAD(line_adagrad_f, float, sqrtf)
+LINE_ADAGRAD(line_adagrad_d, double, sqrt)
+
+/* line_adagrad(moments, start, out, steps, every, lr, eps, initial, decay,
+ * penalty, check) -> bool: moments (6,), start (2,) and out
+ * (steps // every + 2, 2) of one float type. */
+static PyObject *
+line_adagrad(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Buffer b[3];
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError,
+                        "expected (moments, start, out, steps, every, lr, eps, initial, decay, "
+                        "penalty, check)");
+        return NULL;
+    }
+    long long steps = PyLong_AsLongLong(args[3]), every = PyLong_AsLongLong(args[4]);
+    long long check = PyLong_AsLongLong(args[10]);
+    double lr = PyFloat_AsDouble(args[5]), eps = PyFloat_AsDouble(args[6]);
+    double initial = PyFloat_AsDouble(args[7]), decay = PyFloat_AsDouble(args[8]);
+    double penalty = PyFloat_AsDouble(args[9]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    for (int i = 0; i < 3; i++) {
+        if (acquire(args[i], &b[i], i == 2) != 1) {
+            release_all(b, i);
+            Py_RETURN_FALSE;
+        }
+    }
+    if (steps < 0 || every < 1 || check < 1 || b[0].n != 6 || b[1].n != 2
+        || b[2].n != 2 * (steps / every + 2) || b[1].kind != b[0].kind
+        || b[2].kind != b[0].kind) {
+        release_all(b, 3);
+        Py_RETURN_FALSE;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (b[0].kind == 'f') {
+        line_adagrad_f(b[0].view.buf, b[1].view.buf, steps, every, lr, eps, initial, decay,
+                       penalty, check, b[2].view.buf);
+    }
+    else {
+        line_adagrad_d(b[0].view.buf, b[1].view.buf, steps, every, lr, eps, initial, decay,
+                       penalty, check, b[2].view.buf);
+    }
+    Py_END_ALLOW_THREADS
+    release_all(b, 3);
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
     {"sigmoid", (PyCFunction)(void (*)(void))sigmoid, METH_FASTCALL,
      "sigmoid(x, out) -> bool: out = 1 / (1 + exp(-x))."},
@@ -681,6 +783,9 @@ static PyMethodDef methods[] = {
      "loss_sum(yhat, y, power) -> float | None: sum of |yhat - y|**power."},
     {"loss_elements", (PyCFunction)(void (*)(void))loss_elements, METH_FASTCALL,
      "loss_elements(yhat, y, out, power) -> bool: out = |yhat - y|**power."},
+    {"line_adagrad", (PyCFunction)(void (*)(void))line_adagrad, METH_FASTCALL,
+     "line_adagrad(moments, start, out, steps, every, lr, eps, initial, decay, penalty, check)"
+     " -> bool: Adagrad on the line, in the arrays' precision."},
     {NULL, NULL, 0, NULL},
 };
 

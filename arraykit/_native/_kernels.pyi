@@ -11,3 +11,17 @@ def loss_sum(yhat: Any, y: Any, power: int, /) -> float | None: ...
 def loss_elements(yhat: Any, y: Any, out: Any, power: int, /) -> bool: ...
 def softmax_shift(x: Any, shifted: Any, error: Any | None, row_length: int, /) -> bool: ...
 def softmax_scale(exp_shifted: Any, error: Any | None, out: Any, row_length: int, /) -> bool: ...
+def line_adagrad(
+    moments: Any,
+    start: Any,
+    out: Any,
+    steps: int,
+    every: int,
+    lr: float,
+    eps: float,
+    initial: float,
+    decay: float,
+    penalty: float,
+    check: int,
+    /,
+) -> bool: ...
