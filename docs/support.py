@@ -116,8 +116,8 @@ def _functions_of(module: str, test: str) -> list[str]:
     return found or FILE_FUNCTIONS.get(module.rsplit(".", 1)[-1], [])
 
 
-def record(report: Path, run: str) -> Path:
-    """Summarise a JUnit report into ``docs/verified/<run>.json``."""
+def record(report: Path, run: str, directory: Path = VERIFIED) -> Path:
+    """Summarise a JUnit report into ``<directory>/<run>.json`` (``docs/verified/``)."""
     root = ET.parse(report).getroot()
     cells: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     totals = {"passed": 0, "failed": 0, "skipped": 0}
@@ -151,8 +151,8 @@ def record(report: Path, run: str) -> Path:
         "totals": totals,
         "cells": cells,
     }
-    VERIFIED.mkdir(exist_ok=True)
-    target = VERIFIED / f"{run}.json"
+    directory.mkdir(exist_ok=True)
+    target = directory / f"{run}.json"
     target.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     return target
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -106,3 +108,19 @@ def test_crossover_compares_the_same_results() -> None:
         plain = np.asarray(crossover._forced(0, call)())
         np.testing.assert_allclose(compiled, plain, rtol=1e-14, err_msg=name)
     assert kernels.COMPILED_UP_TO["sigmoid"] > 0, "the thresholds are restored"
+
+
+def test_gpu_run_dry_sections(tmp_path: Any) -> None:
+    """The prepared GPU run's sections, on the CPU at tiny sizes (``.ci/run`` runs it whole)."""
+    pytest.importorskip("torch")
+    import json
+
+    from benchmarks import gpu_run
+
+    gpu_run.main([str(tmp_path), "--dry-run", "--skip-tests", "--deadline", "120"])
+    syncs = json.loads((tmp_path / "syncs.json").read_text())
+    assert "softmax" in syncs["torch:cpu"]
+    timings = json.loads((tmp_path / "timings.json").read_text())
+    assert {r["function"] for r in timings} == set(gpu_run.FUNCTIONS)
+    assert json.loads((tmp_path / "errors.json").read_text()) == []
+    assert "| torch:cpu | softmax |" in (tmp_path / "summary.md").read_text()
