@@ -69,12 +69,16 @@ _NATIVE_NOTES = {
         "for large ones"
     ),
     ("torch", False): (
-        "torch.sigmoid; the others through NumPy's kernels on the tensor's memory; "
-        "the generic code under autograd"
+        "torch.library operators: torch.sigmoid, NumPy's kernels on the tensor's memory; "
+        "a registered backward; the formulas for forward mode and torch.func"
     ),
-    ("torch", True): "torch.sigmoid; the generic code for the others",
-    ("jax", False): "the generic code under jax.jit; a leaner softmax where no guard is needed",
-    ("jax", True): "the generic code under jax.jit; a leaner softmax where no guard is needed",
+    ("torch", True): (
+        "torch.library operators: one Triton kernel each, forward and backward (the "
+        "formulas without Triton); torch.sigmoid"
+    ),
+    ("cupy", True): "the formulas, clipped by minimum/maximum: no host sync",
+    ("jax", False): "the formulas under jax.jit, in shapes XLA fuses; no data-dependent branch",
+    ("jax", True): "the formulas under jax.jit, in shapes XLA fuses; no data-dependent branch",
     ("dask", False): "each block through its backend's kernels; losses in one pass",
 }
 
@@ -88,6 +92,12 @@ def fast_paths(library: str) -> set[str]:
     for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
             names.add(node.name)
+        elif isinstance(node, ast.ClassDef) and node.name == "FastPaths":  # bound to a namespace
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef):
+                    names.add(item.name)
+                elif isinstance(item, ast.Assign):
+                    names.update(t.id for t in item.targets if isinstance(t, ast.Name))
         elif isinstance(node, ast.Assign):
             names.update(t.id for t in node.targets if isinstance(t, ast.Name))
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):

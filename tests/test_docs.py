@@ -159,3 +159,20 @@ def test_site_builds_without_warnings(tmp_path: Path) -> None:
     assert 'class="math' in pages["guide.html"]
     assert "e^−x" not in pages["guide.html"] + pages["tutorial.html"]
     assert "(test-only)" in pages["support.html"]
+
+
+def test_the_gpu_cost_tables_are_current() -> None:
+    """docs/benchmarks.md shows what ``python -m benchmarks.gpu_costs`` prints now."""
+    pytest.importorskip("triton")
+    pytest.importorskip("jax")
+    from benchmarks import gpu_costs
+
+    tables = gpu_costs.markdown(
+        gpu_costs.torch_rows(),
+        gpu_costs.optimizer_rows(),
+        gpu_costs.cupy_rows(),
+        gpu_costs.jax_rows(),
+    )
+    assert tables.strip() in (DOCS / "benchmarks.md").read_text(), (
+        "regenerate: python -m benchmarks.gpu_costs --json docs/gpu-costs.json"
+    )
