@@ -403,3 +403,24 @@ def test_without_triton_cuda_tensors_take_the_formulas(monkeypatch: pytest.Monke
     finally:
         monkeypatch.delenv("ARRAYKIT_TRITON")
         operators.triton_kernels.cache_clear()
+
+
+def test_every_kernel_compiles_for_the_gpu_without_spills() -> None:
+    """Every launch the launchers make, compiled by Triton for sm_90 (H100/H200) — no
+    GPU needed — with no register spill (``tests/triton_targets.py``, in a process
+    without the interpreter, whose kernels do not compile)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    environment = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.triton_targets", "90"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "spills: none" in done.stdout

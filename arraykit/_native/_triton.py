@@ -33,10 +33,10 @@ import triton.language as tl
 
 # ln 2 split so that k·LN2_HI is exact for every |k| the exponentials reach
 # (the high parts have trailing zero bits), with the rest in LN2_LO.
-LN2_HI_32 = 0.693145751953125
-LN2_LO_32 = 1.4286068203094172e-06
-LN2_HI_64 = 0.6931471803691238
-LN2_LO_64 = 1.9082149292705877e-10
+LN2_HI_32 = tl.constexpr(0.693145751953125)
+LN2_LO_32 = tl.constexpr(1.4286068203094172e-06)
+LN2_HI_64 = tl.constexpr(0.6931471803691238)
+LN2_LO_64 = tl.constexpr(1.9082149292705877e-10)
 
 
 @triton.jit
@@ -251,7 +251,7 @@ def _sigmoid_kernel(
 
 
 @triton.jit
-def _softmax_terms(x, m, inside, CUTOFF, BOOST: tl.constexpr, F64: tl.constexpr):
+def _softmax_terms(x, m, inside, CUTOFF: tl.constexpr, BOOST: tl.constexpr, F64: tl.constexpr):
     """The formula's scaled exponentials of one tile, given each row's maximum ``m``."""
     finite = tl.abs(m) < float("inf")  # False for ±inf and NaN
     shift = tl.where(finite, m, 0.0)
@@ -273,7 +273,7 @@ def _softmax_kernel(
     out_ptr,
     n_rows,
     n_cols,
-    CUTOFF,
+    CUTOFF: tl.constexpr,
     BOOST: tl.constexpr,
     F64: tl.constexpr,
     ROWS: tl.constexpr,
@@ -490,7 +490,11 @@ def _loss_elementwise_kernel(
     SCALED: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    """``|a − b|**POWER``, or (``GRADIENT``) its derivative in ``a`` times ``g / divisor``."""
+    """``|a − b|**POWER``, or (``GRADIENT``) its derivative in ``a`` times ``g / divisor``.
+
+    ``divisor`` is an integer (the count, for a mean): a Python float would
+    reach the kernel as a float32.
+    """
     offsets = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     inside = offsets < n
     a = _wide(tl.load(a_ptr + offsets, mask=inside, other=0.0))
@@ -502,9 +506,11 @@ def _loss_elementwise_kernel(
         else:
             g = _wide(tl.load(g_ptr + offsets, mask=inside, other=0.0))
         if POWER == 1:
-            value = ((d > 0).to(tl.float64) - (d < 0).to(tl.float64)) * (g / divisor)
+            value = ((d > 0).to(tl.float64) - (d < 0).to(tl.float64)) * (
+                g / tl.cast(divisor, tl.float64)
+            )
         else:
-            value = d * (2.0 * g / divisor) / pre
+            value = d * (2.0 * g / tl.cast(divisor, tl.float64)) / pre
         value = tl.where(d != d, d, value)
     else:
         value = tl.abs(d) / pre if POWER == 1 else d * d / (pre * pre)
@@ -563,7 +569,7 @@ def _loss_finish_kernel(
         part = tl.load(sums_ptr + parts, mask=inside, other=0.0)
         ratio = smallest / tl.load(scales_ptr + parts, mask=inside, other=1.0)
         total += part * ratio if POWER == 1 else part * ratio * ratio
-    value = tl.sum(total, axis=0) / divisor
+    value = tl.sum(total, axis=0) / tl.cast(divisor, tl.float64)  # an integer: exact below 2**53
     undo = 1.0 / smallest  # exact: 2**k with |k| <= 1022
     # One power at a time: an intermediate is finite and normal whenever the
     # result is (see the module's notes in docs/numerics.md).
@@ -577,11 +583,14 @@ def _loss_finish_kernel(
 
 
 class Launch(NamedTuple):
-    """One kernel launch: its name, grid, and the bytes it reads and writes."""
+    """One kernel launch: its name, grid, the bytes it reads and writes, and its arguments."""
 
     kernel: str
     grid: tuple[int, ...]
     traffic: int
+    function: Any = None
+    args: tuple[Any, ...] = ()
+    constants: dict[str, Any] = {}  # noqa: RUF012 (never mutated)
 
 
 _recording: list[list[Launch]] = []
@@ -609,13 +618,15 @@ def launch(kernel: Any, grid: tuple[int, ...], traffic: int, *args: Any, **const
     (``tl.fma``), so that the interpreter and the GPU round alike.
     """
     if _recording:
-        _recording[-1].append(Launch(kernel.fn.__name__, grid, traffic))
+        _recording[-1].append(Launch(kernel.fn.__name__, grid, traffic, kernel, args, constants))
         return
     kernel[grid](*args, **constants, enable_fp_fusion=False)
 
 
 def _warps(elements: int) -> int:
-    return 4 if elements <= 2048 else 8
+    """Warps for a tile: four elements a thread, which keeps the float64 kernels'
+    registers below 100 for sm_90 (``tests/triton_targets.py`` compiles them)."""
+    return max(4, min(32, elements // 128))
 
 
 _ELEMENTWISE_BLOCK = 1024
@@ -662,7 +673,7 @@ def _elementwise(mode: int, x: torch.Tensor, g: torch.Tensor | None) -> torch.Te
         MODE=mode,
         F64=x.dtype == torch.float64,
         BLOCK=_ELEMENTWISE_BLOCK,
-        num_warps=4,
+        num_warps=_warps(_ELEMENTWISE_BLOCK),
     )
     return out
 
@@ -703,7 +714,7 @@ def _row_tiling(columns: int, max_block: int) -> tuple[int, int, bool]:
     """(rows per tile, tile width, whether one tile holds a whole row)."""
     block = min(triton.next_power_of_2(max(columns, 1)), max_block)
     single = columns <= block
-    rows = max(1, 2048 // block) if single else 1
+    rows = max(1, 1024 // block) if single else 1
     return rows, block, single
 
 
@@ -728,7 +739,7 @@ def softmax(x: torch.Tensor, axes: Sequence[int], max_block: int = MAX_ROW_BLOCK
         out,
         n_rows,
         n_cols,
-        CUTOFF[compute],
+        CUTOFF=CUTOFF[compute],
         BOOST=BOOST[compute],
         F64=compute == torch.float64,
         ROWS=rows,
@@ -835,13 +846,13 @@ def loss(
                 a,
                 out,
                 n,
-                1.0,
+                1,
                 POWER=power,
                 GRADIENT=False,
                 G_SCALAR=False,
                 SCALED=scaled,
                 BLOCK=_ELEMENTWISE_BLOCK,
-                num_warps=4,
+                num_warps=_warps(_ELEMENTWISE_BLOCK),
             )
         return out
     if n == 0:
@@ -873,10 +884,10 @@ def loss(
         scales,
         out,
         parts,
-        float(n if reduction == "mean" else 1),
+        n if reduction == "mean" else 1,
         POWER=power,
         BLOCK=finish_block,
-        num_warps=4,
+        num_warps=_warps(finish_block),
     )
     return out
 
@@ -901,12 +912,12 @@ def loss_backward(
         gt,
         out,
         n,
-        float(n if reduction == "mean" else 1),
+        n if reduction == "mean" else 1,
         POWER=power,
         GRADIENT=True,
         G_SCALAR=scalar,
         SCALED=a.dtype == torch.float64,
         BLOCK=_ELEMENTWISE_BLOCK,
-        num_warps=4,
+        num_warps=_warps(_ELEMENTWISE_BLOCK),
     )
     return out
