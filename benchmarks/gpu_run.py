@@ -46,18 +46,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .primitives import FUNCTIONS
+
 ROOT = Path(__file__).resolve().parents[1]
 GPU_BACKENDS = ("torch:cuda", "cupy", "jax:cuda")
 DRY_BACKENDS = ("torch:cpu", "jax:cpu")
-FUNCTIONS = (
-    "sigmoid",
-    "sigmoid_derivative",
-    "softmax",
-    "normalize_rows",
-    "l1_loss",
-    "l2_loss",
-    "image2vector",
-)
 
 
 class Run:

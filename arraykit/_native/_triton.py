@@ -48,6 +48,19 @@ def _pow2(k, F64: tl.constexpr):
         return ((k.to(tl.int32) + 127) << 23).to(tl.float32, bitcast=True)
 
 
+INVERSE_FACTORIALS = tl.constexpr(tuple(1.0 / math.factorial(k) for k in range(17)))
+"""1/k! for k up to 16: the Taylor coefficients of exp."""
+
+
+@triton.jit
+def _taylor(r, LOW: tl.constexpr, HIGH: tl.constexpr):
+    """``Σ r**(k − LOW) / k!`` for k from LOW to HIGH, by Horner's rule in fused multiply-adds."""
+    p = tl.full(r.shape, INVERSE_FACTORIALS[HIGH], r.dtype)
+    for k in tl.static_range(HIGH - 1, LOW - 1, -1):
+        p = tl.fma(p, r, INVERSE_FACTORIALS[k])
+    return p
+
+
 @triton.jit
 def _exp_scaled(s, BOOST: tl.constexpr, F64: tl.constexpr):
     """``exp(s) · 2**BOOST`` for ``s <= 0``, within an ulp, with no intermediate
@@ -56,30 +69,17 @@ def _exp_scaled(s, BOOST: tl.constexpr, F64: tl.constexpr):
     ``s`` above 0 is taken as 0, NaN and anything below the underflow of the
     result as that underflow (callers handle NaN and +inf themselves). Cody
     and Waite's reduction ``s = k·ln 2 + r`` with ``|r| <= ln 2 / 2``, a
-    Taylor polynomial of ``exp(r)`` in Horner form with fused multiply-adds,
-    and ``2**(k + BOOST)`` applied in two exact powers of two, so that only
-    the last product rounds (into the subnormals, where it must).
+    Taylor polynomial of ``exp(r)`` (to r**13/13! in float64, r**7/7! in
+    float32: the next terms are below 5e-18 and 6e-9), and ``2**(k + BOOST)``
+    applied in two exact powers of two, so that only the last product rounds
+    (into the subnormals, where it must).
     """
     if F64:
         t = tl.minimum(tl.maximum(s, -800.0), 0.0)
         k = tl.floor(t * 1.4426950408889634 + 0.5)
         r = tl.fma(k, -LN2_HI_64, t)
         r = tl.fma(k, -LN2_LO_64, r)
-        # Terms to r**13/13!: the next is below 5e-18 for |r| <= ln 2 / 2.
-        p = 1.0 / 6227020800.0
-        p = tl.fma(p, r, 1.0 / 479001600.0)
-        p = tl.fma(p, r, 1.0 / 39916800.0)
-        p = tl.fma(p, r, 1.0 / 3628800.0)
-        p = tl.fma(p, r, 1.0 / 362880.0)
-        p = tl.fma(p, r, 1.0 / 40320.0)
-        p = tl.fma(p, r, 1.0 / 5040.0)
-        p = tl.fma(p, r, 1.0 / 720.0)
-        p = tl.fma(p, r, 1.0 / 120.0)
-        p = tl.fma(p, r, 1.0 / 24.0)
-        p = tl.fma(p, r, 1.0 / 6.0)
-        p = tl.fma(p, r, 0.5)
-        p = tl.fma(p, r, 1.0)
-        p = tl.fma(p, r, 1.0)
+        p = _taylor(r, 0, 13)
         total = k + BOOST
         first = tl.maximum(total, -1000.0)
     else:
@@ -87,15 +87,7 @@ def _exp_scaled(s, BOOST: tl.constexpr, F64: tl.constexpr):
         k = tl.floor(t * 1.4426950408889634 + 0.5)
         r = tl.fma(k, -LN2_HI_32, t)
         r = tl.fma(k, -LN2_LO_32, r)
-        # Terms to r**7/7!: the next is below 6e-9 for |r| <= ln 2 / 2.
-        p = 1.0 / 5040.0
-        p = tl.fma(p, r, 1.0 / 720.0)
-        p = tl.fma(p, r, 1.0 / 120.0)
-        p = tl.fma(p, r, 1.0 / 24.0)
-        p = tl.fma(p, r, 1.0 / 6.0)
-        p = tl.fma(p, r, 0.5)
-        p = tl.fma(p, r, 1.0)
-        p = tl.fma(p, r, 1.0)
+        p = _taylor(r, 0, 7)
         total = k + BOOST
         first = tl.maximum(total, -120.0)
     return p * _pow2(first, F64) * _pow2(total - first, F64)
@@ -106,31 +98,8 @@ def _expm1_nonpositive(s, F64: tl.constexpr):
     """``exp(s) - 1`` for ``s <= 0``, to a few ulp: Taylor's series near 0, else exp."""
     small = s > -0.35
     r = tl.where(small, s, 0.0)
-    if F64:
-        p = 1.0 / 1307674368000.0
-        p = tl.fma(p, r, 1.0 / 87178291200.0)
-        p = tl.fma(p, r, 1.0 / 6227020800.0)
-        p = tl.fma(p, r, 1.0 / 479001600.0)
-        p = tl.fma(p, r, 1.0 / 39916800.0)
-        p = tl.fma(p, r, 1.0 / 3628800.0)
-        p = tl.fma(p, r, 1.0 / 362880.0)
-        p = tl.fma(p, r, 1.0 / 40320.0)
-        p = tl.fma(p, r, 1.0 / 5040.0)
-        p = tl.fma(p, r, 1.0 / 720.0)
-        p = tl.fma(p, r, 1.0 / 120.0)
-        p = tl.fma(p, r, 1.0 / 24.0)
-        p = tl.fma(p, r, 1.0 / 6.0)
-        p = tl.fma(p, r, 0.5)
-    else:
-        p = 1.0 / 362880.0
-        p = tl.fma(p, r, 1.0 / 40320.0)
-        p = tl.fma(p, r, 1.0 / 5040.0)
-        p = tl.fma(p, r, 1.0 / 720.0)
-        p = tl.fma(p, r, 1.0 / 120.0)
-        p = tl.fma(p, r, 1.0 / 24.0)
-        p = tl.fma(p, r, 1.0 / 6.0)
-        p = tl.fma(p, r, 0.5)
-    series = tl.fma(p * r, r, r)
+    p = _taylor(r, 2, 15) if F64 else _taylor(r, 2, 9)
+    series = tl.fma(p * r, r, r)  # r + r²·Σ r**(k−2)/k!
     return tl.where(small, series, _exp_scaled(s, 0, F64) - 1.0)
 
 

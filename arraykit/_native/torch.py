@@ -187,6 +187,8 @@ def _define(
     def generic(*args: Any) -> Any:
         return formula(*args, xp=xp)
 
+    differentiated = _in_float32(generic, tensors)
+
     def autograd(keyset: Any, *args: Any) -> Any:
         inputs = args[:tensors]
         tangent = _tangent(inputs)
@@ -194,7 +196,7 @@ def _define(
         if recording and differentiable is not None and not (tangent or _inside_torch_func()):
             return differentiable(*args)
         if tangent or recording:
-            out = _in_float32(generic, tensors)(*args)
+            out = differentiated(*args)
             # Under torch.func.jvp a Python float times a 0-d float32 tensor
             # has a float64 tangent (the value stays float32); a copying cast
             # brings the tangent back to the value's dtype.
