@@ -7,7 +7,8 @@ Adagrad from the classic start, and the 100 × 100 loss surface:
 * the classic notebook's loops: pure Python over the ten points, and NumPy
   with one vectorised gradient per step;
 * ``arraykit.regression.fit_line`` on every available backend (closed form
-  for gradient descent, a stepped loop for Adagrad, compiled on JAX);
+  for gradient descent; for Adagrad the two-number loop on the host, in C
+  where the kernels were built, fed by the moments computed on the backend);
 * the generic drivers ``ak.run_gradient_descent`` / ``ak.run_adagrad`` stepping a
   user gradient written with the array namespace;
 * ``loss_surface`` against the triple loop.
@@ -100,6 +101,15 @@ def classic_surface(b: np.ndarray, w: np.ndarray) -> np.ndarray:
     return z
 
 
+def _how(adagrad: bool) -> str:
+    """How fit_line computes a concrete float64 run."""
+    if not adagrad:
+        return "closed form"
+    from arraykit import _adagrad
+
+    return "host loop, " + ("C" if _adagrad.compiled is not None else "Python floats")
+
+
 def _driver(backend: backends.Backend, optimizer: str, lr: float, steps: int) -> Callable[[], Any]:
     xp = backend.namespace
     x, y = backend.asarray(np.array(X)), backend.asarray(np.array(Y))
@@ -145,22 +155,14 @@ def optimizer_rows(report: Report, optimizer: str, lr: float, steps: int, repeat
     report.add(task, "classic loop (NumPy gradient per step)", vectorised, base)
     for backend in _local_backends():
         x, y = backend.asarray(np.array(X)), backend.asarray(np.array(Y))
-        compiled = backend.library == "jax"
-        fast = not adagrad or compiled or backend.library in ("numpy", "dask")
 
         def fit(x: Any = x, y: Any = y) -> Any:
             return regression.fit_line(
                 x, y, optimizer=optimizer, lr=lr, steps=steps, start=START
             ).params
 
-        timing = measure(fit, repeats=7 if fast else repeats, warmup=1, finish=backend.compute)
-        if not adagrad:
-            how = "closed form"
-        elif compiled:
-            how = "lax.scan"
-        else:
-            how = "Python floats" if backend.library in ("numpy", "dask") else "stepped"
-        report.add(task, f"fit_line on {backend.id} ({how})", timing, base)
+        timing = measure(fit, repeats=repeats, warmup=1, finish=backend.compute)
+        report.add(task, f"fit_line on {backend.id} ({_how(adagrad)})", timing, base)
     for backend in _local_backends():
         if backend.id not in STEPPED_ON:
             continue
@@ -174,7 +176,7 @@ def optimizer_rows(report: Report, optimizer: str, lr: float, steps: int, repeat
         note = "data gradient each step" + (", lax.scan" if compiled else "")
         report.add(
             task,
-            f"ak.{optimizer if adagrad else 'gradient_descent'} driver on {backend.id}",
+            f"ak.run_{'adagrad' if adagrad else 'gradient_descent'} driver on {backend.id}",
             timing,
             base,
             note,

@@ -19,7 +19,7 @@ from arraykit._array_api import compute_dtype
 from backends import Backend
 
 from . import reference
-from .assertions import assert_close
+from .assertions import assert_close, seen_by
 
 TWINS = {
     "sigmoid": (_formulas.sigmoid, reference.sigmoid),
@@ -374,20 +374,37 @@ def test_compiled_kernels_are_built_where_required() -> None:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_jax_lean_softmax(dtype: str) -> None:
-    """JAX's softmax takes its lean form when no difference can overflow: held to the contract."""
+def test_jax_forms_without_float64(dtype: str) -> None:
+    """JAX's softmax and normalize_rows compute float32 in float64 where it exists; the
+    forms for float64, and for float32 without x64 (JAX's default), held to the contract
+    on float32 too."""
+    jax = pytest.importorskip("jax")
     import backends
+    from arraykit._native import jax as jax_paths
 
-    from .test_primitives import _softmax_input
+    from .test_primitives import _normalize_input, _softmax_input
+    from .test_special_values import (
+        NORMALIZE_SPECIAL_LIMITS,
+        NORMALIZE_SPECIAL_ROWS,
+        SOFTMAX_SPECIAL_LIMITS,
+        SOFTMAX_SPECIAL_ROWS,
+    )
 
     xb = backends.get("jax:cpu")
     if not xb.available:
         pytest.skip(xb.unavailable or "")
+    softmax = jax.jit(jax_paths._softmax_twosum, static_argnums=1)
+    normalize = jax.jit(jax_paths._normalize_scaled)
     rows = _softmax_input(dtype, 2)
-    finite = rows[np.abs(rows).max(axis=1) < 1e30]  # drop the row of ±largest
     typical = np.random.default_rng(9).normal(size=(20, 100)) * 4
-    for values, ulps in ((finite, 4), (typical, 6 if dtype == "float64" else 4)):
+    for values, ulps in ((rows, 4), (typical, 6 if dtype == "float64" else 4)):
         x = xb.asarray(values, dtype)
         exact = reference.softmax_rows(xb.to_numpy(x).astype(np.float64))
-        result = _dispatch.lookup(xb.namespace, "softmax")(x, (1,))
-        assert_close(result, exact, xb, dtype, ulps=ulps)  # 6: as test_softmax_rows
+        assert_close(softmax(x, (1,)), exact, xb, dtype, ulps=ulps)  # 6: as test_softmax_rows
+    special = softmax(xb.asarray(SOFTMAX_SPECIAL_ROWS, dtype), (1,))
+    assert_close(special, SOFTMAX_SPECIAL_LIMITS, xb, dtype, ulps=0)
+    x = xb.asarray(_normalize_input(dtype, 4), dtype)
+    exact = reference.normalize_rows(seen_by(xb, xb.to_numpy(x), dtype))
+    assert_close(normalize(x), exact, xb, dtype)
+    special = normalize(xb.asarray(NORMALIZE_SPECIAL_ROWS, dtype))
+    assert_close(special, NORMALIZE_SPECIAL_LIMITS, xb, dtype, ulps=1)

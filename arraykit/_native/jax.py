@@ -36,6 +36,33 @@ def sigmoid_derivative(x: Any) -> Any:
 
 @jax.jit(static_argnums=1)
 def softmax(x: Any, axes: tuple[int, ...]) -> Any:
+    """Softmax in one or three kernels, with no data-dependent branch."""
+    if wider_sum_dtype(jnp, x) is not None:
+        return _softmax_in_float64(x, axes)
+    return _softmax_twosum(x, axes)
+
+
+_BEYOND_FLOAT32 = 2.0**200
+"""Past float32's range, inside float64's: where float32's ±inf are put."""
+
+
+def _softmax_in_float64(x: Any, axes: tuple[int, ...]) -> Any:
+    """float32 in float64: the differences are exact, ``exp`` is float64's; one rounding.
+
+    XLA fuses it into one kernel: the special rows are handled by clamps on
+    one side, not selects. −inf becomes −2**200, so a row of −inf is
+    uniform; a row holding +inf shifts by 2**200, so its finite entries
+    vanish and its +inf entries (inf − 2**200, taken down to 2**−1000, which
+    no finite entry reaches, so that no tie splits a derivative) become
+    exp(≈0) = 1; a NaN propagates through the maximum.
+    """
+    y = jnp.maximum(x.astype(jnp.float64), -_BEYOND_FLOAT32)
+    shift = jnp.minimum(jnp.max(y, axis=axes, keepdims=True), _BEYOND_FLOAT32)
+    e = jnp.exp(jnp.minimum(y - shift, 2.0**-1000))
+    return (e / jnp.sum(e, axis=axes, keepdims=True)).astype(x.dtype)
+
+
+def _softmax_twosum(x: Any, axes: tuple[int, ...]) -> Any:
     """The generic formula's arithmetic with its guards as selects, not clips.
 
     XLA fuses selects into the passes around them, where the generic form's
@@ -72,6 +99,37 @@ def _power_of_two_near(c: Any) -> Any:
 
 @jax.jit
 def normalize_rows(x: Any) -> Any:
+    """In one kernel for float32 where float64 exists; else in four, with a select."""
+    if wider_sum_dtype(jnp, x) is not None:
+        return _normalize_in_float64(x)
+    return _normalize_scaled(x)
+
+
+@jax.custom_jvp
+def _normalize_in_float64(x: Any) -> Any:
+    """float32 rows in float64, clamped at ±2**278 and scaled by 2**−278 (exact).
+
+    The squares can then neither overflow nor underflow, for any float32
+    row, and a row holding ±inf gives its limit without a select: the
+    infinite entries become ±1 and share the norm, the finite ones fall
+    below 2**−150 and round to 0. The clamp is two negated minimums (XLA's
+    ``clamp`` would keep its CPU compiler from fusing the whole function).
+    """
+    beyond = 2.0**278
+    z = -jnp.minimum(-jnp.minimum(x.astype(jnp.float64), beyond), beyond) * 2.0**-278
+    total = jnp.sum(z * z, axis=-1, keepdims=True)
+    return (z / jnp.sqrt(jnp.maximum(total, 2.0**-1022))).astype(x.dtype)
+
+
+@_normalize_in_float64.defjvp
+def _normalize_in_float64_jvp(primals: Any, tangents: Any) -> Any:
+    # The Jacobian is symmetric: its product with a tangent is the backward
+    # formula's (0 for zero rows, whose guard above has a huge slope).
+    (x,), (t,) = primals, tangents
+    return _normalize_in_float64(x), _formulas.normalize_rows_backward(t, x, xp=jnp)
+
+
+def _normalize_scaled(x: Any) -> Any:
     """The generic formula with one exact power-of-two scale per row, built arithmetically."""
     finfo = jnp.finfo(x.dtype)
     largest = jnp.maximum(jnp.max(x, axis=-1, keepdims=True), -jnp.min(x, axis=-1, keepdims=True))
