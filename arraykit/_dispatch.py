@@ -23,17 +23,19 @@ def dispatch(xp: Any, name: str, generic: Callable[..., Any], *args: Any) -> Any
 
 def lookup(xp: Any, name: str) -> Callable[..., Any] | None:
     """The fast path for ``name`` on namespace ``xp``, or None (a dict lookup once seen)."""
+    # _eager.fast_paths, inlined: this runs once per call of a public function.
     try:
-        module = _eager.MODULES[xp]
-    except KeyError:
-        module = _eager.MODULES.setdefault(xp, _module_for(xp))
-    return getattr(module, name, None)
+        entry = _eager.MODULES[xp.__name__]
+    except (AttributeError, KeyError):
+        entry = None
+    if entry is None or entry[0] is not xp:
+        return getattr(_eager.fast_paths(xp, _module_for), name, None)
+    return getattr(entry[1], name, None)
 
 
 def computes_half(xp: Any) -> bool:
     """Whether ``xp``'s fast path takes float16 and bfloat16 arrays as they are."""
-    lookup(xp, "")  # finds (and remembers) the namespace's module
-    return bool(getattr(_eager.MODULES[xp], "COMPUTES_HALF", False))
+    return bool(getattr(_eager.fast_paths(xp, _module_for), "COMPUTES_HALF", False))
 
 
 def _module_for(xp: Any) -> Any:

@@ -125,6 +125,32 @@ def test_no_graph_breaks(name: str) -> None:
         assert explained.graph_count == 1
 
 
+@pytest.mark.slow
+def test_compile_after_another_namespace_was_seen() -> None:
+    """The dispatch cache stays traceable whatever namespaces it holds: here one built
+    for a test, cached before torch's (a lookup keyed by namespace objects failed so)."""
+    pytest.importorskip("torch")
+    import torch
+    import torch._dynamo
+
+    from arraykit._native import _eager
+    from benchmarks import cupy_semantics
+
+    xp = cupy_semantics.namespace()
+    saved = dict(_eager.MODULES)
+    _eager.MODULES.clear()
+    try:
+        ak.softmax(cupy_semantics.put(xp, np.ones((2, 3)), "float64"), xp=xp)
+        ak.softmax(torch.randn(3, 4))  # torch's namespace cached after it, eagerly
+        torch._dynamo.reset()
+        x = torch.randn(3, 4)
+        compiled = torch.compile(ak.softmax, fullgraph=True)(x)
+        torch.testing.assert_close(compiled, ak.softmax(x))
+    finally:
+        _eager.MODULES.clear()
+        _eager.MODULES.update(saved)
+
+
 def _sigmoid_gradgrad_inputs(torch: Any) -> Any:
     values = [-700.0, -40.0, -30.0, -5.0, -1e-3, 0.5, 5.0, 30.0, 40.0, 700.0]
     return torch.tensor(values, dtype=torch.float64, requires_grad=True)

@@ -20,16 +20,28 @@ def dispatch(xp: Any, name: str, generic: Callable[..., Any], *args: Any) -> Any
 
 def lookup(xp: Any, name: str) -> Callable[..., Any] | None:
     """The fast path for ``name`` on the eager namespace ``xp``, or None."""
-    try:
-        module = MODULES[xp]
-    except KeyError:
-        module = MODULES.setdefault(xp, module_for(xp))
-    return getattr(module, name, None)
+    return getattr(fast_paths(xp, module_for), name, None)
 
 
-MODULES: dict[Any, Any] = {}
-"""Namespace -> its fast paths (a module, or None): a dict lookup per call. Shared
-with :mod:`arraykit._dispatch`, which adds Dask's namespace to it."""
+def fast_paths(xp: Any, find: Callable[[Any], Any]) -> Any:
+    """``xp``'s fast paths, found by ``find`` the first time: a dict lookup per call.
+
+    Keyed by the namespace's name, with the namespace itself kept beside its
+    fast paths and compared by identity: torch.compile traces this lookup on
+    the first call of a compiled function, and dynamo can compare strings,
+    not every namespace object another caller may have cached (a module
+    built for a test, say).
+    """
+    key = getattr(xp, "__name__", "")
+    entry = MODULES.get(key)
+    if entry is None or entry[0] is not xp:
+        entry = MODULES[key] = (xp, find(xp))
+    return entry[1]
+
+
+MODULES: dict[str, tuple[Any, Any]] = {}
+"""Namespace name -> (the namespace, its fast paths: a module, an object, or None).
+Shared with :mod:`arraykit._dispatch`, which finds Dask's too."""
 
 
 def module_for(xp: Any) -> Any:

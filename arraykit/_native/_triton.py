@@ -581,7 +581,8 @@ class recording:
 
 
 def launch(kernel: Any, grid: tuple[int, ...], traffic: int, *args: Any, **constants: Any) -> None:
-    """``kernel[grid](*args, **constants)``, declaring the bytes it moves (``traffic``).
+    """``kernel[grid](*args, **constants)`` on the tensors' device, declaring the bytes it
+    moves (``traffic``).
 
     Contraction is off: a multiply-add fuses only where the kernel says so
     (``tl.fma``), so that the interpreter and the GPU round alike.
@@ -589,7 +590,13 @@ def launch(kernel: Any, grid: tuple[int, ...], traffic: int, *args: Any, **const
     if _recording:
         _recording[-1].append(Launch(kernel.fn.__name__, grid, traffic, kernel, args, constants))
         return
-    kernel[grid](*args, **constants, enable_fp_fusion=False)
+    device = next(a.device for a in args if isinstance(a, torch.Tensor))
+    if device.type != "cuda":  # CPU tensors, under Triton's interpreter
+        kernel[grid](*args, **constants, enable_fp_fusion=False)
+        return
+    # Triton launches on the current device: make it the tensors' own.
+    with torch.cuda.device(device):
+        kernel[grid](*args, **constants, enable_fp_fusion=False)
 
 
 def _warps(elements: int) -> int:
