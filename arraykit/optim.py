@@ -365,8 +365,9 @@ def adagrad(
         leaves, gradients = tree_leaves(params), tree_leaves(grads)
         together = _all_at_once(leaves, "adagrad_update")
         if together is not None:
-            for g in gradients:
-                _require_real_dense("grads", g, namespace_of(g))
+            for p, g in zip(leaves, gradients, strict=True):
+                if g.dtype != p.dtype or not _dense(g):  # as the per-array step checks
+                    _require_real_dense("grads", g, namespace_of(g))
             stepped = together(leaves, gradients, tree_leaves(state.sum), clr, eps, penalty)
             if stepped is not None:
                 new_params, new_sum = stepped

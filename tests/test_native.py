@@ -373,14 +373,44 @@ def test_compiled_kernels_are_built_where_required() -> None:
     assert kernels.compiled is not None, "the optional C extension failed to build"
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_jax_forms_without_float64(dtype: str) -> None:
-    """JAX's softmax and normalize_rows compute float32 in float64 where it exists; the
-    forms for float64, and for float32 without x64 (JAX's default), held to the contract
-    on float32 too."""
-    jax = pytest.importorskip("jax")
+_WITHOUT_X64 = """
+import sys
+import numpy as np
+import jax
+
+jax.config.update("jax_enable_x64", False)  # JAX's default: no float64 at all
+import jax.numpy as jnp
+import arraykit as ak
+
+given = dict(np.load(sys.argv[1]))
+results = {}
+for name, values in given.items():
+    kind, _, rest = name.partition(":")
+    x = jnp.asarray(values)
+    if kind == "softmax":
+        results[name] = ak.softmax(x)
+    elif kind == "normalize_rows":
+        results[name] = ak.normalize_rows(x)
+    elif kind == "yhat":
+        function, reduction = rest.split(":")
+        y = jnp.asarray(given["y:" + rest])
+        results["loss:" + rest] = getattr(ak, function)(x, y, reduction)
+for name, value in results.items():
+    assert value.dtype == jnp.float32, (name, value.dtype)
+np.savez(sys.argv[2], **{k: np.asarray(v) for k, v in results.items()})
+"""
+
+
+def test_jax_float32_without_x64(tmp_path: Any) -> None:
+    """JAX's default (x64 off) has no float64 to compute float32 in: softmax,
+    normalize_rows and the losses take their guarded float32 forms there, held
+    to the contract through the public functions in a process of their own."""
+    pytest.importorskip("jax")
+    import subprocess
+    import sys
+    from pathlib import Path
+
     import backends
-    from arraykit._native import jax as jax_paths
 
     from .test_primitives import _normalize_input, _softmax_input
     from .test_special_values import (
@@ -393,18 +423,42 @@ def test_jax_forms_without_float64(dtype: str) -> None:
     xb = backends.get("jax:cpu")
     if not xb.available:
         pytest.skip(xb.unavailable or "")
-    softmax = jax.jit(jax_paths._softmax_twosum, static_argnums=1)
-    normalize = jax.jit(jax_paths._normalize_scaled)
-    rows = _softmax_input(dtype, 2)
-    typical = np.random.default_rng(9).normal(size=(20, 100)) * 4
-    for values, ulps in ((rows, 4), (typical, 6 if dtype == "float64" else 4)):
-        x = xb.asarray(values, dtype)
-        exact = reference.softmax_rows(xb.to_numpy(x).astype(np.float64))
-        assert_close(softmax(x, (1,)), exact, xb, dtype, ulps=ulps)  # 6: as test_softmax_rows
-    special = softmax(xb.asarray(SOFTMAX_SPECIAL_ROWS, dtype), (1,))
-    assert_close(special, SOFTMAX_SPECIAL_LIMITS, xb, dtype, ulps=0)
-    x = xb.asarray(_normalize_input(dtype, 4), dtype)
-    exact = reference.normalize_rows(seen_by(xb, xb.to_numpy(x), dtype))
-    assert_close(normalize(x), exact, xb, dtype)
-    special = normalize(xb.asarray(NORMALIZE_SPECIAL_ROWS, dtype))
-    assert_close(special, NORMALIZE_SPECIAL_LIMITS, xb, dtype, ulps=1)
+    rng = np.random.default_rng(5)
+    given = {
+        "softmax:rows": _softmax_input("float32", 2),
+        "softmax:typical": rng.normal(size=(20, 100)) * 4,
+        "softmax:special": SOFTMAX_SPECIAL_ROWS,
+        "normalize_rows:rows": _normalize_input("float32", 4),
+        "normalize_rows:special": NORMALIZE_SPECIAL_ROWS,
+    }
+    pairs = (rng.normal(size=(6, 7)) * 3, rng.normal(size=(6, 7)) * 3)
+    for function in ("l1_loss", "l2_loss"):
+        for reduction in ("sum", "mean", "none"):
+            given[f"yhat:{function}:{reduction}"], given[f"y:{function}:{reduction}"] = pairs
+    given = {k: np.asarray(v, dtype=np.float32) for k, v in given.items()}
+    np.savez(tmp_path / "in.npz", **given)
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_X64, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = dict(np.load(tmp_path / "out.npz"))
+
+    def check(name: str, exact: np.ndarray, ulps: float = 4) -> None:
+        assert_close(xb.asarray(got[name], "float32"), exact, xb, "float32", ulps=ulps)
+
+    def seen(name: str) -> np.ndarray:
+        return seen_by(xb, given[name].astype(np.float64), "float32")
+
+    for name in ("softmax:rows", "softmax:typical"):
+        check(name, reference.softmax_rows(seen(name)))
+    check("softmax:special", SOFTMAX_SPECIAL_LIMITS, ulps=0)
+    check("normalize_rows:rows", reference.normalize_rows(seen("normalize_rows:rows")))
+    check("normalize_rows:special", NORMALIZE_SPECIAL_LIMITS, ulps=1)
+    for function, power in (("l1_loss", 1), ("l2_loss", 2)):
+        for reduction in ("sum", "mean", "none"):
+            a, b = seen(f"yhat:{function}:{reduction}"), seen(f"y:{function}:{reduction}")
+            check(f"loss:{function}:{reduction}", reference.loss(a, b, power, reduction))

@@ -24,6 +24,37 @@ from .. import _formulas, _line
 from .._array_api import wider_sum_dtype
 
 
+def _compensated_sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """``Σ x`` with the rounding error of every addition carried (TwoSum) and added back.
+
+    For softmax's rows where there is no wider dtype to sum in (float64;
+    float32 without x64, JAX's default): XLA's own sums of a row of 100 are
+    up to 6 ulp off, and softmax passes that error on whole. (Its long sums
+    are accurate; so are the row norms, whose square root halves it.) One
+    variadic reduction of (sum, error) pairs, each pair's error exact
+    whatever order XLA adds them in; slower than a plain sum, which XLA
+    vectorises. The derivative is the plain sum's.
+    """
+    given = range(x.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+    axes = tuple(a % x.ndim for a in given)
+
+    def add(a: Any, b: Any) -> Any:
+        (s1, c1), (s2, c2) = a, b
+        total = s1 + s2
+        back = total - s1
+        return total, c1 + c2 + ((s1 - (total - back)) + (s2 - back))
+
+    zero = jnp.zeros((), x.dtype)
+    # No tangent enters the reduction (JAX has no derivative for a custom one).
+    constant = jax.lax.stop_gradient(x)
+    total, error = jax.lax.reduce((constant, jnp.zeros_like(constant)), (zero, zero), add, axes)
+    # Past the largest float (or NaN) the error is NaN: the sum says it all.
+    accurate = jnp.where(jnp.isfinite(total), total + error, total)
+    plain = jnp.sum(x, axis=axes)
+    result = plain + jax.lax.stop_gradient(accurate - plain)
+    return jnp.expand_dims(result, axes) if keepdims else result
+
+
 @jax.jit
 def sigmoid(x: Any) -> Any:
     return _formulas.sigmoid(x, xp=jnp)
@@ -83,7 +114,8 @@ def _softmax_twosum(x: Any, axes: tuple[int, ...]) -> Any:
     # Slices whose maximum is ±inf or NaN take their limit, as in the formula.
     at_max = (x == m).astype(x.dtype)
     e = jnp.where(finite, e, at_max + jnp.where(jnp.isnan(m), m, 0.0))
-    return _formulas.divide_by_sum(e, axes, xp=jnp)
+    # No wider dtype to sum in here: XLA's own row sums would be 6 ulp off.
+    return e / _compensated_sum(e, axes, keepdims=True)
 
 
 def _power_of_two_near(c: Any) -> Any:
@@ -146,8 +178,7 @@ def _normalize_scaled(x: Any) -> Any:
     limit = jnp.where(jnp.abs(x) == largest, sign, jnp.where(jnp.isnan(largest), largest, 0.0))
     # The result does not depend on the scale: no derivative flows through it.
     y = jnp.where(finite, x * jax.lax.stop_gradient(scale), limit)
-    squares = jnp.square(y.astype(wider_sum_dtype(jnp, y) or y.dtype))
-    total = jnp.sum(squares, axis=-1, keepdims=True)
+    total = jnp.sum(y * y, axis=-1, keepdims=True)  # within 3 ulp in XLA's order
     return y / jnp.sqrt(jnp.maximum(total, float(finfo.smallest_normal))).astype(y.dtype)
 
 

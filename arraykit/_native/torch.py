@@ -575,8 +575,9 @@ line_adagrad: Any = _define(
     _adagrad.line_adagrad_stepped,
     _line_adagrad_fake,
     _line_adagrad_vmap,
-    # Not differentiated: on every device, the loop in Python floats (float64;
-    # other dtypes step in torch operations), fed by the moments copied once.
+    # Not differentiated: on every device, the loop on the host (float32 and
+    # float64; other dtypes step in torch operations), fed by the moments
+    # copied there once.
     everywhere=lambda *args: _adagrad.line_adagrad(*args, xp=xp),
 )
 
