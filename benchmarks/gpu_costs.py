@@ -81,23 +81,15 @@ def shapes(name: str) -> list[tuple[int, ...]]:
 
 
 def _torch_peers() -> dict[str, Callable[..., Any]]:
-    import torch
-    import torch.nn.functional as F
+    """torch's own function for each call (benchmarks.primitives' table), image2vector a reshape."""
+    from .primitives import torch_own
 
-    def textbook_derivative(x: Any) -> Any:
-        s = torch.sigmoid(x)
-        return s * (1 - s)
-
-    peers: dict[str, Callable[..., Any]] = {
-        "sigmoid": torch.sigmoid,
-        "sigmoid_derivative": textbook_derivative,
-        "softmax": lambda x: torch.softmax(x, -1),
-        "normalize_rows": lambda x: F.normalize(x, dim=1),
-        "image2vector": lambda x: x.reshape(-1, 1),
-    }
-    for name, peer in (("l1_loss", F.l1_loss), ("l2_loss", F.mse_loss)):
-        for reduction in ("sum", "mean", "none"):
-            peers[f"{name} {reduction}"] = lambda a, b, p=peer, r=reduction: p(a, b, reduction=r)
+    peers: dict[str, Callable[..., Any]] = {"image2vector": lambda x: x.reshape(-1, 1)}
+    for name in CALLS:
+        function, _, reduction = name.partition(" ")
+        own = torch_own(function, reduction or "sum")
+        if own is not None:
+            peers[name] = own
     return peers
 
 

@@ -97,19 +97,9 @@ def _peers(
         elif function == "normalize_rows":
             peers["np.linalg.norm"] = lambda: x / np.linalg.norm(x, axis=1, keepdims=True)
     elif backend.library == "torch":
-        import torch
-        import torch.nn.functional as F
-
-        own = {
-            "sigmoid": lambda: torch.sigmoid(x),
-            "sigmoid_derivative": lambda: (lambda s: s * (1 - s))(torch.sigmoid(x)),
-            "softmax": lambda: torch.softmax(x, dim=-1),
-            "normalize_rows": lambda: F.normalize(x, dim=1),
-            "l1_loss": lambda: F.l1_loss(args[0], args[1], reduction="sum"),
-            "l2_loss": lambda: F.mse_loss(args[0], args[1], reduction="sum"),
-        }
-        if function in own:
-            peers[f"torch ({function})"] = own[function]
+        own = torch_own(function)
+        if own is not None:
+            peers[f"torch ({function})"] = lambda: own(*args)
     elif backend.library == "jax":
         import jax
 
@@ -124,6 +114,30 @@ def _peers(
         elif function == "softmax":
             peers["cupyx softmax"] = lambda: cupyx.scipy.special.softmax(x, axis=-1)
     return peers
+
+
+def torch_own(function: str, reduction: str = "sum") -> Callable[..., Any] | None:
+    """torch's own function for a primitive, taking its arrays; None where torch has none.
+
+    sigmoid_derivative's is ``s·(1 − s)`` of ``torch.sigmoid``, the textbook
+    form torch's own sigmoid backward uses.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    def derivative(x: Any) -> Any:
+        s = torch.sigmoid(x)
+        return s * (1 - s)
+
+    own: dict[str, Callable[..., Any]] = {
+        "sigmoid": torch.sigmoid,
+        "sigmoid_derivative": derivative,
+        "softmax": lambda x: torch.softmax(x, dim=-1),
+        "normalize_rows": lambda x: F.normalize(x, dim=1),
+        "l1_loss": lambda a, b: F.l1_loss(a, b, reduction=reduction),
+        "l2_loss": lambda a, b: F.mse_loss(a, b, reduction=reduction),
+    }
+    return own.get(function)
 
 
 def _inputs(backend: backends.Backend, function: str, size: int, dtype: str) -> tuple[Any, ...]:
