@@ -300,10 +300,10 @@ def markdown(
                 if r is None:
                     cells.append("—")
                     continue
-                ratio = r["bytes"] / r["native_bytes"] if r["native_bytes"] else float("nan")
+                moved = f"{r['bytes'] / r['native_bytes']:.2f}×" if r["native_bytes"] else "a view"
                 syncs = len(r["syncs"]) + len(r["host_copies"])
                 cells.append(
-                    f"{r['launches']} ({r['native_launches']}), {ratio:.2f}×"
+                    f"{r['launches']} ({r['native_launches']}), {moved}"
                     + (f", **{syncs} sync**" if syncs else "")
                 )
             out.append(f"| {name} | {pass_} | " + " | ".join(cells) + " |")
