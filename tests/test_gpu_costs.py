@@ -5,7 +5,8 @@ reduced to a number), forward and backward, moving at most 1.25× the bytes
 of torch's own function, with no host sync or host copy, in every dtype; an
 optimizer step in no more launches than ``torch.optim``'s multi-tensor one.
 CuPy through a namespace built like array-api-compat's: no host sync. JAX:
-no data-dependent conditional, and at most three kernels in XLA's program.
+no data-dependent conditional, and (float32 with x64 on) at most three
+kernels in XLA's program.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ The forms here differ from the generic formulas only where that lets XLA
 fuse more, and never on data-dependent control flow: a ``lax.cond`` on the
 values copies its predicate to the host on a GPU, once per call. Each is
 held to the same references as the generic formula, and
-``tests/test_gpu_costs.py`` holds each to at most three kernels in XLA's
-optimised program.
+``tests/test_gpu_costs.py`` holds each, in float32 with x64 on, to at most
+three kernels in XLA's optimised program (docs/benchmarks.md gives the
+other dtypes' counts).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from .. import _formulas, _line
 from .._array_api import wider_sum_dtype
 
 
-def _compensated_sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """``Σ x`` with the rounding error of every addition carried (TwoSum) and added back.
+def _compensated_sum(x: Any, axes: tuple[int, ...]) -> Any:
+    """``Σ x`` along the (non-negative) ``axes``, kept as length-1 axes, with
+    the rounding error of every addition carried (TwoSum) and added back.
 
     For softmax's rows where there is no wider dtype to sum in (float64;
     float32 without x64, JAX's default): XLA's own sums of a row of 100 are
@@ -35,8 +37,6 @@ def _compensated_sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     whatever order XLA adds them in; slower than a plain sum, which XLA
     vectorises. The derivative is the plain sum's.
     """
-    given = range(x.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
-    axes = tuple(a % x.ndim for a in given)
 
     def add(a: Any, b: Any) -> Any:
         (s1, c1), (s2, c2) = a, b
@@ -52,7 +52,7 @@ def _compensated_sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     accurate = jnp.where(jnp.isfinite(total), total + error, total)
     plain = jnp.sum(x, axis=axes)
     result = plain + jax.lax.stop_gradient(accurate - plain)
-    return jnp.expand_dims(result, axes) if keepdims else result
+    return jnp.expand_dims(result, axes)
 
 
 @jax.jit
@@ -67,7 +67,7 @@ def sigmoid_derivative(x: Any) -> Any:
 
 @jax.jit(static_argnums=1)
 def softmax(x: Any, axes: tuple[int, ...]) -> Any:
-    """Softmax in one or three kernels, with no data-dependent branch."""
+    """Softmax with no data-dependent branch: one kernel for float32 where float64 exists."""
     if wider_sum_dtype(jnp, x) is not None:
         return _softmax_in_float64(x, axes)
     return _softmax_twosum(x, axes)
@@ -115,7 +115,7 @@ def _softmax_twosum(x: Any, axes: tuple[int, ...]) -> Any:
     at_max = (x == m).astype(x.dtype)
     e = jnp.where(finite, e, at_max + jnp.where(jnp.isnan(m), m, 0.0))
     # No wider dtype to sum in here: XLA's own row sums would be 6 ulp off.
-    return e / _compensated_sum(e, axes, keepdims=True)
+    return e / _compensated_sum(e, axes)
 
 
 def _power_of_two_near(c: Any) -> Any:
