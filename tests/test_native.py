@@ -462,3 +462,116 @@ def test_jax_float32_without_x64(tmp_path: Any) -> None:
         for reduction in ("sum", "mean", "none"):
             a, b = seen(f"yhat:{function}:{reduction}"), seen(f"y:{function}:{reduction}")
             check(f"loss:{function}:{reduction}", reference.loss(a, b, power, reduction))
+
+
+def _threads_inputs(dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of 100, enough of them for five threads of the compiled kernels."""
+    rng = np.random.default_rng(12)
+    shape = (2000, 100)  # 5 · 2^15 elements and more
+    return (rng.normal(size=shape) * 4).astype(dtype), rng.normal(size=shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled_kernels_in_threads(dtype: str) -> None:
+    """Split over threads, the compiled kernels give the references' values, bit for bit
+    the same whatever the thread count (a loss's stretches are summed in one order)."""
+    import backends
+    from arraykit._native import numpy as kernels
+
+    if kernels.compiled is None:
+        pytest.skip(NOT_COMPILED)
+    xb = backends.get("numpy")
+    x, y = _threads_inputs(dtype)
+    exact = x.astype(np.float64), y.astype(np.float64)
+    cases = {
+        "sigmoid_derivative": (
+            lambda t: kernels.sigmoid_derivative(x, threads=t),
+            reference.sigmoid_derivative(exact[0]),
+        ),
+        "normalize_rows": (
+            lambda t: kernels.normalize_rows(x, threads=t),
+            exact[0] / np.linalg.norm(exact[0], axis=1, keepdims=True),
+        ),
+    }
+    for power in (1, 2):
+        for reduction in ("sum", "none"):
+            cases[f"l{power} {reduction}"] = (
+                lambda t, p=power, r=reduction: kernels.l1_loss(x, y, r, p, threads=t),
+                reference.loss(*exact, power, reduction),
+            )
+    for name, (run, desired) in cases.items():
+        alone = run(1)
+        assert_close(alone, desired, xb, dtype)
+        for threads in (2, 3, 5):
+            np.testing.assert_array_equal(run(threads), alone, err_msg=f"{name}, {threads} threads")
+
+
+POOL_FORK_SCRIPT = """
+import multiprocessing, numpy as np
+from arraykit._native import _kernels
+
+x = np.linspace(-1.0, 1.0, 1 << 18)
+total = _kernels.loss_sum(x, x[::-1].copy(), 2, 2)  # starts the compiled kernels' workers
+
+def child():
+    again = _kernels.loss_sum(x, x[::-1].copy(), 2, 2)
+    raise SystemExit(0 if again == total else 1)
+
+process = multiprocessing.get_context("fork").Process(target=child)
+process.start()
+process.join(timeout=60)
+if process.exitcode is None:
+    process.kill()
+    raise SystemExit("the forked child hung")
+raise SystemExit(f"child exit code {process.exitcode}" if process.exitcode else 0)
+"""
+
+
+def test_compiled_threads_after_fork() -> None:
+    """A child forked after the compiled kernels' workers started splits work again."""
+    import os
+    import subprocess
+    import sys
+
+    from arraykit._native import numpy as kernels
+
+    if kernels.compiled is None:
+        pytest.skip(NOT_COMPILED)
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    done = subprocess.run(
+        [sys.executable, "-c", POOL_FORK_SCRIPT], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_torch_direct_calls_only_for_plain_tensors() -> None:
+    """Eager calls skip the dispatcher only for torch's own CPU tensors outside every
+    transformation and mode; anything a transformation made keeps the operator."""
+    torch = pytest.importorskip("torch")
+    import torch.autograd.forward_ad as forward_ad
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from arraykit._native import torch as operators
+
+    x = torch.ones(3)
+    assert operators.direct(x)
+    assert operators.direct(x, torch.zeros(3))
+    leaf = torch.ones(3, requires_grad=True)
+    assert not operators.direct(leaf)
+    assert not operators.direct(x, leaf)
+    with torch.no_grad():
+        assert operators.direct(leaf)
+    assert not operators.direct(torch.nn.Parameter(torch.ones(3)))
+    assert not operators.direct(torch.ones(3, device="meta"))
+    assert not operators.direct(torch.ones(3).to_sparse())
+    seen: list[bool] = []
+    torch.func.vmap(lambda t: seen.append(operators.direct(t)) or t)(torch.ones(2, 3))
+    torch.func.grad(lambda t: seen.append(operators.direct(t)) or t.sum())(torch.ones(3))
+    assert seen == [False, False]
+    with forward_ad.dual_level():
+        assert not operators.direct(x)
+    with FakeTensorMode() as mode:
+        assert not operators.direct(mode.from_tensor(x))
+    with torch.device("cpu"):  # a torch-function mode
+        assert not operators.direct(x)

@@ -1,18 +1,23 @@
 /*
- * Compiled kernels for small NumPy arrays.
+ * Compiled kernels for NumPy arrays and torch's CPU tensors.
  *
- * On a few hundred elements a NumPy ufunc call costs 0.2-0.4 us of dispatch
- * whatever it computes, and the careful formulas take several calls where
- * the textbook takes one or two; here each primitive is one call that reads
- * its input once. Large arrays stay with the NumPy kernels, whose vectorised
- * exp is several times faster than the C library's scalar one; for them,
- * softmax_shift and softmax_scale do the passes around NumPy's exp.
+ * Small arrays: on a few hundred elements a NumPy ufunc call costs 0.2-0.4 us
+ * of dispatch whatever it computes, and the careful formulas take several
+ * calls where the textbook takes one or two; here each primitive is one call
+ * that reads its input once. softmax_shift and softmax_scale do the passes
+ * around NumPy's exp for large arrays.
+ *
+ * sigmoid_derivative, normalize_rows and the losses serve every size: their
+ * loops run eight doubles at a time (compiled for the processor's widest
+ * vectors), with an exp of their own, and split large arrays over threads
+ * where the caller asks for them (torch does, with its thread count; NumPy
+ * arrays get one, as NumPy's own functions).
  *
  * Every function takes C-contiguous buffers of one native float type ('f' or
  * 'd') and returns False (or None) when it cannot serve them, or when a
  * special value needs the generic formulas: the caller then discards what
  * was written and takes the NumPy path. float32 is computed in double and
- * rounded once.
+ * rounded once, except where a comment says otherwise.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -156,6 +161,226 @@ sum_value(const Sum *s)
     return s->sum + s->err;
 }
 
+/* ---- vectors and threads ------------------------------------------------ */
+
+/* Eight doubles at a time, written with the compiler's vector extensions:
+ * each loop below is compiled for AVX-512 and AVX2 beside the baseline, and
+ * the processor's best is chosen when the module loads. Elsewhere the same
+ * code compiles to whatever vectors the target has (or to scalars). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+#define INLINE static inline __attribute__((always_inline))
+#if defined(__GNUC__) && !defined(__clang__)
+/* Vectors wider than the baseline's registers pass between inlined helpers
+ * only: the note on their calling convention does not apply. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+#define LANES 8
+typedef double vdouble __attribute__((vector_size(8 * LANES)));
+typedef float vfloat __attribute__((vector_size(4 * LANES)));
+typedef long long vlong __attribute__((vector_size(8 * LANES)));
+
+INLINE vdouble
+load_lanes(const Buffer *b, Py_ssize_t i)
+{
+    if (b->kind == 'd') {
+        vdouble v;
+        memcpy(&v, (const double *)b->view.buf + i, sizeof v);
+        return v;
+    }
+    vfloat v;
+    memcpy(&v, (const float *)b->view.buf + i, sizeof v);
+    return __builtin_convertvector(v, vdouble);
+}
+
+INLINE void
+store_lanes(const Buffer *b, Py_ssize_t i, vdouble v)
+{
+    if (b->kind == 'd') {
+        memcpy((double *)b->view.buf + i, &v, sizeof v);
+        return;
+    }
+    vfloat f = __builtin_convertvector(v, vfloat);
+    memcpy((float *)b->view.buf + i, &f, sizeof f);
+}
+
+INLINE double
+lanes_total(vdouble v)
+{
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+
+/* Work split over threads: fn(ctx, begin, end) for consecutive ranges of
+ * `items` (rows, or stretches of elements) that together cover them. The
+ * calling thread takes a share; a small pool of workers, started on first
+ * need, takes the rest. Workers spin briefly between jobs (a job that
+ * follows at once starts without a wake-up) and then sleep. A job submitted
+ * while another runs (from a second Python thread), or where there are no
+ * POSIX threads, runs on the calling thread alone. Called without the GIL. */
+typedef void (*RangeFn)(void *ctx, Py_ssize_t begin, Py_ssize_t end);
+
+#define MAX_THREADS 64
+
+#if defined(_WIN32) || !defined(__STDC_VERSION__) || __STDC_VERSION__ < 201112L || defined(__STDC_NO_ATOMICS__)
+#define HAVE_POOL 0
+#else
+#define HAVE_POOL 1
+#include <pthread.h>
+#include <stdatomic.h>
+
+static struct {
+    pthread_mutex_t job, lock;
+    pthread_cond_t wake;
+    int workers;
+    atomic_uint generation;
+    /* The job's part count (high half) and next unclaimed part (low half),
+     * in one word, so that a claim can never pair a stale part number with
+     * the next job's count. */
+    atomic_ullong claims;
+    atomic_int unfinished;
+    RangeFn fn;
+    void *ctx;
+    Py_ssize_t items;
+} pool = {.job = PTHREAD_MUTEX_INITIALIZER,
+           .lock = PTHREAD_MUTEX_INITIALIZER,
+           .wake = PTHREAD_COND_INITIALIZER};
+
+static void
+pool_take_parts(void)
+{
+    for (;;) {
+        unsigned long long claim = atomic_fetch_add(&pool.claims, 1);
+        Py_ssize_t part = (Py_ssize_t)(claim & 0xffffffffu), parts = (Py_ssize_t)(claim >> 32);
+        if (part >= parts) {
+            return;
+        }
+        Py_ssize_t begin = pool.items * part / parts;
+        Py_ssize_t end = pool.items * (part + 1) / parts;
+        pool.fn(pool.ctx, begin, end);
+        atomic_fetch_sub_explicit(&pool.unfinished, 1, memory_order_release);
+    }
+}
+
+static void *
+pool_worker(void *unused)
+{
+    unsigned seen = atomic_load(&pool.generation);
+    for (;;) {
+        unsigned now = atomic_load_explicit(&pool.generation, memory_order_acquire);
+        for (long spin = 0; now == seen && spin < (1L << 14); spin++) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            now = atomic_load_explicit(&pool.generation, memory_order_acquire);
+        }
+        if (now == seen) {
+            pthread_mutex_lock(&pool.lock);
+            while ((now = atomic_load(&pool.generation)) == seen) {
+                pthread_cond_wait(&pool.wake, &pool.lock);
+            }
+            pthread_mutex_unlock(&pool.lock);
+        }
+        seen = now;
+        pool_take_parts();
+    }
+    return unused;
+}
+
+/* A forked child has none of the workers (nor, possibly, free locks). */
+static void
+pool_forget(void)
+{
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    pool.job = fresh;
+    pool.lock = fresh;
+    pool.wake = cond;
+    pool.workers = 0;
+}
+
+static void
+parallel(RangeFn fn, void *ctx, Py_ssize_t items, int threads)
+{
+    threads = threads > MAX_THREADS ? MAX_THREADS : threads;
+    if (threads < 2 || items < 2 || pthread_mutex_trylock(&pool.job) != 0) {
+        fn(ctx, 0, items);
+        return;
+    }
+    while (pool.workers < threads - 1) {
+        pthread_t thread;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int failed = pthread_create(&thread, &attr, pool_worker, NULL);
+        pthread_attr_destroy(&attr);
+        if (failed) {
+            break;
+        }
+        pool.workers++;
+    }
+    int parts = pool.workers + 1 < threads ? pool.workers + 1 : threads;
+    parts = items < parts ? (int)items : parts;
+    pool.fn = fn;
+    pool.ctx = ctx;
+    pool.items = items;
+    atomic_store(&pool.unfinished, parts);
+    atomic_store(&pool.claims, (unsigned long long)parts << 32);
+    pthread_mutex_lock(&pool.lock);
+    atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+    pool_take_parts();
+    while (atomic_load_explicit(&pool.unfinished, memory_order_acquire) > 0) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    pthread_mutex_unlock(&pool.job);
+}
+#endif
+
+#if !HAVE_POOL
+static void
+parallel(RangeFn fn, void *ctx, Py_ssize_t items, int threads)
+{
+    fn(ctx, 0, items);
+}
+#endif
+
+/* Elementwise work is split in stretches of this many elements; the losses
+ * sum each on its own and add the sums pairwise, so that a total does not
+ * depend on how many threads took them. */
+#define STRETCH 4096
+
+/* Threads worth using for `elements` elements: one per 2^15 (torch's own
+ * grain), at most `threads`. */
+static int
+threads_for(Py_ssize_t elements, int threads)
+{
+    Py_ssize_t useful = elements >> 15;
+    return useful < threads ? (int)(useful > 0 ? useful : 1) : threads;
+}
+
+INLINE double
+error_power(double a, double b, int power)
+{
+    double d = fabs(a - b);
+    return power == 2 ? d * d : d;
+}
+
+INLINE vdouble
+error_power_lanes(vdouble a, vdouble b, int power)
+{
+    vdouble d = a - b;
+    if (power == 2) {
+        return d * d;
+    }
+    return (vdouble)((vlong)d & ((vlong){0} + 0x7fffffffffffffffLL)); /* |d| */
+}
+
 /* ---- elementwise ------------------------------------------------------- */
 
 static inline double
@@ -168,15 +393,6 @@ sigmoid1(double v)
     }
     double e = exp(v);
     return e / (1.0 + e); /* NaN falls through here and stays NaN */
-}
-
-static inline double
-sigmoid_derivative1(double v)
-{
-    double e = exp(-fabs(v));
-    double d = 1.0 + e;
-    double r = e / (d * d);
-    return r > 0.25 ? 0.25 : r; /* the roundings near 0 may pass the maximum */
 }
 
 static PyObject *
@@ -214,10 +430,124 @@ sigmoid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return elementwise(args, nargs, sigmoid1);
 }
 
+/* exp(s) for s <= 0 (or NaN), eight at a time: Cody and Waite's reduction
+ * s = n ln2 + r, |r| <= ln2/2, with ln2 in two parts (n ln2_hi is exact);
+ * exp(r) by a polynomial interpolating it at Chebyshev nodes (degree 11:
+ * within 5e-18, so the result is within an ulp; degree 6 for results that
+ * are rounded to float32: within 3e-9); 2^n from exponent bits, in two
+ * factors, so that subnormal results are rounded once. */
+#define EXP_SHIFTER 0x1.8p52 /* adding it rounds to an integer, kept in the low bits */
+
+INLINE vdouble
+select_lanes(vlong mask, vdouble a, vdouble b)
+{
+    return (vdouble)(((vlong)a & mask) | ((vlong)b & ~mask));
+}
+
+INLINE vdouble
+power_of_two(vdouble n) /* n integral, in [-1022, 1023] */
+{
+    vdouble k = n + EXP_SHIFTER;
+    vdouble shifter = (vdouble){0} + EXP_SHIFTER;
+    return (vdouble)(((vlong)k - (vlong)shifter + 1023) << 52);
+}
+
+INLINE vdouble
+exp_nonpositive(vdouble s, int single)
+{
+    vdouble floor = (vdouble){0} - 746.0; /* exp below it rounds to 0 */
+    s = select_lanes(s < floor, floor, s);
+    vdouble n = (s * 0x1.71547652b82fep0 + EXP_SHIFTER) - EXP_SHIFTER;
+    vdouble hi = s - n * 0x1.62e42fee00000p-1, lo = n * 0x1.a39ef35793c76p-33;
+    vdouble r = hi - lo, q;
+    if (single) {
+        q = (vdouble){0} + 0x1.6d7531eae5468p-10;
+        q = q * r + 0x1.126fa6fd6e815p-7;
+        q = q * r + 0x1.5554ace120b86p-5;
+        q = q * r + 0x1.5554043e289bcp-3;
+        q = q * r + 0x1.00000028794dfp-1;
+        q = 1.0 + r * (q * r + 0x1.000000a1fd6a7p+0);
+    }
+    else {
+        q = (vdouble){0} + 0x1.af631d0059becp-26;
+        q = q * r + 0x1.28b4057f44145p-22;
+        q = q * r + 0x1.71ddf5749d126p-19;
+        q = q * r + 0x1.a01991ac8730ap-16;
+        q = q * r + 0x1.a01a01b14378fp-13;
+        q = q * r + 0x1.6c16c187fbe02p-10;
+        q = q * r + 0x1.111111110f225p-7;
+        q = q * r + 0x1.555555554f0cfp-5;
+        q = q * r + 0x1.555555555555ap-3;
+        q = q * r + 0x1.0000000000011p-1;
+        q = 1.0 + (r + (r * r) * q);
+    }
+    vdouble least = (vdouble){0} - 1022.0;
+    vdouble a = select_lanes(n > least, n, least);
+    return q * power_of_two(a) * power_of_two(n - a);
+}
+
+/* e / (1 + e)^2 with e = exp(-|x|) <= 1, clamped at its maximum 1/4. */
+INLINE vdouble
+sigmoid_derivative_lanes(vdouble v, int single)
+{
+    vdouble magnitude = (vdouble)((vlong)v & ((vlong){0} + 0x7fffffffffffffffLL));
+    vdouble e = exp_nonpositive(-magnitude, single);
+    vdouble d = 1.0 + e, r = e / (d * d), quarter = (vdouble){0} + 0.25;
+    return select_lanes(r > quarter, quarter, r);
+}
+
+typedef struct {
+    Buffer *b; /* x, out */
+} ElementsJob;
+
+VECTOR_CLONES static void
+sigmoid_derivative_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
+{
+    ElementsJob *job = ctx;
+    const Buffer *x = &job->b[0], *out = &job->b[1];
+    int single = x->kind == 'f';
+    Py_ssize_t i = begin * STRETCH, stop = end * STRETCH < x->n ? end * STRETCH : x->n;
+    for (; i + LANES <= stop; i += LANES) {
+        vdouble v = load_lanes(x, i);
+        store_lanes(out, i, single ? sigmoid_derivative_lanes(v, 1) : sigmoid_derivative_lanes(v, 0));
+    }
+    if (i < stop) { /* the last few, in lanes padded with zeros */
+        double part[LANES] = {0};
+        vdouble v;
+        for (Py_ssize_t k = 0; k < stop - i; k++) {
+            part[k] = LOAD(x, i + k);
+        }
+        memcpy(&v, part, sizeof v);
+        v = single ? sigmoid_derivative_lanes(v, 1) : sigmoid_derivative_lanes(v, 0);
+        for (Py_ssize_t k = 0; k < stop - i; k++) {
+            STORE(out, i + k, v[k]);
+        }
+    }
+}
+
+/* sigmoid_derivative(x, out, threads=1) */
 static PyObject *
 sigmoid_derivative(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    return elementwise(args, nargs, sigmoid_derivative1);
+    Buffer b[2];
+    ElementsJob job = {b};
+    int threads = nargs == 3 ? (int)PyLong_AsLong(args[2]) : 1;
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "expected (x, out[, threads])");
+        return NULL;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!acquire_all(args, b, 2, 0x2, 2)) {
+        Py_RETURN_FALSE;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    parallel(sigmoid_derivative_range, &job, (b[0].n + STRETCH - 1) / STRETCH,
+             threads_for(b[0].n, threads));
+    Py_END_ALLOW_THREADS
+    release_all(b, 2);
+    Py_RETURN_TRUE;
 }
 
 /* ---- rows -------------------------------------------------------------- */
@@ -552,114 +882,284 @@ softmax_scale(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_TRUE;
 }
 
+/* Sum of |a - b|**power over n entries from i (b NULL: of |a|**power), in
+ * eight lanes per stretch of 128 and pairwise above that: at most
+ * (19 + log2 n) roundings on the way to any term, and vectorised. float32
+ * differences and their squares are exact in double, and cannot overflow. */
+#define LANES_SUM(NAME, T, VT, TERM)                                                       \
+    INLINE double NAME(const T *a, const T *b, Py_ssize_t n, int power)                   \
+    {                                                                                      \
+        vdouble acc = {0};                                                                 \
+        Py_ssize_t k = 0;                                                                  \
+        for (; k + LANES <= n; k += LANES) {                                               \
+            VT u, v = {0};                                                                 \
+            memcpy(&u, a + k, sizeof u);                                                   \
+            if (b != NULL) {                                                               \
+                memcpy(&v, b + k, sizeof v);                                               \
+            }                                                                              \
+            acc += TERM(__builtin_convertvector(u, vdouble), __builtin_convertvector(v, vdouble), \
+                        power);                                                            \
+        }                                                                                  \
+        double total = lanes_total(acc);                                                   \
+        for (; k < n; k++) {                                                               \
+            total += error_power(a[k], b != NULL ? b[k] : 0.0, power);                     \
+        }                                                                                  \
+        return total;                                                                      \
+    }
+LANES_SUM(lanes_sum_float, float, vfloat, error_power_lanes)
+LANES_SUM(lanes_sum_double, double, vdouble, error_power_lanes)
+
+VECTOR_CLONES static double
+powers_sum(const Buffer *a, const Buffer *b, Py_ssize_t i, Py_ssize_t n, int power)
+{
+    if (n > 128) {
+        Py_ssize_t half = (n / 2) & ~(Py_ssize_t)(LANES - 1);
+        return powers_sum(a, b, i, half, power) + powers_sum(a, b, i + half, n - half, power);
+    }
+    /* Each case its own inlined loop, with the tests that never change in it
+     * settled at compile time. */
+    if (a->kind == 'f') {
+        const float *x = (const float *)a->view.buf + i;
+        const float *y = b == NULL ? NULL : (const float *)b->view.buf + i;
+        return y == NULL ? lanes_sum_float(x, NULL, n, 2)
+               : power == 2 ? lanes_sum_float(x, y, n, 2) : lanes_sum_float(x, y, n, 1);
+    }
+    const double *x = (const double *)a->view.buf + i;
+    const double *y = b == NULL ? NULL : (const double *)b->view.buf + i;
+    return y == NULL ? lanes_sum_double(x, NULL, n, 2)
+           : power == 2 ? lanes_sum_double(x, y, n, 2) : lanes_sum_double(x, y, n, 1);
+}
+
+/* The sum of v[0..n), pairwise. */
+static double
+pairwise_sum(const double *v, Py_ssize_t n)
+{
+    if (n <= 2) {
+        return n == 0 ? 0.0 : n == 1 ? v[0] : v[0] + v[1];
+    }
+    return pairwise_sum(v, n / 2) + pairwise_sum(v + n / 2, n - n / 2);
+}
+
+static int
+row_is_zero(const Buffer *b, Py_ssize_t start, Py_ssize_t cols)
+{
+    for (Py_ssize_t k = start; k < start + cols; k++) {
+        if (LOAD(b, k) != 0.0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+typedef struct {
+    Buffer *b; /* x, out */
+    Py_ssize_t cols;
+    atomic_int failed; /* a row the caller's generic formula must take */
+} RowsJob;
+
+/* Each row times 1 / sqrt(its sum of squares), the kind chosen outside the
+ * loop. float64 rows: in double, where the two roundings cost at most an ulp
+ * more than a division, several times slower. float32 rows: in float
+ * vectors twice as wide, by the factor rounded to float (within an ulp),
+ * where float holds the factor. */
+typedef float vfloat_wide __attribute__((vector_size(8 * LANES)));
+
+INLINE void
+scale_row_double(const double *x, double *out, Py_ssize_t cols, double inverse)
+{
+    Py_ssize_t k = 0;
+    for (; k + LANES <= cols; k += LANES) {
+        vdouble v;
+        memcpy(&v, x + k, sizeof v);
+        v *= inverse;
+        memcpy(out + k, &v, sizeof v);
+    }
+    for (; k < cols; k++) {
+        out[k] = x[k] * inverse;
+    }
+}
+
+INLINE void
+scale_row_float(const float *x, float *out, Py_ssize_t cols, double inverse)
+{
+    float factor = (float)inverse;
+    Py_ssize_t k = 0;
+    if (!(inverse >= FLT_MIN && inverse <= FLT_MAX)) {
+        /* Rows of subnormals or near the largest float: a factor float cannot
+         * hold (or holds only in part) stays in double. */
+        for (; k < cols; k++) {
+            out[k] = (float)((double)x[k] * inverse);
+        }
+        return;
+    }
+    for (; k + 2 * LANES <= cols; k += 2 * LANES) {
+        vfloat_wide v;
+        memcpy(&v, x + k, sizeof v);
+        v *= factor;
+        memcpy(out + k, &v, sizeof v);
+    }
+    for (; k < cols; k++) {
+        out[k] = x[k] * factor;
+    }
+}
+
+/* Rows the plain sum cannot serve (inf, NaN, float64 sums that overflowed or
+ * lost digits to subnormals) fail the job: the caller takes the careful path
+ * for the whole array. */
+VECTOR_CLONES static void
+normalize_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
+{
+    RowsJob *job = ctx;
+    const Buffer *x = &job->b[0], *out = &job->b[1];
+    Py_ssize_t cols = job->cols;
+    double enough = x->kind == 'd' ? 4.0 * (double)cols * DBL_MIN / DBL_EPSILON : 0.0;
+    for (Py_ssize_t r = begin; r < end; r++) {
+        Py_ssize_t start = r * cols;
+        double total = powers_sum(x, NULL, start, cols, 2);
+        double inverse = 0.0; /* a zero row stays zero, signs kept */
+        if (total > 0.0 && total >= enough && total <= DBL_MAX) {
+            inverse = 1.0 / sqrt(total);
+        }
+        else if (!(total == 0.0 && row_is_zero(x, start, cols))) {
+            atomic_store(&job->failed, 1);
+            return;
+        }
+        if (x->kind == 'd') {
+            scale_row_double((const double *)x->view.buf + start, (double *)out->view.buf + start,
+                             cols, inverse);
+        }
+        else {
+            scale_row_float((const float *)x->view.buf + start, (float *)out->view.buf + start,
+                            cols, inverse);
+        }
+    }
+}
+
+/* normalize_rows(x, out, row_length, threads=1) */
 static PyObject *
 normalize_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Buffer b[2];
-    Py_ssize_t cols;
-    int ok = rows_args(args, nargs, b, &cols);
+    RowsJob job = {b, 0, 0};
+    int threads = 1;
+    if (nargs == 4) {
+        threads = (int)PyLong_AsLong(args[3]);
+        if (threads == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    else if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "expected (x, out, row_length[, threads])");
+        return NULL;
+    }
+    int ok = acquire_rows(args, b, 2, 0x2, 2, args[2], &job.cols);
     if (ok <= 0) {
         return ok < 0 ? NULL : Py_NewRef(Py_False);
     }
-    Py_ssize_t rows = b[0].n / cols;
-    /* Below this a float64 sum of squares may have lost digits to
-     * subnormals. float32 squares are exact in double and cannot overflow. */
-    double enough = 4.0 * (double)cols * DBL_MIN / DBL_EPSILON;
-    for (Py_ssize_t r = 0; r < rows; r++) {
-        Py_ssize_t start = r * cols;
-        Sum squares = {0.0, 0.0};
-        double largest = 0.0;
-        for (Py_ssize_t i = start; i < start + cols; i++) {
-            double v = LOAD(&b[0], i);
-            sum_add(&squares, v * v);
-            largest = fabs(v) > largest ? fabs(v) : largest;
-        }
-        double total = sum_value(&squares);
-        if (!isfinite(largest) || largest != largest) {
-            release_all(b, 2); /* inf or NaN: the generic formulas */
-            Py_RETURN_FALSE;
-        }
-        double scale = 1.0;
-        if (largest == 0.0) {
-            total = 1.0; /* a zero row stays zero (and keeps its signs) */
-        }
-        else if (b[0].kind == 'd' && !(isfinite(total) && total >= enough)) {
-            /* Scale by the power of two bringing the largest entry to
-             * [0.5, 1) (exactly), and sum again. */
-            int exponent;
-            frexp(largest, &exponent);
-            /* Capped so that the scale is a normal number: a subnormal
-             * row lands near 2^-52, still exact. */
-            exponent = exponent > DBL_MAX_EXP - 2 ? DBL_MAX_EXP - 2 : exponent;
-            exponent = exponent < DBL_MIN_EXP - 2 ? DBL_MIN_EXP - 2 : exponent;
-            scale = ldexp(1.0, -exponent);
-            Sum again = {0.0, 0.0};
-            for (Py_ssize_t i = start; i < start + cols; i++) {
-                double v = LOAD(&b[0], i) * scale;
-                sum_add(&again, v * v);
-            }
-            total = sum_value(&again);
-        }
-        double norm = sqrt(total);
-        for (Py_ssize_t i = start; i < start + cols; i++) {
-            STORE(&b[1], i, LOAD(&b[0], i) * scale / norm);
-        }
-    }
+    Py_BEGIN_ALLOW_THREADS
+    parallel(normalize_range, &job, b[0].n / job.cols, threads_for(b[0].n, threads));
+    Py_END_ALLOW_THREADS
     release_all(b, 2);
-    Py_RETURN_TRUE;
+    return Py_NewRef(atomic_load(&job.failed) ? Py_False : Py_True);
 }
 
 /* ---- losses ------------------------------------------------------------ */
 
-static inline double
-error_power(double a, double b, int power)
+
+typedef struct {
+    Buffer *b; /* yhat, y, and out for the elements */
+    int power;
+    double *sums; /* one per stretch, for the sum */
+} LossJob;
+
+VECTOR_CLONES static void
+loss_sum_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
 {
-    double d = fabs(a - b);
-    return power == 2 ? d * d : d;
+    LossJob *job = ctx;
+    const Buffer *a = &job->b[0], *b = &job->b[1];
+    for (Py_ssize_t s = begin; s < end; s++) {
+        Py_ssize_t i = s * STRETCH, n = i + STRETCH < a->n ? STRETCH : a->n - i;
+        job->sums[s] = powers_sum(a, b, i, n, job->power);
+    }
 }
 
-/* loss_sum(yhat, y, power) -> the sum of |yhat - y|**power as a float
- * (compensated, in double), or None when not served. */
+VECTOR_CLONES static void
+loss_elements_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
+{
+    LossJob *job = ctx;
+    const Buffer *a = &job->b[0], *b = &job->b[1], *out = &job->b[2];
+    Py_ssize_t i = begin * STRETCH, stop = end * STRETCH < a->n ? end * STRETCH : a->n;
+    for (; i + LANES <= stop; i += LANES) {
+        store_lanes(out, i, error_power_lanes(load_lanes(a, i), load_lanes(b, i), job->power));
+    }
+    for (; i < stop; i++) {
+        STORE(out, i, error_power(LOAD(a, i), LOAD(b, i), job->power));
+    }
+}
+
+/* The trailing arguments: power, then threads (1 if left out). */
+static int
+loss_options(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t fixed, int *power, int *threads)
+{
+    if (nargs != fixed + 1 && nargs != fixed + 2) {
+        PyErr_SetString(PyExc_TypeError, fixed == 2 ? "expected (yhat, y, power[, threads])"
+                                                    : "expected (yhat, y, out, power[, threads])");
+        return 0;
+    }
+    *power = PyLong_AsLong(args[fixed]) == 2 ? 2 : 1;
+    *threads = nargs == fixed + 2 ? (int)PyLong_AsLong(args[fixed + 1]) : 1;
+    return !PyErr_Occurred();
+}
+
+/* loss_sum(yhat, y, power, threads=1) -> the sum of |yhat - y|**power as a
+ * float (inf or NaN where a term is), or None when not served. */
 static PyObject *
 loss_sum(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Buffer b[2];
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "expected (yhat, y, power)");
+    LossJob job = {b, 1, NULL};
+    int threads;
+    if (!loss_options(args, nargs, 2, &job.power, &threads)) {
         return NULL;
     }
-    int power = PyLong_AsLong(args[2]) == 2 ? 2 : 1;
-    if (PyErr_Occurred() || !acquire_all(args, b, 2, 0x0, 2)) {
-        return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+    if (!acquire_all(args, b, 2, 0x0, 2)) {
+        Py_RETURN_NONE;
     }
-    Sum total = {0.0, 0.0};
-    for (Py_ssize_t i = 0; i < b[0].n; i++) {
-        sum_add(&total, error_power(LOAD(&b[0], i), LOAD(&b[1], i), power));
+    Py_ssize_t stretches = (b[0].n + STRETCH - 1) / STRETCH;
+    double one, total;
+    job.sums = stretches > 1 ? PyMem_RawMalloc(stretches * sizeof(double)) : &one;
+    if (job.sums == NULL) {
+        release_all(b, 2);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    parallel(loss_sum_range, &job, stretches, threads_for(b[0].n, threads));
+    Py_END_ALLOW_THREADS
+    total = pairwise_sum(job.sums, stretches);
+    if (job.sums != &one) {
+        PyMem_RawFree(job.sums);
     }
     release_all(b, 2);
-    /* An inf term makes the compensation NaN: report the plain sum then. */
-    return PyFloat_FromDouble(isfinite(total.sum) ? sum_value(&total) : total.sum);
+    return PyFloat_FromDouble(total);
 }
 
-/* loss_elements(yhat, y, out, power): out = |yhat - y|**power, elementwise. */
+/* loss_elements(yhat, y, out, power, threads=1): out = |yhat - y|**power. */
 static PyObject *
 loss_elements(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Buffer b[3];
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "expected (yhat, y, out, power)");
-        return NULL;
-    }
-    int power = PyLong_AsLong(args[3]) == 2 ? 2 : 1;
-    if (PyErr_Occurred()) {
+    LossJob job = {b, 1, NULL};
+    int threads;
+    if (!loss_options(args, nargs, 3, &job.power, &threads)) {
         return NULL;
     }
     if (!acquire_all(args, b, 3, 0x4, 3)) {
         Py_RETURN_FALSE;
     }
-    for (Py_ssize_t i = 0; i < b[0].n; i++) {
-        STORE(&b[2], i, error_power(LOAD(&b[0], i), LOAD(&b[1], i), power));
-    }
+    Py_BEGIN_ALLOW_THREADS
+    parallel(loss_elements_range, &job, (b[0].n + STRETCH - 1) / STRETCH,
+             threads_for(b[0].n, threads));
+    Py_END_ALLOW_THREADS
     release_all(b, 3);
     Py_RETURN_TRUE;
 }
@@ -770,7 +1270,7 @@ static PyMethodDef methods[] = {
     {"sigmoid", (PyCFunction)(void (*)(void))sigmoid, METH_FASTCALL,
      "sigmoid(x, out) -> bool: out = 1 / (1 + exp(-x))."},
     {"sigmoid_derivative", (PyCFunction)(void (*)(void))sigmoid_derivative, METH_FASTCALL,
-     "sigmoid_derivative(x, out) -> bool: out = e / (1 + e)**2 with e = exp(-|x|)."},
+     "sigmoid_derivative(x, out, threads=1) -> bool: out = e / (1 + e)**2 with e = exp(-|x|)."},
     {"softmax_rows", (PyCFunction)(void (*)(void))softmax_rows, METH_FASTCALL,
      "softmax_rows(x, out, row_length) -> bool: softmax over consecutive rows."},
     {"softmax_shift", (PyCFunction)(void (*)(void))softmax_shift, METH_FASTCALL,
@@ -778,11 +1278,11 @@ static PyMethodDef methods[] = {
     {"softmax_scale", (PyCFunction)(void (*)(void))softmax_scale, METH_FASTCALL,
      "softmax_scale(exp_shifted, error, out, row_length) -> bool: corrected, over row sums."},
     {"normalize_rows", (PyCFunction)(void (*)(void))normalize_rows, METH_FASTCALL,
-     "normalize_rows(x, out, row_length) -> bool: each row over its Euclidean norm."},
+     "normalize_rows(x, out, row_length, threads=1) -> bool: each row over its Euclidean norm."},
     {"loss_sum", (PyCFunction)(void (*)(void))loss_sum, METH_FASTCALL,
-     "loss_sum(yhat, y, power) -> float | None: sum of |yhat - y|**power."},
+     "loss_sum(yhat, y, power, threads=1) -> float | None: sum of |yhat - y|**power."},
     {"loss_elements", (PyCFunction)(void (*)(void))loss_elements, METH_FASTCALL,
-     "loss_elements(yhat, y, out, power) -> bool: out = |yhat - y|**power."},
+     "loss_elements(yhat, y, out, power, threads=1) -> bool: out = |yhat - y|**power."},
     {"line_adagrad", (PyCFunction)(void (*)(void))line_adagrad, METH_FASTCALL,
      "line_adagrad(moments, start, out, steps, every, lr, eps, initial, decay, penalty, check)"
      " -> bool: Adagrad on the line, in the arrays' precision."},
@@ -792,7 +1292,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     "_kernels",
-    "Compiled kernels for small NumPy arrays (see arraykit/_native/numpy.py).",
+    "Compiled kernels for NumPy arrays and torch CPU tensors (see arraykit/_native/numpy.py).",
     -1,
     methods,
     NULL,
@@ -804,5 +1304,11 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__kernels(void)
 {
+#if HAVE_POOL
+    static int registered = 0;
+    if (!registered && pthread_atfork(NULL, NULL, pool_forget) == 0) {
+        registered = 1;
+    }
+#endif
     return PyModule_Create(&module);
 }

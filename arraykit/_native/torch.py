@@ -85,6 +85,53 @@ def _inside_torch_func() -> bool:
     return bool(torch._C._are_functorch_transforms_active())
 
 
+# Bound once: direct() runs on every eager call, where attribute lookups count.
+_is_compiling = torch.compiler.is_compiling
+_transforms_active = torch._C._are_functorch_transforms_active
+_function_modes = torch._C._is_torch_function_mode_enabled
+_dispatch_modes = torch._C._len_torch_dispatch_stack
+_tracing = torch._C._get_tracing_state
+_grad_enabled = torch.is_grad_enabled
+_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+_STRIDED = torch.strided
+
+
+def direct(*tensors: torch.Tensor) -> bool:
+    """Whether an eager call on ``tensors`` may go straight to their CPU kernel.
+
+    The dispatcher's route costs microseconds per call (the operator's
+    Autograd and CPU kernels are Python functions it calls back), as much as
+    the kernel itself on 1e5 elements. It is skipped only where the tensors
+    themselves settle every choice it would make: torch's own dense CPU
+    tensors (no subclass: fake, functional and the caller's own subclasses
+    keep the dispatcher), none wrapped by ``torch.func``, outside
+    ``torch.compile``, tracing, any ``torch.func`` transform, torch-function
+    or dispatch mode and forward-mode level. On such tensors
+    ``requires_grad`` is the truth, and a call that would record a gradient
+    keeps the operator too.
+    """
+    if (
+        _is_compiling()  # first: dynamo folds it, and traces nothing after
+        or _transforms_active()
+        or forward_ad._current_level >= 0
+        or _function_modes()
+        or _dispatch_modes()
+        or _tracing() is not None
+    ):
+        return False
+    grad = _grad_enabled()
+    for t in tensors:
+        if (
+            type(t) is not torch.Tensor
+            or not t.is_cpu
+            or t.layout is not _STRIDED
+            or (grad and t.requires_grad)
+            or _wrapped(t)
+        ):
+            return False
+    return True
+
+
 def _in_float32(kernel: Callable[..., Any], tensors: int) -> Callable[..., Any]:
     """``kernel`` taking half-precision tensors: computed in float32, rounded back once."""
 
@@ -318,14 +365,19 @@ sigmoid_differentiable: Any = _define_differentiable(
     everywhere=torch.sigmoid,
 )
 
-sigmoid: Any = _define(
+_sigmoid: Any = _define(
     "sigmoid(Tensor x) -> Tensor",
     _formulas.sigmoid,
     _same_shape,
-    _elementwise_vmap(lambda x: sigmoid(x), 1),
+    _elementwise_vmap(lambda x: _sigmoid(x), 1),
     everywhere=torch.sigmoid,
     differentiable=sigmoid_differentiable,
 )
+
+
+def sigmoid(x: torch.Tensor) -> torch.Tensor:
+    return torch.sigmoid(x) if direct(x) else _sigmoid(x)
+
 
 # --- sigmoid_derivative -------------------------------------------------------------------
 
@@ -343,7 +395,9 @@ def _sigmoid_derivative_backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
     return sigmoid_derivative_backward(grad, x)  # type: ignore[no-any-return]
 
 
-_SIGMOID_DERIVATIVE_CPU = _through_numpy(numpy_kernels.sigmoid_derivative)
+_SIGMOID_DERIVATIVE_CPU = _through_numpy(
+    lambda x: numpy_kernels.sigmoid_derivative(x, threads=torch.get_num_threads())
+)
 
 sigmoid_derivative_differentiable: Any = _define_differentiable(
     "sigmoid_derivative_differentiable(Tensor x) -> Tensor",
@@ -356,22 +410,26 @@ sigmoid_derivative_differentiable: Any = _define_differentiable(
     cuda="sigmoid_derivative",
 )
 
-sigmoid_derivative: Any = _define(
+_sigmoid_derivative: Any = _define(
     "sigmoid_derivative(Tensor x) -> Tensor",
     _formulas.sigmoid_derivative,
     _same_shape,
-    _elementwise_vmap(lambda x: sigmoid_derivative(x), 1),
+    _elementwise_vmap(lambda x: _sigmoid_derivative(x), 1),
     cpu=_SIGMOID_DERIVATIVE_CPU,
     cuda="sigmoid_derivative",
     differentiable=sigmoid_derivative_differentiable,
 )
 
+
+def sigmoid_derivative(x: torch.Tensor) -> torch.Tensor:
+    return _SIGMOID_DERIVATIVE_CPU(x) if direct(x) else _sigmoid_derivative(x)  # type: ignore[no-any-return]
+
+
 # --- softmax ------------------------------------------------------------------------------
 
 
 def _cpu_softmax(x: torch.Tensor, axes: Sequence[int]) -> torch.Tensor:
-    # torch's CPU kernels split large arrays over its threads; so does this,
-    # for softmax alone, whose arithmetic outweighs its memory traffic.
+    # torch's CPU kernels split large arrays over its threads; so do these.
     result = numpy_kernels.softmax(_numpy_view(x), tuple(axes), threads=torch.get_num_threads())
     return torch.from_numpy(result)
 
@@ -425,6 +483,8 @@ _softmax: Any = _define(
 
 
 def softmax(x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
+    if direct(x):
+        return _SOFTMAX_CPU(x, axes)  # type: ignore[no-any-return]
     return _softmax(x, list(axes))  # type: ignore[no-any-return]
 
 
@@ -444,7 +504,9 @@ def _normalize_rows_backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
     return normalize_rows_backward(grad, x)  # type: ignore[no-any-return]
 
 
-_NORMALIZE_CPU = _through_numpy(numpy_kernels.normalize_rows)
+_NORMALIZE_CPU = _through_numpy(
+    lambda x: numpy_kernels.normalize_rows(x, threads=torch.get_num_threads())
+)
 
 normalize_rows_differentiable: Any = _define_differentiable(
     "normalize_rows_differentiable(Tensor x) -> Tensor",
@@ -457,15 +519,20 @@ normalize_rows_differentiable: Any = _define_differentiable(
     cuda="normalize_rows",
 )
 
-normalize_rows: Any = _define(
+_normalize_rows: Any = _define(
     "normalize_rows(Tensor x) -> Tensor",
     _formulas.normalize_rows,
     _same_shape,
-    _rows_vmap(lambda x: normalize_rows(x), 1),
+    _rows_vmap(lambda x: _normalize_rows(x), 1),
     cpu=_NORMALIZE_CPU,
     cuda="normalize_rows",
     differentiable=normalize_rows_differentiable,
 )
+
+
+def normalize_rows(x: torch.Tensor) -> torch.Tensor:
+    return _NORMALIZE_CPU(x) if direct(x) else _normalize_rows(x)  # type: ignore[no-any-return]
+
 
 # --- losses -------------------------------------------------------------------------------
 
@@ -523,7 +590,12 @@ def _loss_backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
     return (gradient if first else None, -gradient if second else None, None, None)
 
 
-_LOSS_CPU = _through_numpy(numpy_kernels.l1_loss, tensors=2)
+_LOSS_CPU = _through_numpy(
+    lambda yhat, y, reduction, power: numpy_kernels.l1_loss(
+        yhat, y, reduction, power, threads=torch.get_num_threads()
+    ),
+    tensors=2,
+)
 
 loss_differentiable: Any = _define_differentiable(
     "loss_differentiable(Tensor yhat, Tensor y, str reduction, int power) -> Tensor",
@@ -548,6 +620,8 @@ _loss: Any = _define(
 
 
 def l1_loss(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> torch.Tensor:
+    if direct(yhat, y):
+        return _LOSS_CPU(yhat, y, reduction, power)  # type: ignore[no-any-return]
     return _loss(yhat, y, reduction, power)  # type: ignore[no-any-return]
 
 
