@@ -258,10 +258,6 @@ def test_compiled_kernels_decline_what_they_cannot_read() -> None:
     for a, out in declined:
         assert kernels.compiled.sigmoid(a, out) is False
     assert kernels.compiled.softmax_rows(x, np.empty(12), 5) is False  # 12 is not rows of 5
-    # softmax_scale: float64 results need the error terms, float32 ones none
-    e = np.exp(-np.abs(x))
-    assert kernels.compiled.softmax_scale(e, None, np.empty(12), 6) is False
-    assert kernels.compiled.softmax_scale(e, np.zeros(12), np.empty(12, np.float32), 6) is False
     # and through the public functions, the NumPy kernels serve them
     import arraykit as ak
 
@@ -271,83 +267,15 @@ def test_compiled_kernels_decline_what_they_cannot_read() -> None:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_torch_softmax_in_threads(monkeypatch: pytest.MonkeyPatch, dtype: str) -> None:
-    """torch's softmax splits rows over torch's thread count: parts agree with the references."""
-    import backends
-    from arraykit._native import numpy as kernels
-    from arraykit._native import torch as torch_kernels
-
-    from .test_primitives import _softmax_input
-
-    xb = backends.get("torch:cpu")
-    torch = pytest.importorskip("torch")
-    monkeypatch.setattr(kernels, "PARALLEL_FROM", 1)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(3)  # three uneven parts, whatever the machine has
-    try:
-        rng = np.random.default_rng(10)
-        typical = rng.normal(size=(700, 100)) * 4
-        special = _softmax_input(dtype, 2)  # ±inf, NaN, the largest floats: the last part only
-        narrow = np.concatenate([rng.normal(size=(7000, special.shape[1])) * 4, special])
-        for values in (typical, narrow):
-            x = xb.asarray(values, dtype)
-            exact = reference.softmax_rows(xb.to_numpy(x).astype(np.float64))
-            result = torch_kernels.softmax(x, (1,))
-            assert_close(result, exact, xb, dtype)
-    finally:
-        torch.set_num_threads(threads)
-
-
-# Run in a fresh interpreter: forking this test process, which has JAX's
-# threads, is itself unsafe. The child makes no torch calls: torch's OpenMP
-# threads do not survive a fork either, and its parallel kernels hang there.
-FORK_SCRIPT = """
-import multiprocessing, numpy as np, torch
-from arraykit._native import numpy as numpy_kernels, torch as torch_kernels
-
-def child():
-    rows = np.linspace(-3.0, 3.0, 8 * numpy_kernels.PARALLEL_FROM).reshape(-1, 8)
-    result = torch_kernels.softmax(torch.from_numpy(rows), (1,)).numpy()
-    ok = numpy_kernels._pool is not None and np.allclose(result.sum(axis=1), 1.0)
-    raise SystemExit(0 if ok else 1)
-
-torch.set_num_threads(2)
-torch_kernels.softmax(torch.ones(4 * numpy_kernels.PARALLEL_FROM).reshape(-1, 4), (1,))
-assert numpy_kernels._pool is not None
-process = multiprocessing.get_context("fork").Process(target=child)
-process.start()
-process.join(timeout=60)
-if process.exitcode is None:
-    process.kill()
-    raise SystemExit("the forked child hung")
-raise SystemExit(f"child exit code {process.exitcode}" if process.exitcode else 0)
-"""
-
-
-def test_torch_softmax_threads_after_fork() -> None:
-    """A child forked after the pool started gets a pool of its own (not one of dead threads)."""
-    import os
-    import subprocess
-    import sys
-
-    pytest.importorskip("torch")
-    if not hasattr(os, "fork"):
-        pytest.skip("no fork on this platform")
-    done = subprocess.run(
-        [sys.executable, "-c", FORK_SCRIPT], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_compiled_row_range_at_every_position(dtype: str) -> None:
-    """The row maximum and the NaN check (vector lanes, then a scalar tail) see every entry."""
+    """The row maximum and the NaN check see every entry, whether in a vector, in the last
+    vector overlapping the one before, or in rows shorter than a vector."""
     import backends
     from arraykit._native import numpy as kernels
 
     if kernels.compiled is None:
         pytest.skip(NOT_COMPILED)
-    for n in range(1, 20):
+    for n in range(1, 40):
         for p in range(n):
             x = np.linspace(-3.0, 0.0, n).astype(dtype)
             x[p] = 1000.0  # the maximum: exp(x - m) overflows unless m is it
@@ -357,9 +285,9 @@ def test_compiled_row_range_at_every_position(dtype: str) -> None:
             assert_close(out, desired, backends.get("numpy"), dtype)
             x[p] = np.nan
             assert kernels.compiled.softmax_rows(x, out, n) is False
-            shifted = np.empty(n)
-            error = None if dtype == "float32" else np.empty(n)
-            assert kernels.compiled.softmax_shift(x, shifted, error, n) is False
+            rows = np.tile(np.linspace(-3.0, 0.0, n).astype(dtype), (3, 1))
+            rows[1, p] = np.inf  # in a row of its own, between good ones
+            assert kernels.compiled.softmax_rows(rows, np.empty_like(rows), n) is False
 
 
 def test_compiled_kernels_are_built_where_required() -> None:
@@ -484,6 +412,14 @@ def test_compiled_kernels_in_threads(dtype: str) -> None:
     x, y = _threads_inputs(dtype)
     exact = x.astype(np.float64), y.astype(np.float64)
     cases = {
+        "softmax": (
+            lambda t: kernels.softmax(x, (1,), threads=t),
+            reference.softmax_rows(exact[0]),
+        ),
+        "softmax, rows of 7": (
+            lambda t: kernels.softmax(x.reshape(-1, 8)[:, :7], (1,), threads=t),
+            reference.softmax_rows(exact[0].reshape(-1, 8)[:, :7]),
+        ),
         "sigmoid_derivative": (
             lambda t: kernels.sigmoid_derivative(x, threads=t),
             reference.sigmoid_derivative(exact[0]),
@@ -504,6 +440,17 @@ def test_compiled_kernels_in_threads(dtype: str) -> None:
         assert_close(alone, desired, xb, dtype)
         for threads in (2, 3, 5):
             np.testing.assert_array_equal(run(threads), alone, err_msg=f"{name}, {threads} threads")
+    # ±inf, NaN and the largest floats in the last thread's rows: the whole array
+    # goes to the NumPy kernels, which give those rows the generic formula's limits
+    from .test_primitives import _softmax_input
+
+    special = _softmax_input(dtype, 2)
+    rng = np.random.default_rng(13)
+    narrow = np.concatenate([rng.normal(size=(20000, special.shape[1])) * 4, special])
+    narrow = narrow.astype(dtype)
+    desired = reference.softmax_rows(narrow.astype(np.float64))
+    for threads in (1, 3):
+        assert_close(kernels.softmax(narrow, (1,), threads=threads), desired, xb, dtype)
 
 
 POOL_FORK_SCRIPT = """

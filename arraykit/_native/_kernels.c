@@ -4,14 +4,13 @@
  * Small arrays: on a few hundred elements a NumPy ufunc call costs 0.2-0.4 us
  * of dispatch whatever it computes, and the careful formulas take several
  * calls where the textbook takes one or two; here each primitive is one call
- * that reads its input once. softmax_shift and softmax_scale do the passes
- * around NumPy's exp for large arrays.
+ * that reads its input once.
  *
- * sigmoid_derivative, normalize_rows and the losses serve every size: their
- * loops run eight doubles at a time (compiled for the processor's widest
- * vectors), with an exp of their own, and split large arrays over threads
- * where the caller asks for them (torch does, with its thread count; NumPy
- * arrays get one, as NumPy's own functions).
+ * sigmoid_derivative, softmax, normalize_rows and the losses serve every
+ * size: their loops run eight doubles at a time (compiled for the
+ * processor's widest vectors), with an exp of their own, and split large
+ * arrays over threads where the caller asks for them (torch does, with its
+ * thread count; NumPy arrays get one, as NumPy's own functions).
  *
  * Every function takes C-contiguous buffers of one native float type ('f' or
  * 'd') and returns False (or None) when it cannot serve them, or when a
@@ -182,6 +181,11 @@ sum_value(const Sum *s)
 typedef double vdouble __attribute__((vector_size(8 * LANES)));
 typedef float vfloat __attribute__((vector_size(4 * LANES)));
 typedef long long vlong __attribute__((vector_size(8 * LANES)));
+typedef int vint __attribute__((vector_size(4 * LANES)));
+/* float32 arithmetic in vectors of the same width: twice the lanes. */
+typedef float vfloat_wide __attribute__((vector_size(8 * LANES)));
+typedef int vint_wide __attribute__((vector_size(8 * LANES)));
+#define WIDE (2 * LANES)
 
 INLINE vdouble
 load_lanes(const Buffer *b, Py_ssize_t i)
@@ -321,8 +325,12 @@ parallel(RangeFn fn, void *ctx, Py_ssize_t items, int threads)
         }
         pool.workers++;
     }
-    int parts = pool.workers + 1 < threads ? pool.workers + 1 : threads;
-    parts = items < parts ? (int)items : parts;
+    /* Four parts per thread, claimed as each finishes: a worker that the
+     * system runs late (another process's threads, or torch's spinning on
+     * the same core) leaves its parts to the others instead of being waited
+     * for. */
+    int running = pool.workers + 1 < threads ? pool.workers + 1 : threads;
+    int parts = items < 4 * running ? (int)items : 4 * running;
     pool.fn = fn;
     pool.ctx = ctx;
     pool.items = items;
@@ -430,98 +438,142 @@ sigmoid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return elementwise(args, nargs, sigmoid1);
 }
 
-/* exp(s) for s <= 0 (or NaN), eight at a time: Cody and Waite's reduction
- * s = n ln2 + r, |r| <= ln2/2, with ln2 in two parts (n ln2_hi is exact);
- * exp(r) by a polynomial interpolating it at Chebyshev nodes (degree 11:
- * within 5e-18, so the result is within an ulp; degree 6 for results that
- * are rounded to float32: within 3e-9); 2^n from exponent bits, in two
- * factors, so that subnormal results are rounded once. */
-#define EXP_SHIFTER 0x1.8p52 /* adding it rounds to an integer, kept in the low bits */
-
+/* exp(s) for s <= 0 (or NaN), a vector at a time: Cody and Waite's
+ * reduction s = n ln2 + r, |r| <= ln2/2, with ln2 in two parts (n ln2_hi is
+ * exact); exp(r) by a polynomial interpolating it at Chebyshev nodes; 2^n
+ * from exponent bits. In double, degree 11 (within 5e-18 of exp(r)): within an ulp. In
+ * float, for float32 results, degree 6 (within 2e-8 with its coefficients
+ * rounded to float): within an ulp too, and twice the lanes. */
 INLINE vdouble
 select_lanes(vlong mask, vdouble a, vdouble b)
 {
     return (vdouble)(((vlong)a & mask) | ((vlong)b & ~mask));
 }
 
-INLINE vdouble
-power_of_two(vdouble n) /* n integral, in [-1022, 1023] */
+INLINE vfloat_wide
+select_wide(vint_wide mask, vfloat_wide a, vfloat_wide b)
 {
-    vdouble k = n + EXP_SHIFTER;
-    vdouble shifter = (vdouble){0} + EXP_SHIFTER;
-    return (vdouble)(((vlong)k - (vlong)shifter + 1023) << 52);
+    return (vfloat_wide)(((vint_wide)a & mask) | ((vint_wide)b & ~mask));
+}
+
+/* Adding these rounds to an integer, kept in the low bits of the sum. */
+#define SHIFTER 0x1.8p52
+#define SHIFTER_FLOAT 0x1.8p23f
+
+/* 2^(n + 64), n integral in [-1086, 0]: a normal number. The exps below
+ * multiply by it and then by 2^-64, so that a subnormal result is rounded
+ * once, by the last multiplication. */
+INLINE vdouble
+power_of_two(vdouble n)
+{
+    vdouble k = n + SHIFTER, shifter = (vdouble){0} + SHIFTER;
+    return (vdouble)(((vlong)k - (vlong)shifter + (1023 + 64)) << 52);
+}
+
+INLINE vfloat_wide
+power_of_two_wide(vfloat_wide n) /* n integral in [-190, 0] */
+{
+    vfloat_wide k = n + SHIFTER_FLOAT, shifter = (vfloat_wide){0} + SHIFTER_FLOAT;
+    return (vfloat_wide)(((vint_wide)k - (vint_wide)shifter + (127 + 64)) << 23);
 }
 
 INLINE vdouble
-exp_nonpositive(vdouble s, int single)
+exp_nonpositive(vdouble s)
 {
     vdouble floor = (vdouble){0} - 746.0; /* exp below it rounds to 0 */
     s = select_lanes(s < floor, floor, s);
-    vdouble n = (s * 0x1.71547652b82fep0 + EXP_SHIFTER) - EXP_SHIFTER;
+    vdouble n = (s * 0x1.71547652b82fep0 + SHIFTER) - SHIFTER;
     vdouble hi = s - n * 0x1.62e42fee00000p-1, lo = n * 0x1.a39ef35793c76p-33;
-    vdouble r = hi - lo, q;
-    if (single) {
-        q = (vdouble){0} + 0x1.6d7531eae5468p-10;
-        q = q * r + 0x1.126fa6fd6e815p-7;
-        q = q * r + 0x1.5554ace120b86p-5;
-        q = q * r + 0x1.5554043e289bcp-3;
-        q = q * r + 0x1.00000028794dfp-1;
-        q = 1.0 + r * (q * r + 0x1.000000a1fd6a7p+0);
-    }
-    else {
-        q = (vdouble){0} + 0x1.af631d0059becp-26;
-        q = q * r + 0x1.28b4057f44145p-22;
-        q = q * r + 0x1.71ddf5749d126p-19;
-        q = q * r + 0x1.a01991ac8730ap-16;
-        q = q * r + 0x1.a01a01b14378fp-13;
-        q = q * r + 0x1.6c16c187fbe02p-10;
-        q = q * r + 0x1.111111110f225p-7;
-        q = q * r + 0x1.555555554f0cfp-5;
-        q = q * r + 0x1.555555555555ap-3;
-        q = q * r + 0x1.0000000000011p-1;
-        q = 1.0 + (r + (r * r) * q);
-    }
-    vdouble least = (vdouble){0} - 1022.0;
-    vdouble a = select_lanes(n > least, n, least);
-    return q * power_of_two(a) * power_of_two(n - a);
+    vdouble r = hi - lo, q = (vdouble){0} + 0x1.af631d0059becp-26;
+    q = q * r + 0x1.28b4057f44145p-22;
+    q = q * r + 0x1.71ddf5749d126p-19;
+    q = q * r + 0x1.a01991ac8730ap-16;
+    q = q * r + 0x1.a01a01b14378fp-13;
+    q = q * r + 0x1.6c16c187fbe02p-10;
+    q = q * r + 0x1.111111110f225p-7;
+    q = q * r + 0x1.555555554f0cfp-5;
+    q = q * r + 0x1.555555555555ap-3;
+    q = q * r + 0x1.0000000000011p-1;
+    q = 1.0 + (r + (r * r) * q);
+    return q * power_of_two(n) * 0x1p-64;
 }
 
-/* e / (1 + e)^2 with e = exp(-|x|) <= 1, clamped at its maximum 1/4. */
-INLINE vdouble
-sigmoid_derivative_lanes(vdouble v, int single)
+INLINE vfloat_wide
+exp_nonpositive_wide(vfloat_wide s)
 {
-    vdouble magnitude = (vdouble)((vlong)v & ((vlong){0} + 0x7fffffffffffffffLL));
-    vdouble e = exp_nonpositive(-magnitude, single);
+    vfloat_wide floor = (vfloat_wide){0} - 104.0f; /* exp below it rounds to 0 */
+    s = select_wide(s < floor, floor, s);
+    vfloat_wide n = (s * 0x1.715476p0f + SHIFTER_FLOAT) - SHIFTER_FLOAT;
+    vfloat_wide r = (s - n * 0x1.62e4p-1f) - n * 0x1.7f7d1cp-20f;
+    vfloat_wide q = (vfloat_wide){0} + 0x1.6d7532p-10f;
+    q = q * r + 0x1.126fa6p-7f;
+    q = q * r + 0x1.5554acp-5f;
+    q = q * r + 0x1.555404p-3f;
+    q = q * r + 0.5f;
+    q = 1.0f + (r + (r * r) * q);
+    return q * power_of_two_wide(n) * 0x1p-64f;
+}
+
+/* e / (1 + e)^2 with e = exp(-|x|) <= 1, clamped at its maximum 1/4: NaN
+ * stays NaN, and the clamp's compare is false for it. */
+INLINE vdouble
+sigmoid_derivative_lanes(vdouble v)
+{
+    vdouble e = exp_nonpositive(-(vdouble)((vlong)v & ((vlong){0} + 0x7fffffffffffffffLL)));
     vdouble d = 1.0 + e, r = e / (d * d), quarter = (vdouble){0} + 0.25;
     return select_lanes(r > quarter, quarter, r);
+}
+
+INLINE vfloat_wide
+sigmoid_derivative_wide(vfloat_wide v)
+{
+    vfloat_wide e = exp_nonpositive_wide(-(vfloat_wide)((vint_wide)v & 0x7fffffff));
+    vfloat_wide d = 1.0f + e, r = e / (d * d), quarter = (vfloat_wide){0} + 0.25f;
+    return select_wide(r > quarter, quarter, r);
 }
 
 typedef struct {
     Buffer *b; /* x, out */
 } ElementsJob;
 
+/* f over x's elements from i to stop, a vector at a time; the last few in a
+ * vector padded with zeros. */
+#define ELEMENTWISE(NAME, T, VT, WIDTH, F)                                                 \
+    INLINE void NAME(const T *x, T *out, Py_ssize_t i, Py_ssize_t stop)                   \
+    {                                                                                      \
+        VT v;                                                                              \
+        for (; i + WIDTH <= stop; i += WIDTH) {                                            \
+            memcpy(&v, x + i, sizeof v);                                                   \
+            v = F(v);                                                                      \
+            memcpy(out + i, &v, sizeof v);                                                 \
+        }                                                                                  \
+        if (i < stop) {                                                                    \
+            T part[WIDTH] = {0};                                                           \
+            for (int j = 0; i + j < stop; j++) {                                           \
+                part[j] = x[i + j];                                                        \
+            }                                                                              \
+            memcpy(&v, part, sizeof v);                                                    \
+            v = F(v);                                                                      \
+            memcpy(part, &v, sizeof v);                                                    \
+            for (int j = 0; i + j < stop; j++) {                                           \
+                out[i + j] = part[j];                                                      \
+            }                                                                              \
+        }                                                                                  \
+    }
+ELEMENTWISE(sigmoid_derivative_doubles, double, vdouble, LANES, sigmoid_derivative_lanes)
+ELEMENTWISE(sigmoid_derivative_floats, float, vfloat_wide, WIDE, sigmoid_derivative_wide)
+
 VECTOR_CLONES static void
 sigmoid_derivative_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
 {
     ElementsJob *job = ctx;
     const Buffer *x = &job->b[0], *out = &job->b[1];
-    int single = x->kind == 'f';
     Py_ssize_t i = begin * STRETCH, stop = end * STRETCH < x->n ? end * STRETCH : x->n;
-    for (; i + LANES <= stop; i += LANES) {
-        vdouble v = load_lanes(x, i);
-        store_lanes(out, i, single ? sigmoid_derivative_lanes(v, 1) : sigmoid_derivative_lanes(v, 0));
+    if (x->kind == 'd') {
+        sigmoid_derivative_doubles(x->view.buf, out->view.buf, i, stop);
     }
-    if (i < stop) { /* the last few, in lanes padded with zeros */
-        double part[LANES] = {0};
-        vdouble v;
-        for (Py_ssize_t k = 0; k < stop - i; k++) {
-            part[k] = LOAD(x, i + k);
-        }
-        memcpy(&v, part, sizeof v);
-        v = single ? sigmoid_derivative_lanes(v, 1) : sigmoid_derivative_lanes(v, 0);
-        for (Py_ssize_t k = 0; k < stop - i; k++) {
-            STORE(out, i + k, v[k]);
-        }
+    else {
+        sigmoid_derivative_floats(x->view.buf, out->view.buf, i, stop);
     }
 }
 
@@ -552,334 +604,345 @@ sigmoid_derivative(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 /* ---- rows -------------------------------------------------------------- */
 
-/* Check (x, out, row_length) and acquire both buffers, as acquire_rows. */
-static int
-rows_args(PyObject *const *args, Py_ssize_t nargs, Buffer *b, Py_ssize_t *cols)
-{
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "expected (x, out, row_length)");
-        return -1;
+/* Softmax of each row, fused: the row's maximum m; exp(x - m) into out,
+ * summed on the way; then each over the sum.
+ *
+ * The rounding error of x - m is carried into exp (TwoSum): without it a
+ * small result's relative error grows like |x - m| ulps. float64 sums in
+ * eight compensated lanes and divides. float32 is computed in float lanes,
+ * twice as many, and sums in double (positive terms: relative error under
+ * 2^-40 for any row that fits in memory); it multiplies by the reciprocal
+ * rounded to float: within three ulps in all. An entry of -inf, or a
+ * difference that overflowed to -inf, has exp 0. Rows with NaN or +inf, or
+ * of -inf alone, fail the job: the generic formulas define those. */
+typedef struct {
+    Buffer *b; /* x, out */
+    Py_ssize_t cols;
+    atomic_int failed; /* 1: a row the caller's generic formula must take; 2: no memory */
+} RowsJob;
+
+/* The exact rounding error of d = v - m (Knuth's TwoSum), in each lane. */
+#define DIFFERENCE_ERROR(NAME, VT)                                                         \
+    INLINE VT NAME(VT v, VT m, VT d)                                                       \
+    {                                                                                      \
+        VT back = d - v;                                                                   \
+        return (v - (d - back)) + (-m - back);                                             \
     }
-    return acquire_rows(args, b, 2, 0x2, 2, args[2], cols);
+DIFFERENCE_ERROR(difference_error_lanes, vdouble)
+DIFFERENCE_ERROR(difference_error_wide, vfloat_wide)
+
+INLINE vdouble
+softmax_exp_lanes(vdouble v, vdouble m)
+{
+    vdouble d = v - m, e = exp_nonpositive(d), floor = (vdouble){0} - 746.0;
+    /* Below the floor (-inf too, whose error term is NaN) exp is 0; NaN stays NaN. */
+    return select_lanes(d < floor, (vdouble){0}, e + e * difference_error_lanes(v, m, d));
 }
 
-/* The exact rounding error of d = v - m (Knuth's TwoSum). */
-static inline double
-difference_error(double v, double m, double d)
+INLINE vfloat_wide
+softmax_exp_wide(vfloat_wide v, vfloat_wide m)
 {
-    double back = d - v;
-    return (v - (d - back)) + (-m - back);
+    vfloat_wide d = v - m, e = exp_nonpositive_wide(d), floor = (vfloat_wide){0} - 104.0f;
+    return select_wide(d < floor, (vfloat_wide){0}, e + e * difference_error_wide(v, m, d));
 }
 
-/* exp(x - m) with the rounding error of x - m carried in (TwoSum): without
- * it, the relative error of a small result grows like |x - m| ulps. */
-static inline double
-shifted_exp(double v, double m)
+/* Sums in compensated lanes (TwoSum in each). */
+INLINE void
+add_compensated(vdouble *acc, vdouble *comp, vdouble e)
 {
-    double s = v - m;
-    if (s < -746.0) {
-        return 0.0; /* exp underflows to 0; also where v - m overflowed */
-    }
-    double e = exp(s);
-    return e + e * difference_error(v, m, s);
+    vdouble t = *acc + e, back = t - *acc;
+    *comp += (*acc - (t - back)) + (e - back);
+    *acc = t;
 }
 
-/* Largest and smallest entry of a row, in four lanes (a single chain of
- * compares costs its latency on every element); NaN is reported apart. */
-#define ROW_RANGE(T)                                                              \
-    static void row_range_scalar_##T(const T *x, Py_ssize_t n, double *hi,       \
-                                     double *lo, int *nan)                        \
-    {                                                                             \
-        T mx[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};                   \
-        T mn[4] = {INFINITY, INFINITY, INFINITY, INFINITY};                       \
-        int bad = 0;                                                              \
-        Py_ssize_t i = 0;                                                         \
-        for (; i + 4 <= n; i += 4) {                                              \
-            for (int k = 0; k < 4; k++) {                                         \
-                T v = x[i + k];                                                   \
-                bad |= v != v;                                                    \
-                mx[k] = v > mx[k] ? v : mx[k];                                    \
-                mn[k] = v < mn[k] ? v : mn[k];                                    \
-            }                                                                     \
-        }                                                                         \
-        for (; i < n; i++) {                                                      \
-            bad |= x[i] != x[i];                                                  \
-            mx[0] = x[i] > mx[0] ? x[i] : mx[0];                                  \
-            mn[0] = x[i] < mn[0] ? x[i] : mn[0];                                  \
-        }                                                                         \
-        *hi = fmax(fmax(mx[0], mx[1]), fmax(mx[2], mx[3]));                       \
-        *lo = fmin(fmin(mn[0], mn[1]), fmin(mn[2], mn[3]));                       \
-        *nan = bad;                                                               \
-    }
-ROW_RANGE(float)
-ROW_RANGE(double)
+/* The lanes of a vector from `first` on: where a row's last vector overlaps
+ * the one before (rows that are not a whole number of vectors), only those
+ * lanes are new. */
+INLINE vlong
+lanes_from(Py_ssize_t first)
+{
+    vlong index = {0, 1, 2, 3, 4, 5, 6, 7};
+    return index >= first;
+}
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-/* The same in SSE2 registers (every x86-64 processor has them; compilers do
- * not vectorise the loops above, for the NaN test), two vectors per step.
- * max/min return their second operand when the first is NaN, so NaN never
- * wins; the unordered compare reports it. The tail goes to the scalar loop. */
-#define ROW_RANGE_SSE2(T, V, W, sfx, load)                                        \
-    static void row_range_##T(const T *x, Py_ssize_t n, double *hi, double *lo,  \
-                              int *nan)                                           \
-    {                                                                             \
-        V mx0 = _mm_set1_##sfx(-INFINITY), mx1 = mx0;                            \
-        V mn0 = _mm_set1_##sfx(INFINITY), mn1 = mn0;                             \
-        V bad = _mm_setzero_##sfx();                                              \
-        Py_ssize_t i = 0;                                                         \
-        for (; i + 2 * W <= n; i += 2 * W) {                                      \
-            V a = load(x + i), b = load(x + i + W);                               \
-            bad = _mm_or_##sfx(bad, _mm_cmpunord_##sfx(a, b));                    \
-            mx0 = _mm_max_##sfx(a, mx0);                                          \
-            mx1 = _mm_max_##sfx(b, mx1);                                          \
-            mn0 = _mm_min_##sfx(a, mn0);                                          \
-            mn1 = _mm_min_##sfx(b, mn1);                                          \
-        }                                                                         \
-        T h[W], l[W];                                                             \
-        _mm_storeu_##sfx(h, _mm_max_##sfx(mx0, mx1));                             \
-        _mm_storeu_##sfx(l, _mm_min_##sfx(mn0, mn1));                             \
-        row_range_scalar_##T(x + i, n - i, hi, lo, nan);                          \
-        for (int k = 0; k < W; k++) {                                             \
-            *hi = fmax(*hi, h[k]);                                                \
-            *lo = fmin(*lo, l[k]);                                                \
-        }                                                                         \
-        *nan |= _mm_movemask_##sfx(bad) != 0;                                     \
-    }
-ROW_RANGE_SSE2(float, __m128, 4, ps, _mm_loadu_ps)
-ROW_RANGE_SSE2(double, __m128d, 2, pd, _mm_loadu_pd)
+INLINE vint_wide
+wide_lanes_from(Py_ssize_t first)
+{
+    vint_wide index = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    return index >= (int)first;
+}
+
+/* The largest lane, by halving: a scalar pass over the lanes costs as much as
+ * a short row's arithmetic. */
+INLINE double
+largest_lanes(vdouble v)
+{
+#if defined(__GNUC__) && !defined(__clang__)
+    v = select_lanes(v < __builtin_shuffle(v, (vlong){4, 5, 6, 7, 0, 1, 2, 3}),
+                     __builtin_shuffle(v, (vlong){4, 5, 6, 7, 0, 1, 2, 3}), v);
+    v = select_lanes(v < __builtin_shuffle(v, (vlong){2, 3, 0, 1, 6, 7, 4, 5}),
+                     __builtin_shuffle(v, (vlong){2, 3, 0, 1, 6, 7, 4, 5}), v);
+    return v[0] > v[1] ? v[0] : v[1];
 #else
-#define row_range_float row_range_scalar_float
-#define row_range_double row_range_scalar_double
+    double m = v[0];
+    for (int lane = 1; lane < LANES; lane++) {
+        m = v[lane] > m ? v[lane] : m;
+    }
+    return m;
 #endif
+}
 
-/* The range of row `start` of b, whichever its float kind. */
-static void
-row_range(const Buffer *b, Py_ssize_t start, Py_ssize_t cols, double *hi, double *lo, int *nan)
+INLINE float
+largest_wide(vfloat_wide v)
 {
-    if (b->kind == 'd') {
-        row_range_double((const double *)b->view.buf + start, cols, hi, lo, nan);
+#if defined(__GNUC__) && !defined(__clang__)
+    vint_wide halves = {8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7};
+    vint_wide quarters = {4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11};
+    vint_wide pairs = {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13};
+    vfloat_wide w = __builtin_shuffle(v, halves);
+    v = select_wide(v < w, w, v);
+    w = __builtin_shuffle(v, quarters);
+    v = select_wide(v < w, w, v);
+    w = __builtin_shuffle(v, pairs);
+    v = select_wide(v < w, w, v);
+    return v[0] > v[1] ? v[0] : v[1];
+#else
+    float m = v[0];
+    for (int lane = 1; lane < WIDE; lane++) {
+        m = v[lane] > m ? v[lane] : m;
+    }
+    return m;
+#endif
+}
+
+/* Softmax of a row of at least one vector (the caller pads shorter ones):
+ * its maximum; exp(x - m) into out, summed; each over the sum. The last
+ * vector of a row that is not a whole number of them is the row's last
+ * elements, overlapping the vector before: their exp is the same there, and
+ * the overlap is left out of the sum and not scaled twice. Returns 0 where
+ * the row fails (the maximum's exp(0) makes a finite row's sum at least 1;
+ * NaN, +inf and a row of -inf alone all fail that). */
+INLINE int
+softmax_row_double(const double *x, double *out, Py_ssize_t cols)
+{
+    vdouble top = (vdouble){0} - INFINITY, v, e;
+    Py_ssize_t last = cols - LANES, k;
+    for (k = 0; k <= last; k += LANES) {
+        memcpy(&v, x + k, sizeof v);
+        top = select_lanes(v > top, v, top);
+    }
+    memcpy(&v, x + last, sizeof v);
+    top = select_lanes(v > top, v, top);
+    double m = largest_lanes(top);
+    if (!isfinite(m)) {
+        return 0;
+    }
+    vdouble mv = (vdouble){0} + m, acc = {0}, comp = {0};
+    for (k = 0; k <= last; k += LANES) {
+        memcpy(&v, x + k, sizeof v);
+        e = softmax_exp_lanes(v, mv);
+        memcpy(out + k, &e, sizeof e);
+        add_compensated(&acc, &comp, e);
+    }
+    vlong fresh = lanes_from(k - last);
+    memcpy(&v, x + last, sizeof v);
+    e = softmax_exp_lanes(v, mv);
+    memcpy(out + last, &e, sizeof e);
+    add_compensated(&acc, &comp, select_lanes(fresh, e, (vdouble){0}));
+    Sum sum = {0.0, 0.0};
+    for (int lane = 0; lane < LANES; lane++) {
+        sum_add(&sum, acc[lane]);
+        sum_add(&sum, comp[lane]);
+    }
+    double total = sum_value(&sum);
+    if (!(total >= 1.0)) {
+        return 0;
+    }
+    for (k = 0; k <= last; k += LANES) {
+        memcpy(&v, out + k, sizeof v);
+        v /= total;
+        memcpy(out + k, &v, sizeof v);
+    }
+    memcpy(&v, out + last, sizeof v);
+    v = select_lanes(fresh, v / total, v);
+    memcpy(out + last, &v, sizeof v);
+    return 1;
+}
+
+/* The sum of e (as stored at out) in double lanes, from its two halves read
+ * back: splitting the register instead costs more than the reads. */
+INLINE vdouble
+widened(const float *out)
+{
+    vfloat lo, hi;
+    memcpy(&lo, out, sizeof lo);
+    memcpy(&hi, out + LANES, sizeof hi);
+    return __builtin_convertvector(lo, vdouble) + __builtin_convertvector(hi, vdouble);
+}
+
+INLINE int
+softmax_row_float(const float *x, float *out, Py_ssize_t cols)
+{
+    vfloat_wide top = (vfloat_wide){0} - INFINITY, v, e;
+    Py_ssize_t last = cols - WIDE, k;
+    for (k = 0; k <= last; k += WIDE) {
+        memcpy(&v, x + k, sizeof v);
+        top = select_wide(v > top, v, top);
+    }
+    memcpy(&v, x + last, sizeof v);
+    top = select_wide(v > top, v, top);
+    float m = largest_wide(top);
+    if (!isfinite(m)) {
+        return 0;
+    }
+    vfloat_wide mv = (vfloat_wide){0} + m;
+    vdouble acc = {0};
+    for (k = 0; k <= last; k += WIDE) {
+        memcpy(&v, x + k, sizeof v);
+        e = softmax_exp_wide(v, mv);
+        memcpy(out + k, &e, sizeof e);
+        acc += widened(out + k);
+    }
+    vint_wide fresh = wide_lanes_from(k - last);
+    memcpy(&v, x + last, sizeof v);
+    e = softmax_exp_wide(v, mv);
+    memcpy(out + last, &e, sizeof e);
+    e = select_wide(fresh, e, (vfloat_wide){0});
+    float fresh_part[WIDE];
+    memcpy(fresh_part, &e, sizeof e);
+    acc += widened(fresh_part);
+    double total = lanes_total(acc);
+    if (!(total >= 1.0)) {
+        return 0;
+    }
+    /* total is at least 1 and at most the row's length: its reciprocal is a
+     * normal float. */
+    float factor = (float)(1.0 / total);
+    for (k = 0; k <= last; k += WIDE) {
+        memcpy(&v, out + k, sizeof v);
+        v *= factor;
+        memcpy(out + k, &v, sizeof v);
+    }
+    memcpy(&v, out + last, sizeof v);
+    v = select_wide(fresh, v * factor, v);
+    memcpy(out + last, &v, sizeof v);
+    return 1;
+}
+
+/* Rows shorter than a vector, a chunk of them at a time: each row's maximum
+ * spread over its elements, so that one vector loop takes the exps of the
+ * whole chunk (consecutive in memory); then each row's sum and scaling. */
+#define SHORT_CHUNK 1024
+#define SOFTMAX_SHORT(NAME, T, VT, WIDTH, EXP)                                             \
+    INLINE int NAME(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols)                  \
+    {                                                                                      \
+        T tops[SHORT_CHUNK + WIDTH];                                                       \
+        Py_ssize_t per_chunk = SHORT_CHUNK / cols;                                         \
+        for (Py_ssize_t first = 0; first < rows; first += per_chunk) {                     \
+            Py_ssize_t count = rows - first < per_chunk ? rows - first : per_chunk;        \
+            Py_ssize_t n = count * cols, k;                                                \
+            const T *xs = x + first * cols;                                                \
+            T *os = out + first * cols;                                                    \
+            for (Py_ssize_t r = 0; r < count; r++) {                                       \
+                T m = -INFINITY;                                                           \
+                for (Py_ssize_t j = 0; j < cols; j++) {                                    \
+                    m = xs[r * cols + j] > m ? xs[r * cols + j] : m;                       \
+                }                                                                          \
+                if (!isfinite(m)) {                                                        \
+                    return 0;                                                              \
+                }                                                                          \
+                for (Py_ssize_t j = 0; j < cols; j++) {                                    \
+                    tops[r * cols + j] = m;                                                \
+                }                                                                          \
+            }                                                                              \
+            VT v, m, e;                                                                    \
+            for (k = 0; k + WIDTH <= n; k += WIDTH) {                                      \
+                memcpy(&v, xs + k, sizeof v);                                              \
+                memcpy(&m, tops + k, sizeof m);                                            \
+                e = EXP(v, m);                                                             \
+                memcpy(os + k, &e, sizeof e);                                              \
+            }                                                                              \
+            for (; k < n; k++) {                                                           \
+                VT one = (VT){0} - INFINITY, top = (VT){0} + tops[k];                      \
+                one[0] = xs[k];                                                            \
+                os[k] = EXP(one, top)[0];                                                  \
+            }                                                                              \
+            for (Py_ssize_t r = 0; r < count; r++) {                                       \
+                T *o = os + r * cols;                                                      \
+                Sum sum = {0.0, 0.0};                                                      \
+                for (Py_ssize_t j = 0; j < cols; j++) {                                    \
+                    sum_add(&sum, o[j]);                                                   \
+                }                                                                          \
+                double total = sum_value(&sum);                                            \
+                if (!(total >= 1.0)) {                                                     \
+                    return 0;                                                              \
+                }                                                                          \
+                for (Py_ssize_t j = 0; j < cols; j++) {                                    \
+                    o[j] = (T)(o[j] / total);                                              \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+        return 1;                                                                          \
+    }
+SOFTMAX_SHORT(softmax_short_double, double, vdouble, LANES, softmax_exp_lanes)
+SOFTMAX_SHORT(softmax_short_float, float, vfloat_wide, WIDE, softmax_exp_wide)
+
+VECTOR_CLONES static void
+softmax_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
+{
+    RowsJob *job = ctx;
+    const Buffer *x = &job->b[0], *out = &job->b[1];
+    Py_ssize_t cols = job->cols;
+    int ok = 1;
+    if (x->kind == 'd') {
+        const double *xr = (const double *)x->view.buf + begin * cols;
+        double *o = (double *)out->view.buf + begin * cols;
+        if (cols < LANES) {
+            ok = softmax_short_double(xr, o, end - begin, cols);
+        }
+        for (Py_ssize_t r = begin; r < end && ok && cols >= LANES; r++, xr += cols, o += cols) {
+            ok = softmax_row_double(xr, o, cols);
+        }
     }
     else {
-        row_range_float((const float *)b->view.buf + start, cols, hi, lo, nan);
+        const float *xr = (const float *)x->view.buf + begin * cols;
+        float *o = (float *)out->view.buf + begin * cols;
+        if (cols < WIDE) {
+            ok = softmax_short_float(xr, o, end - begin, cols);
+        }
+        for (Py_ssize_t r = begin; r < end && ok && cols >= WIDE; r++, xr += cols, o += cols) {
+            ok = softmax_row_float(xr, o, cols);
+        }
+    }
+    if (!ok) {
+        atomic_store(&job->failed, 1);
     }
 }
 
+/* softmax_rows(x, out, row_length, threads=1) */
 static PyObject *
 softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Buffer b[2];
-    Py_ssize_t cols;
-    int ok = rows_args(args, nargs, b, &cols);
+    RowsJob job = {b, 0, 0};
+    int threads = nargs == 4 ? (int)PyLong_AsLong(args[3]) : 1;
+    if (nargs != 3 && nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "expected (x, out, row_length[, threads])");
+        return NULL;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    int ok = acquire_rows(args, b, 2, 0x2, 2, args[2], &job.cols);
     if (ok <= 0) {
         return ok < 0 ? NULL : Py_NewRef(Py_False);
     }
-    Py_ssize_t rows = b[0].n / cols;
-    /* The exponentials are kept in double until divided by their sum: in
-     * out itself for float64, in a row of scratch for float32 (whose
-     * differences are exact in double, so need no TwoSum). */
-    double *scratch = NULL;
-    if (b[0].kind == 'f' && (scratch = PyMem_Malloc(cols * sizeof(double))) == NULL) {
-        release_all(b, 2);
-        return PyErr_NoMemory();
-    }
-    int served = 1;
-    for (Py_ssize_t r = 0; r < rows && served; r++) {
-        Py_ssize_t start = r * cols;
-        double m, lo;
-        int nan;
-        row_range(&b[0], start, cols, &m, &lo, &nan);
-        if (nan || !isfinite(m)) {
-            served = 0; /* NaN, +inf or an all -inf row: the generic formulas */
-            break;
-        }
-        Sum total = {0.0, 0.0};
-        if (scratch != NULL) {
-            const float *x = (const float *)b[0].view.buf + start;
-            for (Py_ssize_t i = 0; i < cols; i++) {
-                scratch[i] = exp((double)x[i] - m);
-                sum_add(&total, scratch[i]);
-            }
-            double t = sum_value(&total);
-            float *out = (float *)b[1].view.buf + start;
-            for (Py_ssize_t i = 0; i < cols; i++) {
-                out[i] = (float)(scratch[i] / t);
-            }
-        }
-        else {
-            const double *x = (const double *)b[0].view.buf + start;
-            double *out = (double *)b[1].view.buf + start;
-            for (Py_ssize_t i = 0; i < cols; i++) {
-                out[i] = shifted_exp(x[i], m);
-                sum_add(&total, out[i]);
-            }
-            double t = sum_value(&total);
-            for (Py_ssize_t i = 0; i < cols; i++) {
-                out[i] /= t;
-            }
-        }
-    }
-    PyMem_Free(scratch);
+    Py_BEGIN_ALLOW_THREADS
+    parallel(softmax_range, &job, b[0].n / job.cols, threads_for(b[0].n, threads));
+    Py_END_ALLOW_THREADS
     release_all(b, 2);
-    return Py_NewRef(served ? Py_True : Py_False);
-}
-
-/* For large arrays, the softmax of a block of rows in three steps around
- * NumPy's vectorised exp: softmax_shift writes s = x - m (in double) and, for
- * float64, the exact rounding error of that difference (float32 differences
- * are exact in double); the caller takes exp(s) in place; softmax_scale
- * divides each e + e*err by its row's sum, rounding once to x's dtype. */
-
-static PyObject *
-softmax_shift(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    Buffer b[3];
-    Py_ssize_t cols;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "expected (x, shifted, error, row_length)");
-        return NULL;
-    }
-    int ok = acquire_rows(args, b, 3, 0x6, 1, args[3], &cols);
-    if (ok <= 0) {
-        return ok < 0 ? NULL : Py_NewRef(Py_False);
-    }
-    int wide = b[0].kind == 'f';
-    int served = wide || b[2].view.buf != NULL; /* float64 needs the error buffer */
-    double *s = b[1].view.buf, *err = b[2].view.buf;
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t start = 0; served && start < b[0].n; start += cols) {
-        double m, lo;
-        int nan;
-        row_range(&b[0], start, cols, &m, &lo, &nan);
-        if (nan || !isfinite(m)) {
-            served = 0; /* NaN, +inf or an all -inf row: the generic formulas */
-            break;
-        }
-        if (wide) {
-            const float *x = (const float *)b[0].view.buf + start;
-            for (Py_ssize_t i = 0; i < cols; i++) {
-                s[start + i] = (double)x[i] - m; /* exact */
-            }
-            continue;
-        }
-        const double *x = (const double *)b[0].view.buf + start;
-        double *sr = s + start, *er = err + start;
-        if (isfinite(m - lo)) {
-            for (Py_ssize_t i = 0; i < cols; i++) {
-                double d = x[i] - m;
-                er[i] = difference_error(x[i], m, d);
-                sr[i] = d;
-            }
-            continue;
-        }
-        for (Py_ssize_t i = 0; i < cols; i++) {
-            double d = x[i] - m;
-            /* An overflowed difference (-inf) has exp 0: no correction. */
-            er[i] = isfinite(d) ? difference_error(x[i], m, d) : 0.0;
-            sr[i] = d;
-        }
-    }
-    Py_END_ALLOW_THREADS
-    release_all(b, 3);
-    return Py_NewRef(served ? Py_True : Py_False);
-}
-
-/* Sum of e[i] * (1 + err[i]) for float64 results: eight compensated lanes
- * (TwoSum, no branches) per stretch of 128, pairwise above that. */
-static double
-corrected_sum(const double *e, const double *err, Py_ssize_t n)
-{
-    if (n > 128) {
-        Py_ssize_t half = (n / 2) & ~(Py_ssize_t)7;
-        return corrected_sum(e, err, half) + corrected_sum(e + half, err + half, n - half);
-    }
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, comp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    Py_ssize_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        for (int k = 0; k < 8; k++) {
-            double v = e[i + k] + e[i + k] * err[i + k];
-            double t = acc[k] + v, back = t - acc[k];
-            comp[k] += (acc[k] - (t - back)) + (v - back);
-            acc[k] = t;
-        }
-    }
-    Sum total = {0.0, 0.0};
-    for (int k = 0; k < 8; k++) {
-        sum_add(&total, acc[k]);
-        sum_add(&total, comp[k]);
-    }
-    for (; i < n; i++) {
-        sum_add(&total, e[i] + e[i] * err[i]);
-    }
-    return sum_value(&total);
-}
-
-/* Sum of e[i] for float32 results, in eight plain lanes per stretch of 128,
- * pairwise above that. The terms are positive, so nothing cancels: the
- * relative error stays below (24 + log2 n) double roundings, under 2^-46 for
- * any row that fits in memory, where float32 needs 2^-24. */
-static double
-lane_sum(const double *e, Py_ssize_t n)
-{
-    if (n > 128) {
-        Py_ssize_t half = (n / 2) & ~(Py_ssize_t)7;
-        return lane_sum(e, half) + lane_sum(e + half, n - half);
-    }
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    Py_ssize_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        for (int k = 0; k < 8; k++) {
-            acc[k] += e[i + k];
-        }
-    }
-    double total = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; i++) {
-        total += e[i];
-    }
-    return total;
-}
-
-static PyObject *
-softmax_scale(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    Buffer b[3];
-    Py_ssize_t cols;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "expected (exp_shifted, error, out, row_length)");
-        return NULL;
-    }
-    /* out (the third) may be float32; the first two are float64 scratch. */
-    PyObject *const order[3] = {args[2], args[0], args[1]};
-    int ok = acquire_rows(order, b, 3, 0x1, 1, args[3], &cols);
-    if (ok <= 0) {
-        return ok < 0 ? NULL : Py_NewRef(Py_False);
-    }
-    const double *e = b[1].view.buf, *err = b[2].view.buf;
-    if ((b[0].kind == 'd') != (err != NULL)) {
-        release_all(b, 3); /* float64 comes with its error terms, float32 without */
-        Py_RETURN_FALSE;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t start = 0; start < b[0].n; start += cols) {
-        if (err != NULL) {
-            double total = corrected_sum(e + start, err + start, cols);
-            double *out = (double *)b[0].view.buf;
-            for (Py_ssize_t i = start; i < start + cols; i++) {
-                out[i] = (e[i] + e[i] * err[i]) / total;
-            }
-            continue;
-        }
-        /* A multiply instead of a division (several times its cost): the two
-         * roundings in double move the float32 result by at most 2^-28 ulp. */
-        double inverse = 1.0 / lane_sum(e + start, cols);
-        float *out = (float *)b[0].view.buf;
-        for (Py_ssize_t i = start; i < start + cols; i++) {
-            out[i] = (float)(e[i] * inverse);
-        }
-    }
-    Py_END_ALLOW_THREADS
-    release_all(b, 3);
-    Py_RETURN_TRUE;
+    int failed = atomic_load(&job.failed);
+    return failed == 2 ? PyErr_NoMemory() : Py_NewRef(failed ? Py_False : Py_True);
 }
 
 /* Sum of |a - b|**power over n entries from i (b NULL: of |a|**power), in
@@ -951,19 +1014,12 @@ row_is_zero(const Buffer *b, Py_ssize_t start, Py_ssize_t cols)
     return 1;
 }
 
-typedef struct {
-    Buffer *b; /* x, out */
-    Py_ssize_t cols;
-    atomic_int failed; /* a row the caller's generic formula must take */
-} RowsJob;
 
 /* Each row times 1 / sqrt(its sum of squares), the kind chosen outside the
  * loop. float64 rows: in double, where the two roundings cost at most an ulp
  * more than a division, several times slower. float32 rows: in float
  * vectors twice as wide, by the factor rounded to float (within an ulp),
  * where float holds the factor. */
-typedef float vfloat_wide __attribute__((vector_size(8 * LANES)));
-
 INLINE void
 scale_row_double(const double *x, double *out, Py_ssize_t cols, double inverse)
 {
@@ -1272,11 +1328,7 @@ static PyMethodDef methods[] = {
     {"sigmoid_derivative", (PyCFunction)(void (*)(void))sigmoid_derivative, METH_FASTCALL,
      "sigmoid_derivative(x, out, threads=1) -> bool: out = e / (1 + e)**2 with e = exp(-|x|)."},
     {"softmax_rows", (PyCFunction)(void (*)(void))softmax_rows, METH_FASTCALL,
-     "softmax_rows(x, out, row_length) -> bool: softmax over consecutive rows."},
-    {"softmax_shift", (PyCFunction)(void (*)(void))softmax_shift, METH_FASTCALL,
-     "softmax_shift(x, shifted, error, row_length) -> bool: x - max and its rounding error."},
-    {"softmax_scale", (PyCFunction)(void (*)(void))softmax_scale, METH_FASTCALL,
-     "softmax_scale(exp_shifted, error, out, row_length) -> bool: corrected, over row sums."},
+     "softmax_rows(x, out, row_length, threads=1) -> bool: softmax over consecutive rows."},
     {"normalize_rows", (PyCFunction)(void (*)(void))normalize_rows, METH_FASTCALL,
      "normalize_rows(x, out, row_length, threads=1) -> bool: each row over its Euclidean norm."},
     {"loss_sum", (PyCFunction)(void (*)(void))loss_sum, METH_FASTCALL,

@@ -12,19 +12,16 @@ only where the final result is still right.
 Small arrays go to the compiled kernels (``_kernels.c``) where they were
 built: there a NumPy call's fixed cost, not arithmetic, is the time, and the
 careful formulas take several calls where the textbook takes one or two.
-sigmoid_derivative, normalize_rows and the losses are compiled vectorised
+sigmoid_derivative, softmax, normalize_rows and the losses are compiled vectorised
 loops that serve every size, split over threads where the caller asks (torch
 passes its thread count; NumPy arrays get one).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-import os
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -52,9 +49,9 @@ BLOCK = BLOCK_BYTES // 8
 
 COMPILED_UP_TO = {
     "sigmoid": 1024,
-    "softmax": 1024,
     # Vectorised (and threaded where asked): faster than NumPy's at every size.
     "sigmoid_derivative": sys.maxsize,
+    "softmax": sys.maxsize,
     "normalize_rows": sys.maxsize,
     "loss": sys.maxsize,
 }
@@ -130,86 +127,34 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
     passes its CPU thread count, as its own kernels use.
     """
     last = (x.ndim - 1,)
-    if compiled is not None and x.size <= COMPILED_UP_TO["softmax"] and axes == last:
-        out = np.empty_like(x)
-        if compiled.softmax_rows(x, out, x.shape[-1]):
-            return out
     if axes != last or x.shape[-1] == 0:
         return _formulas.softmax(x, axes, xp=NUMPY_XP)  # type: ignore[no-any-return]
     rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
     result = np.empty_like(rows)
-    threads = min(threads, x.size // PARALLEL_FROM, rows.shape[0])
-    if threads < 2:
+    fast = compiled if x.size <= COMPILED_UP_TO["softmax"] else None
+    if fast is None or not fast.softmax_rows(rows, result, rows.shape[1], threads):
         _softmax_rows_into(rows, result)
-        return result.reshape(x.shape)
-    bounds = [rows.shape[0] * k // threads for k in range(threads + 1)]
-    pool = _thread_pool(threads)
-    parts = [slice(a, b) for a, b in itertools.pairwise(bounds)]
-    for done in [pool.submit(_softmax_rows_into, rows[p], result[p]) for p in parts]:
-        done.result()
     return result.reshape(x.shape)
 
 
-PARALLEL_FROM = 1 << 18
-"""Fewest elements per thread worth a thread: below, a thread's start-up and
-the GIL between blocks cost more than its share saves."""
-
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
-
-
-def _forget_pool() -> None:
-    # A forked child has none of the pool's threads, yet the pool would
-    # believe it does and queue work for them forever.
-    global _pool, _pool_size
-    _pool, _pool_size = None, 0
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
-
-
-def _thread_pool(wanted: int) -> ThreadPoolExecutor:
-    """A pool of at least ``wanted`` threads (one per core unless more are asked for),
-    created on first need."""
-    global _pool, _pool_size
-    if _pool is None or _pool_size < wanted:
-        _pool_size = max(wanted, os.cpu_count() or 1)
-        _pool = ThreadPoolExecutor(_pool_size, "arraykit")
-    return _pool
-
-
 def _softmax_rows_into(rows: np.ndarray, result: np.ndarray) -> None:
-    """Softmax of each row of the C-contiguous 2-D ``rows`` into ``result``, block by block.
-
-    Holds the GIL only between blocks where compiled (the compiled passes
-    and NumPy's exp release it), so disjoint row ranges can run in threads.
-    """
+    """Softmax of each row of the C-contiguous 2-D ``rows`` into ``result``, block by block:
+    without the compiled kernels, and where they decline (special values, a byte order
+    of its own)."""
     step = max(1, BLOCK_BYTES // (rows.shape[1] * 8))
     first = rows[:step]
     # Scratch in float64: float32 rows are shifted exactly there.
     shifted = np.empty(first.shape)
     error = None if rows.dtype == np.float32 else np.empty(first.shape)
-    block = _softmax_block_compiled if compiled is not None else _softmax_block
     # x − m may overflow (to −inf, whose exp is right) and then make the
     # error term NaN: such a block fails its check and is redone.
     with np.errstate(over="ignore", invalid="ignore"):
         for part in _blocks(rows.shape[0], step):
             xb, ob = rows[part], result[part]
             n = part.stop - part.start
-            if not block(xb, ob, shifted[:n], None if error is None else error[:n]):
+            if not _softmax_block(xb, ob, shifted[:n], None if error is None else error[:n]):
                 # ±inf or NaN in the block: the generic formula defines those limits.
                 ob[...] = _formulas.softmax(xb, (1,), xp=NUMPY_XP)
-
-
-def _softmax_block_compiled(
-    x: np.ndarray, out: np.ndarray, shifted: np.ndarray, error: np.ndarray | None
-) -> bool:
-    """Softmax of the rows of ``x`` into ``out``: the compiled passes around NumPy's exp."""
-    if compiled is None or not compiled.softmax_shift(x, shifted, error, x.shape[1]):
-        return False
-    np.exp(shifted, out=shifted)
-    return bool(compiled.softmax_scale(shifted, error, out, x.shape[1]))
 
 
 def _softmax_block(
@@ -321,17 +266,17 @@ def _loss(
     yhat: np.ndarray, y: np.ndarray, reduction: str, power: int, threads: int
 ) -> np.ndarray | None:
     """The plain loss, block by block; None where the careful generic form is needed."""
-    small = compiled if yhat.size <= COMPILED_UP_TO["loss"] else None
+    fast = compiled if yhat.size <= COMPILED_UP_TO["loss"] else None
     if reduction == "none":
-        if small is not None:
+        if fast is not None:
             out = np.empty_like(yhat)
-            if small.loss_elements(yhat, y, out, power, threads):
+            if fast.loss_elements(yhat, y, out, power, threads):
                 return out
         with np.errstate(over="ignore"):  # |yhat − y| or its square past the largest float: inf
             return _error_power(yhat, y, np.empty_like(yhat), power)
     if yhat.size == 0:
         return None
-    total = small.loss_sum(yhat, y, power, threads) if small is not None else None
+    total = fast.loss_sum(yhat, y, power, threads) if fast is not None else None
     if total is None:
         total = _blocked_sum(yhat, y, power)
     smallest, largest = _RANGE[yhat.dtype.char]
