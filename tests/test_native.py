@@ -522,3 +522,26 @@ def test_torch_direct_calls_only_for_plain_tensors() -> None:
         assert not operators.direct(mode.from_tensor(x))
     with torch.device("cpu"):  # a torch-function mode
         assert not operators.direct(x)
+
+
+def test_compiled_threads_from_several_python_threads() -> None:
+    """Calls from several Python threads at once (the kernels release the GIL) each get
+    their own right answer: one job holds the workers, the others run alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from arraykit._native import numpy as kernels
+
+    if kernels.compiled is None:
+        pytest.skip(NOT_COMPILED)
+    x, y = _threads_inputs("float64")
+    inputs = [x * (k + 1) for k in range(8)]
+    expected = [kernels.softmax(a, (1,)) for a in inputs]
+    totals = [kernels.l1_loss(a, y, "sum", 2) for a in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(5):
+            results = list(pool.map(lambda a: kernels.softmax(a, (1,), threads=2), inputs))
+            sums = list(pool.map(lambda a: kernels.l1_loss(a, y, "sum", 2, threads=3), inputs))
+            for got, want in zip(results, expected, strict=True):
+                np.testing.assert_array_equal(got, want)
+            for got, want in zip(sums, totals, strict=True):
+                np.testing.assert_array_equal(got, want)
