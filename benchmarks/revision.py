@@ -40,6 +40,18 @@ def load_revision(rev: str, into: Path) -> Any:
         tar.extractall(into, filter="data")
     package = into / "arraykit_old"
     (into / "arraykit").rename(package)
+    operators = package / "_native" / "torch.py"
+    if operators.exists():
+        # torch allows one definition of an operator namespace per process:
+        # the old operators get a namespace of their own.
+        text = operators.read_text()
+        for old, new in (
+            ('Library("arraykit"', 'Library("arraykit_old"'),
+            ("torch.ops.arraykit", "torch.ops.arraykit_old"),
+            ("arraykit::", "arraykit_old::"),
+        ):
+            text = text.replace(old, new)
+        operators.write_text(text)
     source = package / "_native" / "_kernels.c"
     if source.exists():
         from setuptools import Distribution, Extension

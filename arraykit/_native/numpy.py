@@ -129,11 +129,14 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
     last = (x.ndim - 1,)
     if axes != last or x.shape[-1] == 0:
         return _formulas.softmax(x, axes, xp=NUMPY_XP)  # type: ignore[no-any-return]
+    fast = compiled if x.size <= COMPILED_UP_TO["softmax"] else None
+    if fast is not None:
+        out = np.empty_like(x)  # C-contiguous where x is, which the kernel needs
+        if fast.softmax_rows(x, out, x.shape[-1], threads):
+            return out
     rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
     result = np.empty_like(rows)
-    fast = compiled if x.size <= COMPILED_UP_TO["softmax"] else None
-    if fast is None or not fast.softmax_rows(rows, result, rows.shape[1], threads):
-        _softmax_rows_into(rows, result)
+    _softmax_rows_into(rows, result)
     return result.reshape(x.shape)
 
 
