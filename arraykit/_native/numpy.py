@@ -130,20 +130,32 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
     if axes != last or x.shape[-1] == 0:
         return _formulas.softmax(x, axes, xp=NUMPY_XP)  # type: ignore[no-any-return]
     fast = compiled if x.size <= COMPILED_UP_TO["softmax"] else None
-    if fast is not None:
-        out = np.empty_like(x)  # C-contiguous where x is, which the kernel needs
-        if fast.softmax_rows(x, out, x.shape[-1], threads):
-            return out
-    rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+    if fast is None:
+        rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+        result = np.empty_like(rows)
+        _softmax_rows_into(rows, result)
+        return result.reshape(x.shape)
+    out = np.empty_like(x)  # C-contiguous where x is, which the kernel needs
+    if fast.softmax_rows(x, out, x.shape[-1], threads):
+        return out
+    # Another layout or byte order: in a native, C-contiguous copy.
+    rows = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("=")).reshape(-1, x.shape[-1])
     result = np.empty_like(rows)
-    _softmax_rows_into(rows, result)
+    if not fast.softmax_rows(rows, result, rows.shape[1], threads):
+        # Rows with ±inf or NaN: the generic formula defines those limits; the
+        # kernel serves every finite row.
+        special = ~np.isfinite(rows).all(axis=1)
+        finite = np.ascontiguousarray(rows[~special])
+        part = np.empty_like(finite)
+        fast.softmax_rows(finite, part, rows.shape[1], threads)
+        result[~special] = part
+        result[special] = _formulas.softmax(rows[special], (1,), xp=NUMPY_XP)
     return result.reshape(x.shape)
 
 
 def _softmax_rows_into(rows: np.ndarray, result: np.ndarray) -> None:
-    """Softmax of each row of the C-contiguous 2-D ``rows`` into ``result``, block by block:
-    without the compiled kernels, and where they decline (special values, a byte order
-    of its own)."""
+    """Softmax of each row of the C-contiguous 2-D ``rows`` into ``result``, block by block,
+    in NumPy alone (built without the compiled kernels)."""
     step = max(1, BLOCK_BYTES // (rows.shape[1] * 8))
     first = rows[:step]
     # Scratch in float64: float32 rows are shifted exactly there.
