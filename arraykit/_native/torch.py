@@ -146,8 +146,10 @@ def _in_float32(kernel: Callable[..., Any], tensors: int) -> Callable[..., Any]:
 
 
 def _numpy_view(t: torch.Tensor) -> np.ndarray:
-    # Below autograd: detaching only drops a flag no kernel here reads.
-    return t.detach().resolve_neg().numpy()
+    # Only CPU kernels call this, so force's copy to the CPU never happens;
+    # what it does do, detaching and resolving a negative bit, in one call
+    # (below autograd, detaching only drops a flag no kernel here reads).
+    return t.numpy(force=True)
 
 
 def _through_numpy(kernel: Callable[..., Any], tensors: int = 1) -> Callable[..., Any]:
