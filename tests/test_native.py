@@ -420,6 +420,7 @@ def test_compiled_kernels_in_threads(dtype: str) -> None:
             lambda t: kernels.softmax(x.reshape(-1, 8)[:, :7], (1,), threads=t),
             reference.softmax_rows(exact[0].reshape(-1, 8)[:, :7]),
         ),
+        "sigmoid": (lambda t: kernels.sigmoid(x, threads=t), reference.sigmoid(exact[0])),
         "sigmoid_derivative": (
             lambda t: kernels.sigmoid_derivative(x, threads=t),
             reference.sigmoid_derivative(exact[0]),

@@ -1,21 +1,19 @@
 /*
  * Compiled kernels for NumPy arrays and torch's CPU tensors.
  *
- * Small arrays: on a few hundred elements a NumPy ufunc call costs 0.2-0.4 us
- * of dispatch whatever it computes, and the careful formulas take several
- * calls where the textbook takes one or two; here each primitive is one call
- * that reads its input once.
- *
- * sigmoid_derivative, softmax, normalize_rows and the losses serve every
- * size: their loops run eight doubles at a time (compiled for the
- * processor's widest vectors), with an exp of their own, and split large
- * arrays over threads where the caller asks for them (torch does, with its
- * thread count; NumPy arrays get one, as NumPy's own functions).
+ * On a few hundred elements a NumPy ufunc call costs 0.2-0.4 us of dispatch
+ * whatever it computes, and the careful formulas take several calls where
+ * the textbook takes one or two; here each primitive is one call that reads
+ * its input once. On large arrays the loops run on vectors (eight doubles,
+ * or sixteen floats for float32 arithmetic; compiled for the processor's
+ * widest), with an exp of their own, and split the work over threads where
+ * the caller asks (torch does, with its thread count; NumPy arrays get one,
+ * as NumPy's own functions).
  *
  * Every function takes C-contiguous buffers of one native float type ('f' or
  * 'd') and returns False (or None) when it cannot serve them, or when a
  * special value needs the generic formulas: the caller then discards what
- * was written and takes the NumPy path. float32 is computed in double and
+ * was written and takes another path. float32 is computed in double and
  * rounded once, except where a comment says otherwise.
  */
 #define PY_SSIZE_T_CLEAN
@@ -406,53 +404,6 @@ error_power_lanes(vdouble a, vdouble b, int power)
 
 /* ---- elementwise ------------------------------------------------------- */
 
-static inline double
-sigmoid1(double v)
-{
-    /* exp of -|v| never overflows, and e / (1 + e) keeps the negative tail
-     * (subnormal results included) to full relative accuracy. */
-    if (v >= 0) {
-        return 1.0 / (1.0 + exp(-v));
-    }
-    double e = exp(v);
-    return e / (1.0 + e); /* NaN falls through here and stays NaN */
-}
-
-static PyObject *
-elementwise(PyObject *const *args, Py_ssize_t nargs, double (*f)(double))
-{
-    Buffer b[2];
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "expected (x, out)");
-        return NULL;
-    }
-    if (!acquire_all(args, b, 2, 0x2, 2)) {
-        Py_RETURN_FALSE;
-    }
-    if (b[0].kind == 'd') {
-        const double *x = b[0].view.buf;
-        double *out = b[1].view.buf;
-        for (Py_ssize_t i = 0; i < b[0].n; i++) {
-            out[i] = f(x[i]);
-        }
-    }
-    else {
-        const float *x = b[0].view.buf;
-        float *out = b[1].view.buf;
-        for (Py_ssize_t i = 0; i < b[0].n; i++) {
-            out[i] = (float)f((double)x[i]);
-        }
-    }
-    release_all(b, 2);
-    Py_RETURN_TRUE;
-}
-
-static PyObject *
-sigmoid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    return elementwise(args, nargs, sigmoid1);
-}
-
 /* exp(s) for s <= 0 (or NaN), a vector at a time: Cody and Waite's
  * reduction s = n ln2 + r, |r| <= ln2/2, with ln2 in two parts (n ln2_hi is
  * exact); exp(r) by a polynomial interpolating it at Chebyshev nodes; 2^n
@@ -547,6 +498,22 @@ sigmoid_derivative_wide(vfloat_wide v)
     return select_wide(r > quarter, quarter, r);
 }
 
+/* 1 / (1 + e) for x >= 0 and e / (1 + e) below, e = exp(-|x|) <= 1: nothing
+ * overflows, and both tails keep full relative accuracy; NaN stays NaN. */
+INLINE vdouble
+sigmoid_lanes(vdouble v)
+{
+    vdouble e = exp_nonpositive(-(vdouble)((vlong)v & ((vlong){0} + 0x7fffffffffffffffLL)));
+    return select_lanes(v >= 0.0, (vdouble){0} + 1.0, e) / (1.0 + e);
+}
+
+INLINE vfloat_wide
+sigmoid_wide(vfloat_wide v)
+{
+    vfloat_wide e = exp_nonpositive_wide(-(vfloat_wide)((vint_wide)v & 0x7fffffff));
+    return select_wide(v >= 0.0f, (vfloat_wide){0} + 1.0f, e) / (1.0f + e);
+}
+
 typedef struct {
     Buffer *b; /* x, out */
 } ElementsJob;
@@ -577,42 +544,46 @@ typedef struct {
     }
 ELEMENTWISE(sigmoid_derivative_doubles, double, vdouble, LANES, sigmoid_derivative_lanes)
 ELEMENTWISE(sigmoid_derivative_floats, float, vfloat_wide, WIDE, sigmoid_derivative_wide)
+ELEMENTWISE(sigmoid_doubles, double, vdouble, LANES, sigmoid_lanes)
+ELEMENTWISE(sigmoid_floats, float, vfloat_wide, WIDE, sigmoid_wide)
 
-VECTOR_CLONES static void
-sigmoid_derivative_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
-{
-    ElementsJob *job = ctx;
-    const Buffer *x = &job->b[0], *out = &job->b[1];
-    Py_ssize_t i = begin * STRETCH, stop = end * STRETCH < x->n ? end * STRETCH : x->n;
-    if (x->kind == 'd') {
-        sigmoid_derivative_doubles(x->view.buf, out->view.buf, i, stop);
+/* An elementwise primitive's range function and its entry point,
+ * NAME(x, out, threads=1). */
+#define ELEMENTWISE_ENTRY(NAME)                                                            \
+    VECTOR_CLONES static void NAME##_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)    \
+    {                                                                                      \
+        ElementsJob *job = ctx;                                                            \
+        const Buffer *x = &job->b[0], *out = &job->b[1];                                   \
+        Py_ssize_t i = begin * STRETCH, stop = end * STRETCH < x->n ? end * STRETCH : x->n; \
+        if (x->kind == 'd') {                                                              \
+            NAME##_doubles(x->view.buf, out->view.buf, i, stop);                           \
+        }                                                                                  \
+        else {                                                                             \
+            NAME##_floats(x->view.buf, out->view.buf, i, stop);                            \
+        }                                                                                  \
+    }                                                                                      \
+                                                                                           \
+    static PyObject *NAME(PyObject *self, PyObject *const *args, Py_ssize_t nargs)         \
+    {                                                                                      \
+        Buffer b[2];                                                                       \
+        ElementsJob job = {b};                                                             \
+        if (nargs != 2 && nargs != 3) {                                                    \
+            PyErr_SetString(PyExc_TypeError, "expected (x, out[, threads])");              \
+            return NULL;                                                                   \
+        }                                                                                  \
+        int threads = nargs == 3 ? (int)PyLong_AsLong(args[2]) : 1;                        \
+        if (PyErr_Occurred()) {                                                            \
+            return NULL;                                                                   \
+        }                                                                                  \
+        if (!acquire_all(args, b, 2, 0x2, 2)) {                                            \
+            Py_RETURN_FALSE;                                                               \
+        }                                                                                  \
+        run(&NAME##_range, &job, (b[0].n + STRETCH - 1) / STRETCH, b[0].n, threads);       \
+        release_all(b, 2);                                                                 \
+        Py_RETURN_TRUE;                                                                    \
     }
-    else {
-        sigmoid_derivative_floats(x->view.buf, out->view.buf, i, stop);
-    }
-}
-
-/* sigmoid_derivative(x, out, threads=1) */
-static PyObject *
-sigmoid_derivative(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    Buffer b[2];
-    ElementsJob job = {b};
-    int threads = nargs == 3 ? (int)PyLong_AsLong(args[2]) : 1;
-    if (nargs != 2 && nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "expected (x, out[, threads])");
-        return NULL;
-    }
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    if (!acquire_all(args, b, 2, 0x2, 2)) {
-        Py_RETURN_FALSE;
-    }
-    run(&sigmoid_derivative_range, &job, (b[0].n + STRETCH - 1) / STRETCH, b[0].n, threads);
-    release_all(b, 2);
-    Py_RETURN_TRUE;
-}
+ELEMENTWISE_ENTRY(sigmoid)
+ELEMENTWISE_ENTRY(sigmoid_derivative)
 
 /* ---- rows -------------------------------------------------------------- */
 
@@ -1336,7 +1307,7 @@ line_adagrad(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef methods[] = {
     {"sigmoid", (PyCFunction)(void (*)(void))sigmoid, METH_FASTCALL,
-     "sigmoid(x, out) -> bool: out = 1 / (1 + exp(-x))."},
+     "sigmoid(x, out, threads=1) -> bool: out = 1 / (1 + exp(-x))."},
     {"sigmoid_derivative", (PyCFunction)(void (*)(void))sigmoid_derivative, METH_FASTCALL,
      "sigmoid_derivative(x, out, threads=1) -> bool: out = e / (1 + e)**2 with e = exp(-|x|)."},
     {"softmax_rows", (PyCFunction)(void (*)(void))softmax_rows, METH_FASTCALL,

@@ -1,20 +1,20 @@
 """NumPy fast paths.
 
-Large-array time on NumPy is dominated by allocating full-size temporaries
-and by passes over memory, not by arithmetic. So these allocate one array,
-the result, and compute block by block in small scratch buffers that stay in
-the processor's cache: however many passes a numerically careful formula
-takes, main memory sees the input read once and the result written once.
-The formulas are those of the generic formulas (see their comments); NumPy's
+The compiled kernels (``_kernels.c``) serve every size where they were
+built: one C call per primitive that reads its input once (on small arrays a
+NumPy call's fixed cost, not arithmetic, is the time, and the careful
+formulas take several calls where the textbook takes one or two), vectorised
+on large ones and split over threads where the caller asks (torch passes its
+thread count; NumPy arrays get one, as NumPy's own functions).
+
+Without them (no C compiler at build time), and for layouts they cannot
+read, the NumPy kernels below serve. Large-array time there is dominated by
+allocating full-size temporaries and by passes over memory, not by
+arithmetic. So these allocate one array, the result, and compute block by
+block in small scratch buffers that stay in the processor's cache. The
+formulas are those of the generic formulas (see their comments); NumPy's
 warnings for an intermediate that overflows to a harmless inf are silenced
 only where the final result is still right.
-
-Small arrays go to the compiled kernels (``_kernels.c``) where they were
-built: there a NumPy call's fixed cost, not arithmetic, is the time, and the
-careful formulas take several calls where the textbook takes one or two.
-sigmoid_derivative, softmax, normalize_rows and the losses are compiled vectorised
-loops that serve every size, split over threads where the caller asks (torch
-passes its thread count; NumPy arrays get one).
 """
 
 from __future__ import annotations
@@ -48,15 +48,15 @@ BLOCK = BLOCK_BYTES // 8
 """Elements per block of the elementwise kernels and losses (float64-sized)."""
 
 COMPILED_UP_TO = {
-    "sigmoid": 1024,
     # Vectorised (and threaded where asked): faster than NumPy's at every size.
+    "sigmoid": sys.maxsize,
     "sigmoid_derivative": sys.maxsize,
     "softmax": sys.maxsize,
     "normalize_rows": sys.maxsize,
     "loss": sys.maxsize,
 }
-"""Largest size the compiled kernels take: beyond it NumPy's vectorised loops
-(its SIMD exp above all) outrun the scalar ones. Measured by ``benchmarks.crossover``."""
+"""Largest size the compiled kernels take (tests set them to 0 to exercise NumPy's
+kernels). ``benchmarks.crossover`` measures both sides."""
 
 
 def _blocks(n: int, step: int) -> Iterator[slice]:
@@ -91,10 +91,11 @@ def _sigmoid_kernel(x: np.ndarray, out: np.ndarray) -> None:
     np.divide(1.0, out, out=out)  # np.reciprocal has no SIMD loop: 2× slower
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray, threads: int = 1) -> np.ndarray:
+    """``σ(x)``; ``threads`` as for :func:`softmax`."""
     if compiled is not None and x.size <= COMPILED_UP_TO["sigmoid"]:
         out = np.empty_like(x)
-        if compiled.sigmoid(x, out):
+        if compiled.sigmoid(x, out, threads):
             return out
     with np.errstate(over="ignore"):
         return _elementwise(x, _sigmoid_kernel)
