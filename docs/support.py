@@ -65,11 +65,12 @@ FILE_FUNCTIONS = {
 
 _NATIVE_NOTES = {
     ("numpy", False): (
-        "compiled kernels for small arrays (where built), NumPy's cache-blocked kernels "
-        "for large ones"
+        "compiled, vectorised kernels at every size (where built; NumPy's cache-blocked "
+        "kernels otherwise)"
     ),
     ("torch", False): (
-        "torch.library operators: torch.sigmoid, NumPy's kernels on the tensor's memory; "
+        "torch.library operators: torch.sigmoid, the compiled kernels on the tensor's "
+        "memory (torch's thread count; eager calls on plain tensors straight to them); "
         "a registered backward; the formulas for forward mode and torch.func"
     ),
     ("torch", True): (
