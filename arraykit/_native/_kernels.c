@@ -655,48 +655,34 @@ wide_lanes_from(Py_ssize_t first)
     return index >= (int)first;
 }
 
-/* The largest lane, by halving: a scalar pass over the lanes costs as much as
- * a short row's arithmetic. */
-INLINE double
-largest_lanes(vdouble v)
-{
-#if defined(__GNUC__) && !defined(__clang__)
-    v = select_lanes(v < __builtin_shuffle(v, (vlong){4, 5, 6, 7, 0, 1, 2, 3}),
-                     __builtin_shuffle(v, (vlong){4, 5, 6, 7, 0, 1, 2, 3}), v);
-    v = select_lanes(v < __builtin_shuffle(v, (vlong){2, 3, 0, 1, 6, 7, 4, 5}),
-                     __builtin_shuffle(v, (vlong){2, 3, 0, 1, 6, 7, 4, 5}), v);
-    return v[0] > v[1] ? v[0] : v[1];
-#else
-    double m = v[0];
-    for (int lane = 1; lane < LANES; lane++) {
-        m = v[lane] > m ? v[lane] : m;
+/* The largest lane (NaN never wins a comparison: the caller checks the sum). */
+#define LARGEST(NAME, T, VT, WIDTH)                                                        \
+    INLINE T NAME(VT v)                                                                    \
+    {                                                                                      \
+        T m = v[0];                                                                        \
+        for (int lane = 1; lane < WIDTH; lane++) {                                         \
+            m = v[lane] > m ? v[lane] : m;                                                 \
+        }                                                                                  \
+        return m;                                                                          \
     }
-    return m;
-#endif
-}
+LARGEST(largest_lanes, double, vdouble, LANES)
+LARGEST(largest_wide, float, vfloat_wide, WIDE)
 
-INLINE float
-largest_wide(vfloat_wide v)
-{
-#if defined(__GNUC__) && !defined(__clang__)
-    vint_wide halves = {8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7};
-    vint_wide quarters = {4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11};
-    vint_wide pairs = {2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13};
-    vfloat_wide w = __builtin_shuffle(v, halves);
-    v = select_wide(v < w, w, v);
-    w = __builtin_shuffle(v, quarters);
-    v = select_wide(v < w, w, v);
-    w = __builtin_shuffle(v, pairs);
-    v = select_wide(v < w, w, v);
-    return v[0] > v[1] ? v[0] : v[1];
-#else
-    float m = v[0];
-    for (int lane = 1; lane < WIDE; lane++) {
-        m = v[lane] > m ? v[lane] : m;
+/* The largest entry of a row of at least one vector: whole vectors, then the
+ * last one, which may overlap the one before. */
+#define ROW_MAX(NAME, T, VT, WIDTH, SELECT, LARGEST_LANE)                                  \
+    INLINE T NAME(const T *x, Py_ssize_t cols)                                             \
+    {                                                                                      \
+        VT top = (VT){0} - INFINITY, v;                                                    \
+        for (Py_ssize_t k = 0; k <= cols - WIDTH; k += WIDTH) {                            \
+            memcpy(&v, x + k, sizeof v);                                                   \
+            top = SELECT(v > top, v, top);                                                 \
+        }                                                                                  \
+        memcpy(&v, x + cols - WIDTH, sizeof v);                                            \
+        return LARGEST_LANE(SELECT(v > top, v, top));                                      \
     }
-    return m;
-#endif
-}
+ROW_MAX(row_max_double, double, vdouble, LANES, select_lanes, largest_lanes)
+ROW_MAX(row_max_float, float, vfloat_wide, WIDE, select_wide, largest_wide)
 
 /* Softmax of a row of at least one vector (the caller pads shorter ones):
  * its maximum; exp(x - m) into out, summed; each over the sum. The last
@@ -708,15 +694,9 @@ largest_wide(vfloat_wide v)
 INLINE int
 softmax_row_double(const double *x, double *out, Py_ssize_t cols)
 {
-    vdouble top = (vdouble){0} - INFINITY, v, e;
+    vdouble v, e;
     Py_ssize_t last = cols - LANES, k;
-    for (k = 0; k <= last; k += LANES) {
-        memcpy(&v, x + k, sizeof v);
-        top = select_lanes(v > top, v, top);
-    }
-    memcpy(&v, x + last, sizeof v);
-    top = select_lanes(v > top, v, top);
-    double m = largest_lanes(top);
+    double m = row_max_double(x, cols);
     if (!isfinite(m)) {
         return 0;
     }
@@ -752,8 +732,7 @@ softmax_row_double(const double *x, double *out, Py_ssize_t cols)
     return 1;
 }
 
-/* The sum of e (as stored at out) in double lanes, from its two halves read
- * back: splitting the register instead costs more than the reads. */
+/* The sum of sixteen floats (as stored at out) in double lanes. */
 INLINE vdouble
 widened(const float *out)
 {
@@ -766,15 +745,9 @@ widened(const float *out)
 INLINE int
 softmax_row_float(const float *x, float *out, Py_ssize_t cols)
 {
-    vfloat_wide top = (vfloat_wide){0} - INFINITY, v, e;
+    vfloat_wide v, e;
     Py_ssize_t last = cols - WIDE, k;
-    for (k = 0; k <= last; k += WIDE) {
-        memcpy(&v, x + k, sizeof v);
-        top = select_wide(v > top, v, top);
-    }
-    memcpy(&v, x + last, sizeof v);
-    top = select_wide(v > top, v, top);
-    float m = largest_wide(top);
+    float m = row_max_float(x, cols);
     if (!isfinite(m)) {
         return 0;
     }
