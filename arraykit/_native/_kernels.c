@@ -188,7 +188,6 @@ sum_value(const Sum *s)
 typedef double vdouble __attribute__((vector_size(8 * LANES)));
 typedef float vfloat __attribute__((vector_size(4 * LANES)));
 typedef long long vlong __attribute__((vector_size(8 * LANES)));
-typedef int vint __attribute__((vector_size(4 * LANES)));
 /* float32 arithmetic in vectors of the same width: twice the lanes. */
 typedef float vfloat_wide __attribute__((vector_size(8 * LANES)));
 typedef int vint_wide __attribute__((vector_size(8 * LANES)));

@@ -139,18 +139,23 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
     out = np.empty_like(x)  # C-contiguous where x is, which the kernel needs
     if fast.softmax_rows(x, out, x.shape[-1], threads):
         return out
-    # Another layout or byte order: in a native, C-contiguous copy.
-    rows = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("=")).reshape(-1, x.shape[-1])
-    result = np.empty_like(rows)
-    if not fast.softmax_rows(rows, result, rows.shape[1], threads):
-        # Rows with ±inf or NaN: the generic formula defines those limits; the
-        # kernel serves every finite row.
-        special = ~np.isfinite(rows).all(axis=1)
-        finite = np.ascontiguousarray(rows[~special])
-        part = np.empty_like(finite)
-        fast.softmax_rows(finite, part, rows.shape[1], threads)
-        result[~special] = part
-        result[special] = _formulas.softmax(rows[special], (1,), xp=NUMPY_XP)
+    if x.flags.c_contiguous and x.dtype.isnative:
+        rows, result = x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1])
+    else:  # another layout or byte order: the kernel reads a native, C-contiguous copy
+        rows = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("="))
+        rows = rows.reshape(-1, x.shape[-1])
+        result = np.empty_like(rows)
+        if fast.softmax_rows(rows, result, rows.shape[1], threads):
+            return result.reshape(x.shape)
+    # Rows with ±inf or NaN: the generic formula defines those limits; the
+    # kernel serves the finite rows.
+    special = ~np.isfinite(rows).all(axis=1)
+    finite = np.ascontiguousarray(rows[~special])
+    part = np.empty_like(finite)
+    if not fast.softmax_rows(finite, part, rows.shape[1], threads):
+        part = _formulas.softmax(finite, (1,), xp=NUMPY_XP)
+    result[~special] = part
+    result[special] = _formulas.softmax(rows[special], (1,), xp=NUMPY_XP)
     return result.reshape(x.shape)
 
 

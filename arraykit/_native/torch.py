@@ -153,11 +153,13 @@ def _numpy_view(t: torch.Tensor) -> np.ndarray:
 
 
 def _through_numpy(kernel: Callable[..., Any], tensors: int = 1) -> Callable[..., Any]:
-    """A CPU kernel: ``kernel`` on the NumPy views of the (dense, CPU) tensors."""
+    """A CPU kernel: ``kernel`` on the NumPy views of the (dense, CPU) tensors, split over
+    torch's thread count, as torch's own CPU kernels are."""
 
     def cpu(*args: Any) -> torch.Tensor:
         arrays = [_numpy_view(t) for t in args[:tensors]]
-        return torch.from_numpy(np.asarray(kernel(*arrays, *args[tensors:])))
+        result = kernel(*arrays, *args[tensors:], threads=torch.get_num_threads())
+        return torch.from_numpy(np.asarray(result))
 
     return _in_float32(cpu, tensors)
 
@@ -397,9 +399,7 @@ def _sigmoid_derivative_backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
     return sigmoid_derivative_backward(grad, x)  # type: ignore[no-any-return]
 
 
-_SIGMOID_DERIVATIVE_CPU = _through_numpy(
-    lambda x: numpy_kernels.sigmoid_derivative(x, threads=torch.get_num_threads())
-)
+_SIGMOID_DERIVATIVE_CPU = _through_numpy(numpy_kernels.sigmoid_derivative)
 
 sigmoid_derivative_differentiable: Any = _define_differentiable(
     "sigmoid_derivative_differentiable(Tensor x) -> Tensor",
@@ -430,13 +430,10 @@ def sigmoid_derivative(x: torch.Tensor) -> torch.Tensor:
 # --- softmax ------------------------------------------------------------------------------
 
 
-def _cpu_softmax(x: torch.Tensor, axes: Sequence[int]) -> torch.Tensor:
-    # torch's CPU kernels split large arrays over its threads; so do these.
-    result = numpy_kernels.softmax(_numpy_view(x), tuple(axes), threads=torch.get_num_threads())
-    return torch.from_numpy(result)
-
-
-_SOFTMAX_CPU = _in_float32(_cpu_softmax, 1)
+# The operator's int[] arrives as a list; the NumPy kernel wants the tuple of axes.
+_SOFTMAX_CPU = _through_numpy(
+    lambda x, axes, threads: numpy_kernels.softmax(x, tuple(axes), threads=threads)
+)
 
 
 def _softmax_formula(x: torch.Tensor, axes: Sequence[int], xp: Any) -> torch.Tensor:
@@ -506,9 +503,7 @@ def _normalize_rows_backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
     return normalize_rows_backward(grad, x)  # type: ignore[no-any-return]
 
 
-_NORMALIZE_CPU = _through_numpy(
-    lambda x: numpy_kernels.normalize_rows(x, threads=torch.get_num_threads())
-)
+_NORMALIZE_CPU = _through_numpy(numpy_kernels.normalize_rows)
 
 normalize_rows_differentiable: Any = _define_differentiable(
     "normalize_rows_differentiable(Tensor x) -> Tensor",
@@ -592,12 +587,7 @@ def _loss_backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
     return (gradient if first else None, -gradient if second else None, None, None)
 
 
-_LOSS_CPU = _through_numpy(
-    lambda yhat, y, reduction, power: numpy_kernels.l1_loss(
-        yhat, y, reduction, power, threads=torch.get_num_threads()
-    ),
-    tensors=2,
-)
+_LOSS_CPU = _through_numpy(numpy_kernels.l1_loss, tensors=2)
 
 loss_differentiable: Any = _define_differentiable(
     "loss_differentiable(Tensor yhat, Tensor y, str reduction, int power) -> Tensor",
