@@ -14,7 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -503,6 +503,16 @@ def ids(**attributes: object) -> list[str]:
     ]
 
 
-def available() -> list[Backend]:
-    """The backends usable on this machine."""
-    return [b for b in BACKENDS.values() if b.available]
+def available(ids: Collection[str] | None = None, *, remote: bool = True) -> list[Backend]:
+    """The backends usable on this machine: of ``ids`` only where given, and without those
+    whose work runs in other processes where ``remote`` is False.
+
+    A backend left out is never set up: setting up ``dask:cluster`` starts
+    worker processes, whose heartbeats would share the cores with whatever
+    is measured next.
+    """
+    return [
+        b
+        for b in BACKENDS.values()
+        if (ids is None or b.id in ids) and (remote or not b.remote) and b.available
+    ]

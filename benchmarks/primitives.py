@@ -168,7 +168,8 @@ def _copy(backend: backends.Backend, x: Any) -> Callable[[], Any]:
 
 def case(backend: backends.Backend, function: str, size: int, dtype: str) -> Case:
     args = _inputs(backend, function, size, dtype)
-    contenders: dict[str, Callable[[], Any]] = {"arraykit": lambda: getattr(ak, function)(*args)}
+    ours = getattr(ak, function)  # looked up once, as the peers' functions are
+    contenders: dict[str, Callable[[], Any]] = {"arraykit": lambda: ours(*args)}
     contenders.update(_peers(backend, function, args))
     contenders["copy"] = _copy(backend, args[0])
     return Case(function, args, contenders)
@@ -220,9 +221,8 @@ def run(
     only: set[str] | None,
 ) -> list[dict[str, Any]]:
     rows = []
-    for backend in backends.available():
-        if only and backend.id not in only:
-            continue
+    measured = [i for i in backends.BACKENDS if SMALL_ONLY.get(i) != 0 and (not only or i in only)]
+    for backend in backends.available(measured):
         sizes = GPU_SIZES if backend.gpu else sizes_cpu
         limit = SMALL_ONLY.get(backend.id, max(sizes))
         for dtype in ("float32", "float64"):

@@ -186,7 +186,7 @@ def optimizer_rows(report: Report, optimizer: str, lr: float, steps: int, repeat
 def _local_backends() -> list[backends.Backend]:
     """Backends computing in this process: a cluster's round trips would be
     all these small problems measure (the cluster has benchmarks.out_of_core)."""
-    return [b for b in backends.available() if not b.remote]
+    return backends.available(remote=False)
 
 
 def surface_rows(report: Report, repeats: int) -> None:

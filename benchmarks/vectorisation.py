@@ -68,8 +68,8 @@ def vectorised(xp: Any, x1: Any, x2: Any, w: Any) -> dict[str, Callable[[], Any]
 
 def run(sizes: tuple[int, ...], repeats: int, budget: float) -> list[dict[str, Any]]:
     rows = []
-    for backend in backends.available():
-        if backend.remote or SMALL_ONLY.get(backend.id) == 0:
+    for backend in backends.available(remote=False):
+        if SMALL_ONLY.get(backend.id) == 0:
             continue
         xp = backend.namespace
         for n in sizes:
