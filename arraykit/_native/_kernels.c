@@ -168,9 +168,10 @@ sum_value(const Sum *s)
 #define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 /* The same, with a * b + c fused where the processor can: in the exps'
  * polynomials that is faster and more accurate (measured: sigmoid_derivative
- * a third faster, float32 softmax a sixth). Not everywhere: float64
- * softmax's compensated sums measured slower, and the line's Adagrad loop
- * must round every operation on its own, as the array code does. */
+ * a third faster, softmax a sixth in float32 and a quarter in float64).
+ * TwoSum and the compensated sums have no product to fuse. Not everywhere:
+ * the line's Adagrad loop must round every operation on its own, as the
+ * array code does. */
 #define VECTOR_CLONES_FUSED                                                                 \
     __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"),          \
                    optimize("fp-contract=fast")))
@@ -193,6 +194,22 @@ typedef float vfloat_wide __attribute__((vector_size(8 * LANES)));
 typedef int vint_wide __attribute__((vector_size(8 * LANES)));
 #define WIDE (2 * LANES)
 
+typedef double vdouble_wide __attribute__((vector_size(16 * LANES)));
+
+/* Eight floats in double lanes. GCC (12) splits the direct conversion into
+ * four-lane ones; the conversion of twice the lanes it emits as two whole
+ * vector instructions, and the unused half is left out. */
+INLINE vdouble
+to_double(vfloat v)
+{
+    vfloat_wide twice = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4,
+                                                5, 6, 7);
+    vdouble_wide w = __builtin_convertvector(twice, vdouble_wide);
+    vdouble lo;
+    memcpy(&lo, &w, sizeof lo);
+    return lo;
+}
+
 INLINE vdouble
 load_lanes(const Buffer *b, Py_ssize_t i)
 {
@@ -203,7 +220,7 @@ load_lanes(const Buffer *b, Py_ssize_t i)
     }
     vfloat v;
     memcpy(&v, (const float *)b->view.buf + i, sizeof v);
-    return __builtin_convertvector(v, vdouble);
+    return to_double(v);
 }
 
 INLINE void
@@ -647,6 +664,21 @@ add_compensated(vdouble *acc, vdouble *comp, vdouble e)
     *acc = t;
 }
 
+/* The total of compensated lanes: the lanes added with TwoSum (no branch to
+ * mispredict, as Neumaier's has), their errors and the lanes' own
+ * compensations added plainly (each far below the total's last bit). */
+INLINE double
+compensated_total(vdouble acc, vdouble comp)
+{
+    double total = acc[0], error = 0.0;
+    for (int lane = 1; lane < LANES; lane++) {
+        double t = total + acc[lane], back = t - total;
+        error += (total - (t - back)) + (acc[lane] - back);
+        total = t;
+    }
+    return total + (error + lanes_total(comp));
+}
+
 /* The lanes of a vector from `first` on: where a row's last vector overlaps
  * the one before (rows that are not a whole number of vectors), only those
  * lanes are new. */
@@ -682,13 +714,23 @@ LARGEST(largest_wide, float, vfloat_wide, WIDE)
 #define ROW_MAX(NAME, T, VT, WIDTH, SELECT, LARGEST_LANE)                                  \
     INLINE T NAME(const T *x, Py_ssize_t cols)                                             \
     {                                                                                      \
-        VT top = (VT){0} - INFINITY, v;                                                    \
-        for (Py_ssize_t k = 0; k <= cols - WIDTH; k += WIDTH) {                            \
+        VT top = (VT){0} - INFINITY, other = top, v, w;                                    \
+        Py_ssize_t k = 0;                                                                  \
+        /* Two chains of comparisons: each waits for its last, and the row's  \
+         * exps wait for the maximum. */                                                   \
+        for (; k <= cols - 2 * WIDTH; k += 2 * WIDTH) {                                    \
+            memcpy(&v, x + k, sizeof v);                                                   \
+            memcpy(&w, x + k + WIDTH, sizeof w);                                           \
+            top = SELECT(v > top, v, top);                                                 \
+            other = SELECT(w > other, w, other);                                           \
+        }                                                                                  \
+        if (k <= cols - WIDTH) {                                                           \
             memcpy(&v, x + k, sizeof v);                                                   \
             top = SELECT(v > top, v, top);                                                 \
         }                                                                                  \
-        memcpy(&v, x + cols - WIDTH, sizeof v);                                            \
-        return LARGEST_LANE(SELECT(v > top, v, top));                                      \
+        memcpy(&w, x + cols - WIDTH, sizeof w);                                            \
+        other = SELECT(w > other, w, other);                                               \
+        return LARGEST_LANE(SELECT(other > top, other, top));                              \
     }
 ROW_MAX(row_max_double, double, vdouble, LANES, select_lanes, largest_lanes)
 ROW_MAX(row_max_float, float, vfloat_wide, WIDE, select_wide, largest_wide)
@@ -721,12 +763,7 @@ softmax_row_double(const double *x, double *out, Py_ssize_t cols)
     e = softmax_exp_lanes(v, mv);
     memcpy(out + last, &e, sizeof e);
     add_compensated(&acc, &comp, select_lanes(fresh, e, (vdouble){0}));
-    Sum sum = {0.0, 0.0};
-    for (int lane = 0; lane < LANES; lane++) {
-        sum_add(&sum, acc[lane]);
-        sum_add(&sum, comp[lane]);
-    }
-    double total = sum_value(&sum);
+    double total = compensated_total(acc, comp);
     if (!(total >= 1.0)) {
         return 0;
     }
@@ -741,14 +778,15 @@ softmax_row_double(const double *x, double *out, Py_ssize_t cols)
     return 1;
 }
 
-/* The sum of sixteen floats (as stored at out) in double lanes. */
+/* The sum of sixteen floats' halves, in double lanes. */
 INLINE vdouble
-widened(const float *out)
+widened(vfloat_wide e)
 {
-    vfloat lo, hi;
-    memcpy(&lo, out, sizeof lo);
-    memcpy(&hi, out + LANES, sizeof hi);
-    return __builtin_convertvector(lo, vdouble) + __builtin_convertvector(hi, vdouble);
+    vdouble_wide w = __builtin_convertvector(e, vdouble_wide);
+    vdouble lo, hi;
+    memcpy(&lo, &w, sizeof lo);
+    memcpy(&hi, (char *)&w + sizeof lo, sizeof hi);
+    return lo + hi;
 }
 
 INLINE int
@@ -766,16 +804,13 @@ softmax_row_float(const float *x, float *out, Py_ssize_t cols)
         memcpy(&v, x + k, sizeof v);
         e = softmax_exp_wide(v, mv);
         memcpy(out + k, &e, sizeof e);
-        acc += widened(out + k);
+        acc += widened(e);
     }
     vint_wide fresh = wide_lanes_from(k - last);
     memcpy(&v, x + last, sizeof v);
     e = softmax_exp_wide(v, mv);
     memcpy(out + last, &e, sizeof e);
-    e = select_wide(fresh, e, (vfloat_wide){0});
-    float fresh_part[WIDE];
-    memcpy(fresh_part, &e, sizeof e);
-    acc += widened(fresh_part);
+    acc += widened(select_wide(fresh, e, (vfloat_wide){0}));
     double total = lanes_total(acc);
     if (!(total >= 1.0)) {
         return 0;
@@ -878,7 +913,7 @@ SOFTMAX_SHORT(softmax_short_float, float, vfloat_wide, WIDE, softmax_exp_wide)
         }                                                                                  \
     }
 SOFTMAX_RANGE(softmax_range_double, double, LANES, softmax_short_double, softmax_row_double,
-              VECTOR_CLONES)
+              VECTOR_CLONES_FUSED)
 SOFTMAX_RANGE(softmax_range_float, float, WIDE, softmax_short_float, softmax_row_float,
               VECTOR_CLONES_FUSED)
 
@@ -910,7 +945,7 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
  * eight lanes per stretch of 128 and pairwise above that: at most
  * (19 + log2 n) roundings on the way to any term, and vectorised. float32
  * differences and their squares are exact in double, and cannot overflow. */
-#define LANES_SUM(NAME, T, VT, TERM)                                                       \
+#define LANES_SUM(NAME, T, VT, WIDEN, TERM)                                                \
     INLINE double NAME(const T *a, const T *b, Py_ssize_t n, int power)                   \
     {                                                                                      \
         vdouble acc = {0};                                                                 \
@@ -921,8 +956,7 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             if (b != NULL) {                                                               \
                 memcpy(&v, b + k, sizeof v);                                               \
             }                                                                              \
-            acc += TERM(__builtin_convertvector(u, vdouble), __builtin_convertvector(v, vdouble), \
-                        power);                                                            \
+            acc += TERM(WIDEN(u), WIDEN(v), power);                                        \
         }                                                                                  \
         double total = lanes_total(acc);                                                   \
         for (; k < n; k++) {                                                               \
@@ -930,8 +964,8 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }                                                                                  \
         return total;                                                                      \
     }
-LANES_SUM(lanes_sum_float, float, vfloat, error_power_lanes)
-LANES_SUM(lanes_sum_double, double, vdouble, error_power_lanes)
+LANES_SUM(lanes_sum_float, float, vfloat, to_double, error_power_lanes)
+LANES_SUM(lanes_sum_double, double, vdouble, , error_power_lanes)
 
 VECTOR_CLONES static double
 powers_sum(const Buffer *a, const Buffer *b, Py_ssize_t i, Py_ssize_t n, int power)
