@@ -8,7 +8,10 @@ and the two must agree on every special value.
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -399,6 +402,60 @@ def _threads_inputs(dtype: str) -> tuple[np.ndarray, np.ndarray]:
     return (rng.normal(size=shape) * 4).astype(dtype), rng.normal(size=shape).astype(dtype)
 
 
+@functools.cache
+def _threads_references(dtype: str) -> dict[str, np.ndarray]:
+    """mpmath's values for the inputs of the thread tests (once for both pools)."""
+    x, y = (a.astype(np.float64) for a in _threads_inputs(dtype))
+    desired = {
+        "softmax": reference.softmax_rows(x),
+        "softmax, rows of 7": reference.softmax_rows(x.reshape(-1, 8)[:, :7]),
+        "sigmoid": reference.sigmoid(x),
+        "sigmoid_derivative": reference.sigmoid_derivative(x),
+        "normalize_rows": x / np.linalg.norm(x, axis=1, keepdims=True),
+    }
+    for power in (1, 2):
+        for reduction in ("sum", "none"):
+            desired[f"l{power} {reduction}"] = reference.loss(x, y, power, reduction)
+    return desired
+
+
+@pytest.fixture(params=["arraykit's pool", "torch's OpenMP"])
+def thread_pool(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The compiled kernels' threaded work in arraykit's own pool, or in torch's OpenMP team."""
+    from arraykit._native import numpy as kernels
+
+    if kernels.compiled is None:
+        pytest.skip(NOT_COMPILED)
+    if request.param == "arraykit's pool":
+        kernels.compiled.share_threads(None)
+    else:
+        pytest.importorskip("torch")
+        from arraykit._native import torch as operators
+
+        if not operators.share_threads():
+            pytest.skip("torch has no OpenMP runtime here to share")
+    yield request.param
+    # Back as the session had it: torch's threads once its fast paths were imported.
+    operators = sys.modules.get("arraykit._native.torch")
+    if operators is None or not operators.share_threads():
+        kernels.compiled.share_threads(None)
+
+
+def test_torch_threads_shared_where_torch_uses_openmp() -> None:
+    """Where torch runs its operators in OpenMP threads (its Linux and macOS builds), the
+    compiled kernels find that runtime and split their work in its threads."""
+    torch = pytest.importorskip("torch")
+    from arraykit._native import numpy as kernels
+    from arraykit._native import torch as operators
+
+    if kernels.compiled is None:
+        pytest.skip(NOT_COMPILED)
+    if sys.platform not in ("linux", "darwin") or not torch.backends.openmp.is_available():
+        pytest.skip("torch does not use OpenMP here")
+    assert operators.SHARES_THREADS
+
+
+@pytest.mark.usefixtures("thread_pool")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_compiled_kernels_in_threads(dtype: str) -> None:
     """Split over threads, the compiled kernels give the references' values, bit for bit
@@ -410,35 +467,22 @@ def test_compiled_kernels_in_threads(dtype: str) -> None:
         pytest.skip(NOT_COMPILED)
     xb = backends.get("numpy")
     x, y = _threads_inputs(dtype)
-    exact = x.astype(np.float64), y.astype(np.float64)
+    desired = _threads_references(dtype)
     cases = {
-        "softmax": (
-            lambda t: kernels.softmax(x, (1,), threads=t),
-            reference.softmax_rows(exact[0]),
-        ),
-        "softmax, rows of 7": (
-            lambda t: kernels.softmax(x.reshape(-1, 8)[:, :7], (1,), threads=t),
-            reference.softmax_rows(exact[0].reshape(-1, 8)[:, :7]),
-        ),
-        "sigmoid": (lambda t: kernels.sigmoid(x, threads=t), reference.sigmoid(exact[0])),
-        "sigmoid_derivative": (
-            lambda t: kernels.sigmoid_derivative(x, threads=t),
-            reference.sigmoid_derivative(exact[0]),
-        ),
-        "normalize_rows": (
-            lambda t: kernels.normalize_rows(x, threads=t),
-            exact[0] / np.linalg.norm(exact[0], axis=1, keepdims=True),
-        ),
+        "softmax": lambda t: kernels.softmax(x, (1,), threads=t),
+        "softmax, rows of 7": lambda t: kernels.softmax(x.reshape(-1, 8)[:, :7], (1,), threads=t),
+        "sigmoid": lambda t: kernels.sigmoid(x, threads=t),
+        "sigmoid_derivative": lambda t: kernels.sigmoid_derivative(x, threads=t),
+        "normalize_rows": lambda t: kernels.normalize_rows(x, threads=t),
     }
     for power in (1, 2):
         for reduction in ("sum", "none"):
-            cases[f"l{power} {reduction}"] = (
-                lambda t, p=power, r=reduction: kernels.l1_loss(x, y, r, p, threads=t),
-                reference.loss(*exact, power, reduction),
+            cases[f"l{power} {reduction}"] = lambda t, p=power, r=reduction: kernels.l1_loss(
+                x, y, r, p, threads=t
             )
-    for name, (run, desired) in cases.items():
+    for name, run in cases.items():
         alone = run(1)
-        assert_close(alone, desired, xb, dtype)
+        assert_close(alone, desired[name], xb, dtype)
         for threads in (2, 3, 5):
             np.testing.assert_array_equal(run(threads), alone, err_msg=f"{name}, {threads} threads")
     # ±inf, NaN and the largest floats in the last thread's rows: the whole array
@@ -457,6 +501,7 @@ def test_compiled_kernels_in_threads(dtype: str) -> None:
 POOL_FORK_SCRIPT = """
 import multiprocessing, numpy as np
 from arraykit._native import _kernels
+{setup}
 
 x = np.linspace(-1.0, 1.0, 1 << 18)
 total = _kernels.loss_sum(x, x[::-1].copy(), 2, 2)  # starts the compiled kernels' workers
@@ -475,8 +520,21 @@ raise SystemExit(f"child exit code {process.exitcode}" if process.exitcode else 
 """
 
 
-def test_compiled_threads_after_fork() -> None:
-    """A child forked after the compiled kernels' workers started splits work again."""
+FORK_SETUPS = {
+    "arraykit's pool": "",
+    # torch's OpenMP team has run arraykit's work and torch's own before the fork.
+    "torch's OpenMP": (
+        "import torch\n"
+        "from arraykit._native import torch as operators\n"
+        "assert operators.SHARES_THREADS\n"
+        "torch.ones(1 << 22).exp()"
+    ),
+}
+
+
+@pytest.mark.parametrize("pool", list(FORK_SETUPS))
+def test_compiled_threads_after_fork(pool: str) -> None:
+    """A child forked after the compiled kernels' threads started splits work again."""
     import os
     import subprocess
     import sys
@@ -487,8 +545,13 @@ def test_compiled_threads_after_fork() -> None:
         pytest.skip(NOT_COMPILED)
     if not hasattr(os, "fork"):
         pytest.skip("no fork on this platform")
+    if pool == "torch's OpenMP":
+        torch = pytest.importorskip("torch")
+        if not torch.backends.openmp.is_available() or sys.platform not in ("linux", "darwin"):
+            pytest.skip("torch does not use OpenMP here")
+    script = POOL_FORK_SCRIPT.replace("{setup}", FORK_SETUPS[pool])
     done = subprocess.run(
-        [sys.executable, "-c", POOL_FORK_SCRIPT], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
 

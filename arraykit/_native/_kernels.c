@@ -246,7 +246,9 @@ lanes_total(vdouble v)
  * need, takes the rest. Workers spin briefly between jobs (a job that
  * follows at once starts without a wake-up) and then sleep. A job submitted
  * while another runs (from a second Python thread), or where there are no
- * POSIX threads, runs on the calling thread alone. Called without the GIL. */
+ * POSIX threads, runs on the calling thread alone. Where share_threads has
+ * attached torch's OpenMP runtime, its team takes the parts instead (see
+ * share_threads in _native/torch.py for why). Called without the GIL. */
 typedef void (*RangeFn)(void *ctx, Py_ssize_t begin, Py_ssize_t end);
 
 #define MAX_THREADS 64
@@ -255,6 +257,7 @@ typedef void (*RangeFn)(void *ctx, Py_ssize_t begin, Py_ssize_t end);
 #define HAVE_POOL 0
 #else
 #define HAVE_POOL 1
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -274,6 +277,13 @@ static struct {
 } pool = {.job = PTHREAD_MUTEX_INITIALIZER,
            .lock = PTHREAD_MUTEX_INITIALIZER,
            .wake = PTHREAD_COND_INITIALIZER};
+
+/* GOMP_parallel(fn, data, threads, flags) of torch's OpenMP runtime, once
+ * attached: fn(data) on each thread of a team, the caller's among them;
+ * returns when all are done. Every OpenMP runtime on Linux and macOS has it
+ * (GCC's own ABI). */
+typedef void (*TeamFn)(void (*)(void *), void *, unsigned, unsigned);
+static TeamFn team_parallel;
 
 static void
 pool_take_parts(void)
@@ -316,7 +326,8 @@ pool_worker(void *unused)
     return unused;
 }
 
-/* A forked child has none of the workers (nor, possibly, free locks). */
+/* A forked child has none of the workers (nor, possibly, free locks), nor
+ * the OpenMP runtime's. */
 static void
 pool_forget(void)
 {
@@ -326,12 +337,45 @@ pool_forget(void)
     pool.lock = fresh;
     pool.wake = cond;
     pool.workers = 0;
+    team_parallel = NULL;
+}
+
+
+typedef struct {
+    RangeFn fn;
+    void *ctx;
+    Py_ssize_t items;
+    Py_ssize_t parts;
+    atomic_llong next;
+} TeamJob;
+
+static void
+team_take_parts(void *data)
+{
+    TeamJob *job = data;
+    for (;;) {
+        Py_ssize_t part = (Py_ssize_t)atomic_fetch_add(&job->next, 1);
+        if (part >= job->parts) {
+            return;
+        }
+        job->fn(job->ctx, job->items * part / job->parts, job->items * (part + 1) / job->parts);
+    }
 }
 
 static void
 parallel(RangeFn fn, void *ctx, Py_ssize_t items, int threads)
 {
     threads = threads > MAX_THREADS ? MAX_THREADS : threads;
+    TeamFn team = team_parallel;
+    if (team != NULL && threads >= 2 && items >= 2) {
+        /* Parts claimed as each thread finishes, as below. Teams started from
+         * several threads at once are the runtime's to keep apart. */
+        TeamJob job = {.fn = fn, .ctx = ctx, .items = items,
+                       .parts = items < 4 * threads ? items : 4 * threads};
+        atomic_init(&job.next, 0);
+        team(team_take_parts, &job, (unsigned)threads, 0);
+        return;
+    }
     if (threads < 2 || items < 2 || pthread_mutex_trylock(&pool.job) != 0) {
         fn(ctx, 0, items);
         return;
@@ -1310,7 +1354,33 @@ line_adagrad(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_TRUE;
 }
 
+static PyObject *
+share_threads(PyObject *self, PyObject *arg)
+{
+#if HAVE_POOL && !defined(_WIN32)
+    if (arg == Py_None) {
+        team_parallel = NULL;
+        Py_RETURN_FALSE;
+    }
+    const char *path = PyUnicode_AsUTF8(arg);
+    if (path == NULL) {
+        return NULL;
+    }
+    /* Only a library already loaded (by torch), never a new one; the lookup
+     * goes through its dependencies, where the runtime it uses is. */
+    void *library = dlopen(path, RTLD_LAZY | RTLD_NOLOAD);
+    TeamFn team = library != NULL ? (TeamFn)dlsym(library, "GOMP_parallel") : NULL;
+    team_parallel = team;
+    return PyBool_FromLong(team != NULL);
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
 static PyMethodDef methods[] = {
+    {"share_threads", share_threads, METH_O,
+     "share_threads(library) -> bool: run threaded work in the OpenMP runtime that the loaded"
+     " library uses (None: arraykit's own pool)."},
     {"sigmoid", (PyCFunction)(void (*)(void))sigmoid, METH_FASTCALL,
      "sigmoid(x, out, threads=1) -> bool: out = 1 / (1 + exp(-x))."},
     {"sigmoid_derivative", (PyCFunction)(void (*)(void))sigmoid_derivative, METH_FASTCALL,

@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -150,6 +151,34 @@ def _numpy_view(t: torch.Tensor) -> np.ndarray:
     # what it does do, detaching and resolving a negative bit, in one call
     # (below autograd, detaching only drops a flag no kernel here reads).
     return t.numpy(force=True)
+
+
+def share_threads() -> bool:
+    """Run the compiled kernels' threaded work in torch's own OpenMP threads; True if it does.
+
+    torch's CPU operators run in an OpenMP team whose threads spin for a
+    while after each operator. A second pool of threads beside them, as
+    arraykit's own, competes with those for the cores, and the split work
+    waits for its slowest part: on a machine with as many threads as cores
+    that costs the kernels most of their second thread. So where torch uses
+    OpenMP, the kernels start their teams with the runtime torch loaded
+    (its ``GOMP_parallel``, which LLVM's and Intel's runtimes provide too),
+    found through ``libtorch_cpu``'s own dependencies. Nothing is built
+    against torch, and where no such runtime is found (another parallel
+    backend, Windows) arraykit's own pool serves. A forked child goes back to
+    arraykit's pool: an OpenMP runtime's threads do not survive a fork.
+    """
+    kernels = numpy_kernels.compiled
+    if kernels is None or not torch.backends.openmp.is_available():
+        return False
+    for library in sorted((Path(torch.__file__).parent / "lib").glob("libtorch_cpu.*")):
+        if kernels.share_threads(str(library)):
+            return True
+    return False
+
+
+SHARES_THREADS = share_threads()
+"""Whether the compiled kernels' threads are torch's (see :func:`share_threads`)."""
 
 
 def _through_numpy(kernel: Callable[..., Any], tensors: int = 1) -> Callable[..., Any]:
