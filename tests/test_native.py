@@ -586,8 +586,20 @@ def test_torch_direct_calls_only_for_plain_tensors() -> None:
         assert not operators.direct(mode.from_tensor(x))
     with torch.device("cpu"):  # a torch-function mode
         assert not operators.direct(x)
+    # torch's own sigmoid serves wherever nothing can differentiate the call.
+    assert operators.undifferentiated(x)
+    assert not operators.undifferentiated(leaf)
+    with torch.no_grad():
+        assert operators.undifferentiated(leaf)
+    with torch.device("cpu"), FakeTensorMode() as mode:
+        assert operators.undifferentiated(mode.from_tensor(x))
+    with forward_ad.dual_level():
+        assert not operators.undifferentiated(x)
+    torch.func.vmap(lambda t: seen.append(operators.undifferentiated(t)) or t)(torch.ones(2, 3))
+    assert seen == [False, False, False]
 
 
+@pytest.mark.usefixtures("thread_pool")
 def test_compiled_threads_from_several_python_threads() -> None:
     """Calls from several Python threads at once (the kernels release the GIL) each get
     their own right answer: one job holds the workers, the others run alone."""

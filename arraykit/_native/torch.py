@@ -97,6 +97,28 @@ _wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 _STRIDED = torch.strided
 
 
+def _untransformed() -> bool:
+    """Outside ``torch.compile``, export, tracing, ``torch.func`` transforms and forward-mode
+    levels: an eager call, whose tensors say all there is to know about them."""
+    return not (
+        _is_compiling()  # first: dynamo folds it, and traces nothing after
+        or _transforms_active()
+        or forward_ad._current_level >= 0
+        or _tracing() is not None
+    )
+
+
+def undifferentiated(x: torch.Tensor) -> bool:
+    """Whether nothing can take the derivative of an eager call on ``x``.
+
+    Then torch's own function may compute a value whose derivative torch
+    would take less accurately than the operator's registered one (the
+    sigmoid's), on any device, tensor subclass or mode: only autograd
+    would see the difference.
+    """
+    return _untransformed() and not (x.requires_grad and _grad_enabled())
+
+
 def direct(*tensors: torch.Tensor) -> bool:
     """Whether an eager call on ``tensors`` may go straight to their CPU kernel.
 
@@ -111,14 +133,7 @@ def direct(*tensors: torch.Tensor) -> bool:
     ``requires_grad`` is the truth, and a call that would record a gradient
     keeps the operator too.
     """
-    if (
-        _is_compiling()  # first: dynamo folds it, and traces nothing after
-        or _transforms_active()
-        or forward_ad._current_level >= 0
-        or _function_modes()
-        or _dispatch_modes()
-        or _tracing() is not None
-    ):
+    if not _untransformed() or _function_modes() or _dispatch_modes():
         return False
     grad = _grad_enabled()
     for t in tensors:
@@ -409,7 +424,7 @@ _sigmoid: Any = _define(
 
 
 def sigmoid(x: torch.Tensor) -> torch.Tensor:
-    return torch.sigmoid(x) if direct(x) else _sigmoid(x)
+    return torch.sigmoid(x) if undifferentiated(x) else _sigmoid(x)
 
 
 # --- sigmoid_derivative -------------------------------------------------------------------
