@@ -6,6 +6,13 @@ imported as ``arraykit_old`` beside this checkout's ``arraykit``, and each
 primitive is timed on the same arrays, old and new calls alternating within
 every repeat. A shared, noisy machine then slows both alike: runs hours apart
 differed by 2-3x here, interleaved medians by a few percent.
+
+Work split over threads is the exception: the two revisions' threads share
+the cores in one process. Against a revision from before the torch kernels
+ran in torch's own OpenMP threads, the old kernels' worker pool spins beside
+the new ones' team (and torch's own), and torch rows from 1e5 elements say
+more about that contention than about either; ``python -m benchmarks``
+measures those, one revision at a time. NumPy arrays get one thread.
 """
 
 from __future__ import annotations
