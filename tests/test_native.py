@@ -441,7 +441,9 @@ def thread_pool(request: pytest.FixtureRequest) -> Iterator[str]:
         kernels.compiled.share_threads(None)
 
 
-def test_torch_threads_shared_where_torch_uses_openmp() -> None:
+def test_torch_threads_shared_where_torch_uses_openmp(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
     """Where torch runs its operators in OpenMP threads (its Linux and macOS builds), the
     compiled kernels find that runtime and split their work in its threads."""
     torch = pytest.importorskip("torch")
@@ -453,6 +455,9 @@ def test_torch_threads_shared_where_torch_uses_openmp() -> None:
     if sys.platform not in ("linux", "darwin") or not torch.backends.openmp.is_available():
         pytest.skip("torch does not use OpenMP here")
     assert operators.SHARES_THREADS
+    if sys.platform == "linux":  # a torch whose library is not beside its Python files
+        monkeypatch.setattr(torch, "__file__", str(tmp_path / "torch" / "__init__.py"))
+        assert [p.name for p in operators._torch_cpu_libraries()] == ["libtorch_cpu.so"]
 
 
 @pytest.mark.usefixtures("thread_pool")

@@ -186,10 +186,19 @@ def share_threads() -> bool:
     kernels = numpy_kernels.compiled
     if kernels is None or not torch.backends.openmp.is_available():
         return False
-    for library in sorted((Path(torch.__file__).parent / "lib").glob("libtorch_cpu.*")):
-        if kernels.share_threads(str(library)):
-            return True
-    return False
+    return any(kernels.share_threads(str(library)) for library in _torch_cpu_libraries())
+
+
+def _torch_cpu_libraries() -> list[Path]:
+    """Where ``libtorch_cpu`` may be: beside torch's Python files (its wheels), else
+    wherever this process mapped it from (a Linux build that keeps it elsewhere, as
+    conda's do)."""
+    found = sorted((Path(torch.__file__).parent / "lib").glob("libtorch_cpu.*"))
+    maps = Path("/proc/self/maps")
+    if not found and maps.exists():
+        mapped = (line.split()[-1] for line in maps.read_text().splitlines())
+        found = sorted({Path(p) for p in mapped if Path(p).name.startswith("libtorch_cpu.")})
+    return found
 
 
 SHARES_THREADS = share_threads()
