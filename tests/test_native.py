@@ -604,6 +604,53 @@ def test_torch_direct_calls_only_for_plain_tensors() -> None:
     assert seen == [False, False, False]
 
 
+def test_torch_kernels_on_tensor_memory() -> None:
+    """torch's CPU kernels read a contiguous float32/float64 tensor's own memory; other
+    layouts, half precision, empty tensors and rows with special values take the NumPy
+    path. Every case gives the NumPy kernels' values, bit for bit, and the references'."""
+    torch = pytest.importorskip("torch")
+    import backends
+    from arraykit._native import numpy as kernels
+    from arraykit._native import torch as operators
+
+    if kernels.compiled is None:
+        pytest.skip(NOT_COMPILED)
+    rng = np.random.default_rng(21)
+    finite = rng.normal(size=(1500, 40)) * 6  # 60,000 elements: split over threads
+    special = finite.copy()
+    special[7, 3], special[9, 0] = np.inf, np.nan
+    xb = backends.get("numpy")
+    for dtype in (torch.float16, torch.float32, torch.float64):
+        seen = torch.tensor(finite[:50], dtype=dtype).double().numpy()
+        desired = {
+            "sigmoid_derivative": reference.sigmoid_derivative(seen),
+            "softmax": reference.softmax_rows(seen),
+            "normalize_rows": seen / np.linalg.norm(seen, axis=1, keepdims=True),
+        }
+        for values in (finite, special):
+            t = torch.tensor(values, dtype=dtype)
+            for x in (t, t.T, t[:, ::2], t[5:6], t[:0]):
+                a = x.numpy().astype(np.float32) if dtype == torch.float16 else x.numpy()
+                got = {
+                    "sigmoid_derivative": operators._SIGMOID_DERIVATIVE_CPU(x),
+                    "softmax": operators._SOFTMAX_CPU(x, [1]),
+                    "normalize_rows": operators._NORMALIZE_CPU(x),
+                }
+                want = {
+                    "sigmoid_derivative": kernels.sigmoid_derivative(a),
+                    "softmax": kernels.softmax(a, (1,)),
+                    "normalize_rows": kernels.normalize_rows(a),
+                }
+                for name, result in got.items():
+                    assert result.dtype == dtype, name
+                    assert result.shape == x.shape, name
+                    expected = torch.from_numpy(want[name]).to(dtype).numpy()
+                    np.testing.assert_array_equal(result.numpy(), expected, err_msg=name)
+                    if x is t and values is finite and dtype != torch.float16:
+                        name_of = "float32" if dtype == torch.float32 else "float64"
+                        assert_close(result.numpy()[:50], desired[name], xb, name_of)
+
+
 @pytest.mark.usefixtures("thread_pool")
 def test_compiled_threads_from_several_python_threads() -> None:
     """Calls from several Python threads at once (the kernels release the GIL) each get

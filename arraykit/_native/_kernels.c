@@ -38,11 +38,42 @@ typedef struct {
     Py_ssize_t n;
 } Buffer;
 
+/* A tensor's memory as (address, elements, kind): torch's dense CPU tensors have
+ * no buffer interface, and a NumPy view of one costs more than a kernel call on
+ * a few hundred elements. The caller keeps the tensor alive and vouches that
+ * the address holds that many elements of that kind, contiguous. 1 on
+ * success, 0 (no exception set) for anything else. */
+static int
+acquire_address(PyObject *spec, Buffer *b)
+{
+    if (PyTuple_GET_SIZE(spec) != 3 || !PyUnicode_Check(PyTuple_GET_ITEM(spec, 2))) {
+        return 0;
+    }
+    void *address = PyLong_AsVoidPtr(PyTuple_GET_ITEM(spec, 0));
+    Py_ssize_t n = PyLong_AsSsize_t(PyTuple_GET_ITEM(spec, 1));
+    const char *kind = PyUnicode_AsUTF8(PyTuple_GET_ITEM(spec, 2));
+    if (PyErr_Occurred() || address == NULL || n < 0 || kind == NULL ||
+        (strcmp(kind, "d") != 0 && strcmp(kind, "f") != 0)) {
+        PyErr_Clear();
+        return 0;
+    }
+    b->kind = kind[0];
+    b->n = n;
+    b->view.buf = address;
+    b->view.obj = NULL; /* nothing to release */
+    b->view.itemsize = kind[0] == 'd' ? 8 : 4;
+    b->view.len = n * b->view.itemsize;
+    return 1;
+}
+
 /* 1 on success; 0 (no exception set) when obj is not a C-contiguous buffer of
  * native float32/float64; -1 only for a failed release. */
 static int
 acquire(PyObject *obj, Buffer *b, int writable)
 {
+    if (PyTuple_CheckExact(obj)) {
+        return acquire_address(obj, b);
+    }
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(obj, &b->view, flags) < 0) {
         PyErr_Clear();

@@ -14,9 +14,10 @@ Each primitive ``p`` is three operators in the ``arraykit`` namespace:
 * ``p_backward``, itself differentiable (its formula in torch operations)
   when a higher derivative is wanted, and a kernel otherwise.
 
-The device kernels: on CPU tensors NumPy's kernels over the tensor's own
-memory (a real dense tensor there, never a wrapper) and the backward
-formulas in torch operations; on CUDA tensors the Triton kernels of
+The device kernels: on CPU tensors the compiled kernels over the tensor's own
+memory (a real dense tensor there, never a wrapper), or NumPy's kernels on a
+view of it where those cannot serve, and the backward formulas in torch
+operations; on CUDA tensors the Triton kernels of
 :mod:`arraykit._native._triton`, one or two launches each, where Triton is
 installed; ``torch.sigmoid`` for the sigmoid's value on every device; the
 formulas in torch operations everywhere else. float16 and bfloat16 tensors
@@ -215,6 +216,37 @@ def _through_numpy(kernel: Callable[..., Any], tensors: int = 1) -> Callable[...
         return torch.from_numpy(np.asarray(result))
 
     return _in_float32(cpu, tensors)
+
+
+_KINDS = {torch.float32: "f", torch.float64: "d"}
+
+
+def _on_memory(name: str, fallback: Callable[..., Any], rows: bool = False) -> Callable[..., Any]:
+    """A CPU kernel: the compiled kernel ``name`` on the tensor's own memory where it is
+    contiguous float32/float64 and the kernel takes it (no special values), else ``fallback``.
+
+    The kernel gets the memory as (address, elements, kind), the tensors held
+    by this frame: a NumPy view and the NumPy layer around the kernel cost a
+    microsecond a call, as much as the kernel on a few thousand elements.
+    ``rows``: the kernel works on rows along the last axis, whose length it
+    is given (the arguments after the tensor go to ``fallback`` alone).
+    """
+    kernel = getattr(numpy_kernels.compiled, name, None)
+    if kernel is None:
+        return fallback
+
+    def cpu(x: torch.Tensor, *rest: Any) -> Any:
+        kind = _KINDS.get(x.dtype)
+        if kind is not None and x.is_contiguous():
+            n = x.numel()
+            out = torch.empty_like(x)  # x's strides: contiguous too
+            shape = (x.shape[-1],) if rows else ()
+            threads = torch.get_num_threads()
+            if kernel((x.data_ptr(), n, kind), (out.data_ptr(), n, kind), *shape, threads):
+                return out
+        return fallback(x, *rest)
+
+    return cpu
 
 
 def _on_cuda(launcher: str, fallback: Callable[..., Any]) -> Callable[..., torch.Tensor]:
@@ -452,7 +484,9 @@ def _sigmoid_derivative_backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
     return sigmoid_derivative_backward(grad, x)  # type: ignore[no-any-return]
 
 
-_SIGMOID_DERIVATIVE_CPU = _through_numpy(numpy_kernels.sigmoid_derivative)
+_SIGMOID_DERIVATIVE_CPU = _on_memory(
+    "sigmoid_derivative", _through_numpy(numpy_kernels.sigmoid_derivative)
+)
 
 sigmoid_derivative_differentiable: Any = _define_differentiable(
     "sigmoid_derivative_differentiable(Tensor x) -> Tensor",
@@ -484,9 +518,15 @@ def sigmoid_derivative(x: torch.Tensor) -> torch.Tensor:
 
 
 # The operator's int[] arrives as a list; the NumPy kernel wants the tuple of axes.
-_SOFTMAX_CPU = _through_numpy(
+_SOFTMAX_NUMPY = _through_numpy(
     lambda x, axes, threads: numpy_kernels.softmax(x, tuple(axes), threads=threads)
 )
+_SOFTMAX_ROWS = _on_memory("softmax_rows", _SOFTMAX_NUMPY, rows=True)
+
+
+def _SOFTMAX_CPU(x: torch.Tensor, axes: Sequence[int]) -> torch.Tensor:
+    last = len(axes) == 1 and axes[0] == x.ndim - 1  # the public layer's axes: nonnegative
+    return (_SOFTMAX_ROWS if last else _SOFTMAX_NUMPY)(x, axes)  # type: ignore[no-any-return]
 
 
 def _softmax_formula(x: torch.Tensor, axes: Sequence[int], xp: Any) -> torch.Tensor:
@@ -556,7 +596,9 @@ def _normalize_rows_backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
     return normalize_rows_backward(grad, x)  # type: ignore[no-any-return]
 
 
-_NORMALIZE_CPU = _through_numpy(numpy_kernels.normalize_rows)
+_NORMALIZE_CPU = _on_memory(
+    "normalize_rows", _through_numpy(numpy_kernels.normalize_rows), rows=True
+)
 
 normalize_rows_differentiable: Any = _define_differentiable(
     "normalize_rows_differentiable(Tensor x) -> Tensor",
