@@ -605,9 +605,10 @@ def test_torch_direct_calls_only_for_plain_tensors() -> None:
 
 
 def test_torch_kernels_on_tensor_memory() -> None:
-    """torch's CPU kernels read a contiguous float32/float64 tensor's own memory; other
-    layouts, half precision, empty tensors and rows with special values take the NumPy
-    path. Every case gives the NumPy kernels' values, bit for bit, and the references'."""
+    """torch's CPU kernels (the losses' too) read a contiguous float32/float64 tensor's own
+    memory; other layouts, half precision, empty tensors, rows with special values and sums
+    that need the careful form take the NumPy path. Every case gives the NumPy kernels'
+    values, bit for bit, and the references'."""
     torch = pytest.importorskip("torch")
     import backends
     from arraykit._native import numpy as kernels
@@ -649,6 +650,30 @@ def test_torch_kernels_on_tensor_memory() -> None:
                     if x is t and values is finite and dtype != torch.float16:
                         name_of = "float32" if dtype == torch.float32 else "float64"
                         assert_close(result.numpy()[:50], desired[name], xb, name_of)
+                _check_losses_on_memory(torch, x, x.flip(0))
+    for dtype in (torch.float32, torch.float64):  # sums that need the careful form
+        top = torch.finfo(dtype).max
+        ones = torch.ones(100, dtype=dtype)
+        for yhat, y in ((ones, ones), (ones * 1e-30, -ones * 1e-30), (ones * top, -ones * top)):
+            _check_losses_on_memory(torch, yhat, y)
+
+
+def _check_losses_on_memory(torch: Any, yhat: Any, y: Any) -> None:
+    """The torch CPU loss kernel against the NumPy one, bit for bit, every reduction."""
+    from arraykit._native import numpy as kernels
+    from arraykit._native import torch as operators
+
+    a, b = (
+        t.numpy().astype(np.float32) if t.dtype == torch.float16 else t.numpy() for t in (yhat, y)
+    )
+    for power in (1, 2):
+        for reduction in ("sum", "mean", "none"):
+            got = operators._LOSS_CPU(yhat, y, reduction, power)
+            want = torch.from_numpy(np.asarray(kernels.l1_loss(a, b, reduction, power)))
+            assert got.dtype == yhat.dtype
+            np.testing.assert_array_equal(
+                got.numpy(), want.to(yhat.dtype).numpy(), err_msg=f"{reduction}, power {power}"
+            )
 
 
 @pytest.mark.usefixtures("thread_pool")

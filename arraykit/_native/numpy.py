@@ -300,19 +300,32 @@ def _loss(
     total = fast.loss_sum(yhat, y, power, threads) if fast is not None else None
     if total is None:
         total = _blocked_sum(yhat, y, power)
-    smallest, largest = _RANGE[yhat.dtype.char]
-    # Overflow anywhere, or squares small enough to have lost digits in the
-    # subnormal range: the generic formula scales them first. (A zero sum of
-    # equal arrays is exact.)
+    value = reduced_loss(
+        total, yhat.size, yhat.dtype.char, power, reduction, lambda: np.array_equal(yhat, y)
+    )
+    return None if value is None else np.asarray(value, dtype=yhat.dtype)
+
+
+def reduced_loss(
+    total: float, size: int, kind: str, power: int, reduction: str, equal: Callable[[], bool]
+) -> float | None:
+    """The loss from the plain sum of ``size`` terms of dtype ``kind`` ('f' or 'd'), or None
+    where the careful generic form is needed. ``equal()`` says whether the arrays are equal.
+
+    Overflow anywhere, or squares small enough to have lost digits in the
+    subnormal range: the generic formula scales them first. (A zero sum of
+    equal arrays is exact.)
+    """
+    smallest, largest = _RANGE[kind]
     if not math.isfinite(total):
         return None
-    if power == 2 and total < smallest and not (total == 0 and np.array_equal(yhat, y)):
+    if power == 2 and total < smallest and not (total == 0 and equal()):
         return None
     if reduction == "mean":
-        total /= yhat.size
+        total /= size
     if total > largest:  # near or past the top of a narrower dtype
         return None
-    return np.asarray(total, dtype=yhat.dtype)
+    return total
 
 
 def l1_loss(

@@ -682,7 +682,41 @@ def _loss_backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
     return (gradient if first else None, -gradient if second else None, None, None)
 
 
-_LOSS_CPU = _through_numpy(numpy_kernels.l1_loss, tensors=2)
+_LOSS_NUMPY = _through_numpy(numpy_kernels.l1_loss, tensors=2)
+
+
+def _LOSS_CPU(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> torch.Tensor:
+    """The loss's CPU kernel: the compiled kernels on the tensors' own memory (see
+    :func:`_on_memory`) where both are contiguous, of one float32/float64 dtype and
+    size; the NumPy path otherwise, and where the plain sum needs the careful form."""
+    kind = _KINDS.get(yhat.dtype)
+    kernels = numpy_kernels.compiled
+    n = yhat.numel()
+    if (
+        kernels is not None
+        and kind is not None
+        and n > 0
+        and y.dtype == yhat.dtype
+        and y.numel() == n
+        and yhat.is_contiguous()
+        and y.is_contiguous()
+    ):
+        a, b = (yhat.data_ptr(), n, kind), (y.data_ptr(), n, kind)
+        threads = torch.get_num_threads()
+        if reduction == "none":
+            out = torch.empty_like(yhat)
+            if kernels.loss_elements(a, b, (out.data_ptr(), n, kind), power, threads):
+                return out
+        else:
+            total = kernels.loss_sum(a, b, power, threads)
+            value = None
+            if total is not None:
+                equal = lambda: bool(torch.equal(yhat, y))  # noqa: E731
+                value = numpy_kernels.reduced_loss(total, n, kind, power, reduction, equal)
+            if value is not None:
+                return torch.from_numpy(np.asarray(value, dtype=kind))
+    return _LOSS_NUMPY(yhat, y, reduction, power)  # type: ignore[no-any-return]
+
 
 loss_differentiable: Any = _define_differentiable(
     "loss_differentiable(Tensor yhat, Tensor y, str reduction, int power) -> Tensor",
