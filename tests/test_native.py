@@ -606,9 +606,9 @@ def test_torch_direct_calls_only_for_plain_tensors() -> None:
 
 def test_torch_kernels_on_tensor_memory() -> None:
     """torch's CPU kernels (the losses' too) read a contiguous float32/float64 tensor's own
-    memory; other layouts, half precision, empty tensors, rows with special values and sums
-    that need the careful form take the NumPy path. Every case gives the NumPy kernels'
-    values, bit for bit, and the references'."""
+    memory; other layouts, negative views, half precision, empty tensors, rows with special
+    values and sums that need the careful form take the NumPy path. Every case gives the
+    NumPy kernels' values, bit for bit, and the references'."""
     torch = pytest.importorskip("torch")
     import backends
     from arraykit._native import numpy as kernels
@@ -630,8 +630,11 @@ def test_torch_kernels_on_tensor_memory() -> None:
         }
         for values in (finite, special):
             t = torch.tensor(values, dtype=dtype)
-            for x in (t, t.T, t[:, ::2], t[5:6], t[:0]):
-                a = x.numpy().astype(np.float32) if dtype == torch.float16 else x.numpy()
+            # A negative view (as the imaginary part of a conjugate can be) keeps
+            # its memory un-negated.
+            for x in (t, t.T, t[:, ::2], t[5:6], t[:0], torch._neg_view(t)):
+                a = x.numpy(force=True)  # the values, a negative view's resolved
+                a = a.astype(np.float32) if dtype == torch.float16 else a
                 got = {
                     "sigmoid_derivative": operators._SIGMOID_DERIVATIVE_CPU(x),
                     "softmax": operators._SOFTMAX_CPU(x, [1]),
@@ -664,7 +667,8 @@ def _check_losses_on_memory(torch: Any, yhat: Any, y: Any) -> None:
     from arraykit._native import torch as operators
 
     a, b = (
-        t.numpy().astype(np.float32) if t.dtype == torch.float16 else t.numpy() for t in (yhat, y)
+        t.float().numpy(force=True) if t.dtype == torch.float16 else t.numpy(force=True)
+        for t in (yhat, y)
     )
     for power in (1, 2):
         for reduction in ("sum", "mean", "none"):

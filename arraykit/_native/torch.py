@@ -240,7 +240,8 @@ def _on_memory(name: str, fallback: Callable[..., Any], rows: bool = False) -> C
 
     def cpu(x: torch.Tensor, *rest: Any) -> Any:
         kind = _KINDS.get(x.dtype)
-        if kind is not None and x.is_contiguous():
+        # A negative view's memory holds the values' negations.
+        if kind is not None and x.is_contiguous() and not x.is_neg():
             out = np.empty(x.shape, dtype=kind)
             shape = (x.shape[-1],) if rows else ()
             threads = torch.get_num_threads()
@@ -702,6 +703,7 @@ def _LOSS_CPU(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -
         and y.numel() == n
         and yhat.is_contiguous()
         and y.is_contiguous()
+        and not (yhat.is_neg() or y.is_neg())  # negative views: see _on_memory
     ):
         a, b = (yhat.data_ptr(), n, kind), (y.data_ptr(), n, kind)
         threads = torch.get_num_threads()
