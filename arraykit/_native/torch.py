@@ -691,7 +691,7 @@ _LOSS_NUMPY = _through_numpy(numpy_kernels.l1_loss, tensors=2)
 def _LOSS_CPU(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> torch.Tensor:
     """The loss's CPU kernel: the compiled kernels on the tensors' own memory (see
     :func:`_on_memory`) where both are contiguous, of one float32/float64 dtype and
-    size; the NumPy path otherwise, and where the plain sum needs the careful form."""
+    shape; the NumPy path otherwise, and where the plain sum needs the careful form."""
     kind = _KINDS.get(yhat.dtype)
     kernels = numpy_kernels.compiled
     n = yhat.numel()
@@ -700,7 +700,7 @@ def _LOSS_CPU(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -
         and kind is not None
         and n > 0
         and y.dtype == yhat.dtype
-        and y.numel() == n
+        and y.shape == yhat.shape
         and yhat.is_contiguous()
         and y.is_contiguous()
         and not (yhat.is_neg() or y.is_neg())  # negative views: see _on_memory
