@@ -221,9 +221,19 @@ def _through_numpy(kernel: Callable[..., Any], tensors: int = 1) -> Callable[...
 _KINDS = {torch.float32: "f", torch.float64: "d"}
 
 
+def _memory(t: torch.Tensor) -> tuple[int, int, str] | None:
+    """``t``'s memory as the compiled kernels take it, (address, elements, kind), or None
+    where they cannot read it: another dtype or layout, or a negative view (whose memory
+    holds the values' negations, as the imaginary part of a conjugate can)."""
+    kind = _KINDS.get(t.dtype)
+    if kind is None or not t.is_contiguous() or t.is_neg():
+        return None
+    return t.data_ptr(), t.numel(), kind
+
+
 def _on_memory(name: str, fallback: Callable[..., Any], rows: bool = False) -> Callable[..., Any]:
-    """A CPU kernel: the compiled kernel ``name`` on the tensor's own memory where it is
-    contiguous float32/float64 and the kernel takes it (no special values), else ``fallback``.
+    """A CPU kernel: the compiled kernel ``name`` on the tensor's own memory (see
+    :func:`_memory`) where it can read it and takes it (no special values), else ``fallback``.
 
     The kernel gets the memory as (address, elements, kind), the tensors held
     by this frame: a NumPy view and the NumPy layer around the kernel cost a
@@ -239,13 +249,11 @@ def _on_memory(name: str, fallback: Callable[..., Any], rows: bool = False) -> C
         return fallback
 
     def cpu(x: torch.Tensor, *rest: Any) -> Any:
-        kind = _KINDS.get(x.dtype)
-        # A negative view's memory holds the values' negations.
-        if kind is not None and x.is_contiguous() and not x.is_neg():
-            out = np.empty(x.shape, dtype=kind)
+        memory = _memory(x)
+        if memory is not None:
+            out = np.empty(x.shape, dtype=memory[2])
             shape = (x.shape[-1],) if rows else ()
-            threads = torch.get_num_threads()
-            if kernel((x.data_ptr(), x.numel(), kind), out, *shape, threads):
+            if kernel(memory, out, *shape, torch.get_num_threads()):
                 return torch.from_numpy(out)
         return fallback(x, *rest)
 
@@ -690,22 +698,19 @@ _LOSS_NUMPY = _through_numpy(numpy_kernels.l1_loss, tensors=2)
 
 def _LOSS_CPU(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> torch.Tensor:
     """The loss's CPU kernel: the compiled kernels on the tensors' own memory (see
-    :func:`_on_memory`) where both are contiguous, of one float32/float64 dtype and
-    shape; the NumPy path otherwise, and where the plain sum needs the careful form."""
-    kind = _KINDS.get(yhat.dtype)
+    :func:`_memory`) where they can read both, of one dtype and shape; the NumPy path
+    otherwise, and where the plain sum needs the careful form."""
     kernels = numpy_kernels.compiled
-    n = yhat.numel()
+    a, b = _memory(yhat), _memory(y)
     if (
         kernels is not None
-        and kind is not None
-        and n > 0
+        and a is not None
+        and b is not None
+        and a[1] > 0
         and y.dtype == yhat.dtype
         and y.shape == yhat.shape
-        and yhat.is_contiguous()
-        and y.is_contiguous()
-        and not (yhat.is_neg() or y.is_neg())  # negative views: see _on_memory
     ):
-        a, b = (yhat.data_ptr(), n, kind), (y.data_ptr(), n, kind)
+        n, kind = a[1], a[2]
         threads = torch.get_num_threads()
         if reduction == "none":
             out = np.empty(yhat.shape, dtype=kind)  # NumPy's allocation: see _on_memory
