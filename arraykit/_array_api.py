@@ -164,10 +164,14 @@ def _same_torch_device(a: Array, b: Array) -> bool:
     return bool(a.device == b.device)
 
 
+def known_type(kind: type) -> _Known | None:
+    """What the entry checks know of array type ``kind`` (see :data:`_QUICK`), or None."""
+    return _QUICK.get(kind) or _recognise_torch(kind)
+
+
 def plain_floating(x: object) -> bool:
     """Whether ``x`` is of an array type seen before, with a float32/float64 dtype."""
-    kind = type(x)
-    known = _QUICK.get(kind) or _recognise_torch(kind)
+    known = known_type(type(x))
     return known is not None and x.dtype in known.dtypes  # type: ignore[attr-defined]
 
 
@@ -279,7 +283,7 @@ def floating_args(
     # alone costs ~0.3 µs.)
     if xp is None:
         first: Any = values[0]
-        known = _QUICK.get(type(first)) or _recognise_torch(type(first))
+        known = known_type(type(first))
         if known is not None and first.dtype in known.dtypes:
             if len(values) == 1:
                 return known.xp, list(values), first.dtype

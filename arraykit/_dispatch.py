@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ._array_api import known_type
 from ._native import _eager
 
 
@@ -31,6 +32,31 @@ def lookup(xp: Any, name: str) -> Callable[..., Any] | None:
     if entry is None or entry[0] is not xp:
         return getattr(_eager.fast_paths(xp, _module_for), name, None)
     return getattr(entry[1], name, None)
+
+
+def route(x: Any, xp: Any, name: str) -> Callable[..., Any] | None:
+    """The fast path that alone computes ``name(x)`` for a one-array function, or None.
+
+    Where ``x`` is an array of a type seen before with a float32 or float64
+    dtype and no namespace is given, the entry checks have nothing to infer,
+    cast or finish: a backend's fast path returns its input's type and
+    dtype. Skipping them is worth a microsecond a call, a tenth of
+    ``torch.sigmoid`` on 1e5 elements.
+    """
+    if xp is not None:
+        return None
+    kind = type(x)
+    entry = _ROUTES.get(kind)
+    if entry is None:
+        known = known_type(kind)
+        if known is None:
+            return None
+        entry = _ROUTES[kind] = (known.dtypes, _eager.fast_paths(known.xp, _module_for))
+    return getattr(entry[1], name, None) if x.dtype in entry[0] else None
+
+
+_ROUTES: dict[type, tuple[tuple[Any, ...], Any]] = {}
+"""Array type -> (the dtypes its fast paths take as they are, its fast paths)."""
 
 
 def computes_half(xp: Any) -> bool:

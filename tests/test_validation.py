@@ -3,12 +3,16 @@ what it got and what was expected."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 import arraykit as ak
 import backends
 from backends import Backend
+
+from .assertions import assert_kind
 
 UNARY = [ak.sigmoid, ak.sigmoid_derivative, ak.softmax, ak.normalize_rows, ak.image2vector]
 SHAPED = {ak.normalize_rows: (2, 3), ak.image2vector: (2, 2, 2)}
@@ -137,8 +141,13 @@ def test_python_lists_and_scalars_are_numpy() -> None:
     assert ak.image2vector([[[1, 2]], [[3, 4]]]).shape == (4, 1)
 
 
-def test_explicit_namespace_skips_inference(xb: Backend) -> None:
-    x = xb.asarray(np.array([0.0, 1.0]), "float64")
-    np.testing.assert_array_equal(
-        xb.to_numpy(ak.sigmoid(x, xp=xb.namespace)), xb.to_numpy(ak.sigmoid(x))
-    )
+@pytest.mark.parametrize("function", [ak.sigmoid, ak.sigmoid_derivative], ids=lambda f: f.__name__)
+def test_explicit_namespace_skips_inference(xb: Backend, dtype: str, function: Any) -> None:
+    # Without xp=, a plain float32/float64 array goes straight to its backend's
+    # fast path (dispatch.route): the same values, type and dtype as through
+    # the entry checks, whose result finish() would have cast.
+    x = xb.asarray(np.array([[-40.0, -1.5, 0.0], [0.25, 3.0, 700.0]]), dtype)
+    quick, checked = function(x), function(x, xp=xb.namespace)
+    assert_kind(quick, xb, dtype, (2, 3))
+    assert_kind(checked, xb, dtype, (2, 3))
+    np.testing.assert_array_equal(xb.to_numpy(quick), xb.to_numpy(checked))
