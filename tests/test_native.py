@@ -503,6 +503,30 @@ def test_compiled_kernels_in_threads(dtype: str) -> None:
         assert_close(kernels.softmax(narrow, (1,), threads=threads), desired, xb, dtype)
 
 
+@pytest.mark.usefixtures("thread_pool")
+def test_compiled_kernels_on_results_of_fresh_memory() -> None:
+    """A result over 32 MiB (fresh pages from the system, which the kernels fault in
+    from one thread before several write it) holds the same values as one thread's."""
+    from arraykit._native import numpy as kernels
+
+    if kernels.compiled is None:
+        pytest.skip(NOT_COMPILED)
+    rows = ((32 << 20) // 4 + 4096) // 100
+    x = (np.random.default_rng(17).normal(size=(rows, 100)) * 4).astype(np.float32)
+    y = x[::-1].copy()
+    cases = {
+        "softmax": lambda t: kernels.softmax(x, (1,), threads=t),
+        "sigmoid": lambda t: kernels.sigmoid(x, threads=t),
+        "sigmoid_derivative": lambda t: kernels.sigmoid_derivative(x, threads=t),
+        "normalize_rows": lambda t: kernels.normalize_rows(x, threads=t),
+        "l2 none": lambda t: kernels.l1_loss(x, y, "none", 2, threads=t),
+    }
+    for name, run in cases.items():
+        together = run(2)
+        assert together.nbytes > 32 << 20
+        np.testing.assert_array_equal(together, run(1), err_msg=name)
+
+
 POOL_FORK_SCRIPT = """
 import multiprocessing, numpy as np
 from arraykit._native import _kernels

@@ -470,18 +470,66 @@ threads_for(Py_ssize_t elements, int threads)
     return useful < threads ? (int)(useful > 0 ? useful : 1) : threads;
 }
 
-/* fn over `items`, split over threads as `elements` warrants. Releasing and
- * taking back the GIL costs about a tenth of a microsecond: small arrays,
- * done in less, keep it. */
+/* A result this large is always fresh memory from the system, never memory
+ * the allocator recycles: glibc maps anything over its largest mmap threshold
+ * anew and unmaps it when freed. */
+#define FRESH_BYTES ((Py_ssize_t)32 << 20)
+
+/* Fault in the pages of a large, fresh result from the calling thread, in
+ * one call, before several threads write it. Otherwise each page is faulted
+ * in by whichever thread first writes to it, and where a hypervisor backs
+ * guest memory lazily (and takes back what the guest frees), faults that
+ * several threads take at once contend for it: a softmax of 1e7 doubles
+ * took up to five times as long as with its result's pages in place
+ * (docs/benchmarks.md). Memory already in place is left alone: populating
+ * pages that are present costs a page-table walk per page. Linux alone
+ * (MADV_POPULATE_WRITE since 5.14; older kernels refuse it, harmlessly). */
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 static void
-run(RangeFn fn, void *job, Py_ssize_t items, Py_ssize_t elements, int threads)
+populate_fresh(const Buffer *out)
+{
+    Py_ssize_t bytes = out->n * (out->kind == 'd' ? 8 : 4);
+    if (bytes < FRESH_BYTES) {
+        return;
+    }
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), begin = (uintptr_t)out->view.buf;
+    unsigned char resident = 1;
+    /* The middle page: the allocator's header may have touched the first. */
+    if (mincore((void *)((begin + bytes / 2) & ~(page - 1)), page, &resident) == 0 &&
+        !(resident & 1)) {
+        uintptr_t start = begin & ~(page - 1);
+        (void)madvise((void *)start, begin + bytes - start, MADV_POPULATE_WRITE);
+    }
+}
+#else
+static void
+populate_fresh(const Buffer *out)
+{
+    (void)out;
+}
+#endif
+
+/* fn over `items`, split over threads as `elements` warrants, writing the
+ * result `out` (NULL: a sum). Releasing and taking back the GIL costs about
+ * a tenth of a microsecond: small arrays, done in less, keep it. */
+static void
+run(RangeFn fn, void *job, Py_ssize_t items, Py_ssize_t elements, int threads, const Buffer *out)
 {
     if (elements < 4096) {
         fn(job, 0, items);
         return;
     }
+    threads = threads_for(elements, threads);
     Py_BEGIN_ALLOW_THREADS
-    parallel(fn, job, items, threads_for(elements, threads));
+    if (threads >= 2 && out != NULL) {
+        populate_fresh(out);
+    }
+    parallel(fn, job, items, threads);
     Py_END_ALLOW_THREADS
 }
 
@@ -679,7 +727,7 @@ ELEMENTWISE(sigmoid_floats, float, vfloat_wide, WIDE, sigmoid_wide)
         if (!acquire_all(args, b, 2, 0x2, 2)) {                                            \
             Py_RETURN_FALSE;                                                               \
         }                                                                                  \
-        run(&NAME##_range, &job, (b[0].n + STRETCH - 1) / STRETCH, b[0].n, threads);       \
+        run(&NAME##_range, &job, (b[0].n + STRETCH - 1) / STRETCH, b[0].n, threads, &b[1]); \
         release_all(b, 2);                                                                 \
         Py_RETURN_TRUE;                                                                    \
     }
@@ -1011,7 +1059,7 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return ok < 0 ? NULL : Py_NewRef(Py_False);
     }
     run(b[0].kind == 'd' ? &softmax_range_double : &softmax_range_float, &job,
-        b[0].n / job.cols, b[0].n, threads);
+        b[0].n / job.cols, b[0].n, threads, &b[1]);
     release_all(b, 2);
     return Py_NewRef(atomic_load(&job.failed) ? Py_False : Py_True);
 }
@@ -1182,7 +1230,7 @@ normalize_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (ok <= 0) {
         return ok < 0 ? NULL : Py_NewRef(Py_False);
     }
-    run(&normalize_range, &job, b[0].n / job.cols, b[0].n, threads);
+    run(&normalize_range, &job, b[0].n / job.cols, b[0].n, threads, &b[1]);
     release_all(b, 2);
     return Py_NewRef(atomic_load(&job.failed) ? Py_False : Py_True);
 }
@@ -1256,7 +1304,7 @@ loss_sum(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         release_all(b, 2);
         return PyErr_NoMemory();
     }
-    run(&loss_sum_range, &job, stretches, b[0].n, threads);
+    run(&loss_sum_range, &job, stretches, b[0].n, threads, NULL);
     total = pairwise_sum(job.sums, stretches);
     if (job.sums != &one) {
         PyMem_RawFree(job.sums);
@@ -1278,7 +1326,7 @@ loss_elements(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!acquire_all(args, b, 3, 0x4, 3)) {
         Py_RETURN_FALSE;
     }
-    run(&loss_elements_range, &job, (b[0].n + STRETCH - 1) / STRETCH, b[0].n, threads);
+    run(&loss_elements_range, &job, (b[0].n + STRETCH - 1) / STRETCH, b[0].n, threads, &b[2]);
     release_all(b, 3);
     Py_RETURN_TRUE;
 }
