@@ -183,10 +183,14 @@ def interleaved(
     loops = {}
     for name, fn in case.contenders.items():
         finish(fn())  # warm-up (and JAX compilation)
-        start = time.perf_counter()
-        finish(fn())
-        once = max(time.perf_counter() - start, 1e-7)
-        loops[name] = max(1, min(10_000, int(budget / once)))
+        # The fastest of three calls: one call held up by the machine would
+        # leave a contender a loop or two per sample, and its median noisy.
+        once = 1.0
+        for _ in range(3):
+            start = time.perf_counter()
+            finish(fn())
+            once = min(once, time.perf_counter() - start)
+        loops[name] = max(1, min(10_000, int(budget / max(once, 1e-7))))
     samples: dict[str, list[float]] = {name: [] for name in case.contenders}
     for _ in range(repeats):
         for name, fn in case.contenders.items():
