@@ -51,7 +51,7 @@ def sigmoid(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     """
     fast = route(x, xp, "sigmoid")
     if fast is not None:
-        return fast(x)  # the common case, without the entry checks' microsecond
+        return fast(x)  # the common case, without the entry checks
     xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)
     result = dispatch(xp, "sigmoid", _formulas.sigmoid, x)
     return finish(xp, result, dtype)
@@ -93,7 +93,7 @@ def sigmoid_derivative(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array
     """
     fast = route(x, xp, "sigmoid_derivative")
     if fast is not None:
-        return fast(x)  # the common case, without the entry checks' microsecond
+        return fast(x)  # the common case, without the entry checks
     xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)
     result = dispatch(xp, "sigmoid_derivative", _formulas.sigmoid_derivative, x)
     return finish(xp, result, dtype)
