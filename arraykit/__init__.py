@@ -1,15 +1,50 @@
 """arraykit: the classic first exercises of machine learning, written once
 against the Python array API standard, for NumPy, CuPy, PyTorch, JAX, Dask
-and array-api-strict arrays alike."""
+and array-api-strict arrays alike.
 
-from . import optim, regression
-from .activations import sigmoid, sigmoid_derivative, softmax
-from .drivers import OptimizeResult, optimize, run_adagrad, run_gradient_descent
-from .losses import l1_loss, l2_loss
-from .normalization import normalize_rows
-from .shapes import image2vector
+The public names are imported on first use, and this module itself imports
+nothing, so that ``import arraykit`` costs only this module: the
+``arraykit`` command must answer Ctrl-C with one line from its first moment,
+and the package is imported before its code can catch anything.
+"""
 
 __version__ = "0.2.0"
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing: see above
+if TYPE_CHECKING:
+    from . import optim, regression
+    from .activations import sigmoid, sigmoid_derivative, softmax
+    from .drivers import OptimizeResult, optimize, run_adagrad, run_gradient_descent
+    from .losses import l1_loss, l2_loss
+    from .normalization import normalize_rows
+    from .shapes import image2vector
+
+_HOMES = {
+    "OptimizeResult": "drivers",
+    "image2vector": "shapes",
+    "l1_loss": "losses",
+    "l2_loss": "losses",
+    "normalize_rows": "normalization",
+    "optimize": "drivers",
+    "run_adagrad": "drivers",
+    "run_gradient_descent": "drivers",
+    "sigmoid": "activations",
+    "sigmoid_derivative": "activations",
+    "softmax": "activations",
+}
+"""Each public function's module."""
+
+_MODULES = {
+    "activations",
+    "cli",
+    "drivers",
+    "losses",
+    "normalization",
+    "optim",
+    "regression",
+    "shapes",
+}
+"""The submodules reachable as attributes, as if imported here."""
 
 __all__ = [
     "OptimizeResult",
@@ -33,7 +68,13 @@ _RENAMED = {"adagrad": "run_adagrad", "gradient_descent": "run_gradient_descent"
 
 
 def __getattr__(name: str) -> object:
-    if name in _RENAMED:
+    import importlib
+
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    elif name in _RENAMED:
         import warnings
 
         new = _RENAMED[name]
@@ -43,5 +84,12 @@ def __getattr__(name: str) -> object:
             DeprecationWarning,
             stacklevel=2,
         )
-        return globals()[new]
-    raise AttributeError(f"module 'arraykit' has no attribute {name!r}")
+        return __getattr__(new)
+    else:
+        raise AttributeError(f"module 'arraykit' has no attribute {name!r}")
+    globals()[name] = value  # once: later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, *_MODULES})

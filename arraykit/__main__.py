@@ -1,8 +1,23 @@
-"""``python -m arraykit``: the same as the ``arraykit`` command."""
+"""The ``arraykit`` command's entry: ``python -m arraykit`` and the installed script.
+
+The command is imported inside :func:`main`, so that Ctrl-C at any moment,
+its imports included, is one line and exit status 130 (the package's own
+``__init__`` imports nothing heavy).
+"""
 
 import sys
 
-from .cli import main
+
+def main() -> int:
+    """Run ``arraykit`` with the process's arguments; returns its exit status."""
+    try:
+        from .cli import main as command
+
+        return command()
+    except KeyboardInterrupt:  # during the imports; the command handles its own
+        sys.stderr.write("arraykit: interrupted\n")
+        return 130
+
 
 if __name__ == "__main__":
     sys.exit(main())

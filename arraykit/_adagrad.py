@@ -21,11 +21,7 @@ import array_api_compat
 import numpy as np
 
 from ._array_api import NUMPY_XP, Array, Namespace, host_copy
-
-try:
-    from ._native import _kernels as compiled
-except ImportError:  # built without a C compiler: the loop in Python
-    compiled = None  # type: ignore[assignment]
+from ._native import compiled  # None where not built: the loop in Python
 
 MOMENTS = ("mean_x", "var_x", "b_opt", "w_opt", "residual_mean", "residual_x_mean")
 """The moments' order in the vector the line's loops take."""

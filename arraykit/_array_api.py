@@ -29,6 +29,8 @@ Namespace = ModuleType
 
 def describe(value: object) -> str:
     """Say what a value is, for error messages: type, shape, dtype and device."""
+    if isinstance(value, type):  # a class, whose shape and dtype are descriptors
+        return f"the class {value.__module__}.{value.__qualname__}"
     kind = type(value)
     name = f"{kind.__module__}.{kind.__qualname__}"
     shape = getattr(value, "shape", None)
@@ -51,7 +53,7 @@ def _coerce_non_arrays(
             arrays.append(_plain_numpy(name, value))
             continue
         if array_api_compat.is_array_api_obj(value):
-            arrays.append(value)
+            arrays.append(_dense(name, value))
             continue
         try:
             arrays.append(xp.asarray(value))
@@ -60,6 +62,32 @@ def _coerce_non_arrays(
                 f"{name} must be an array or a nested sequence of numbers; got {describe(value)}"
             ) from exc
     return arrays
+
+
+def _dense(name: str, x: Array) -> Array:
+    """Refuse torch's sparse and nested tensors, which the formulas' operations do not take."""
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(x, torch.Tensor) or _strided_torch(x):
+        return x
+    if x.is_nested:
+        raise TypeError(
+            f"{name} must be a dense tensor; got a nested tensor ({x.layout}) of "
+            f"{x.size(0)} tensors of dtype {x.dtype} on device {x.device}: apply the function "
+            f"to each of {name}.unbind(), or to torch.nested.to_padded_tensor({name}, ...)"
+        )
+    raise TypeError(
+        f"{name} must be a dense tensor; got a sparse tensor (layout {x.layout}) of shape "
+        f"{tuple(x.shape)} and dtype {x.dtype} on device {x.device}: pass {name}.to_dense()"
+    )
+
+
+def _strided_torch(x: Any) -> bool:
+    """Whether a torch tensor is dense: strided layout, and not nested."""
+    return bool(x.layout is _TORCH_STRIDED[0] and not x.is_nested)
+
+
+_TORCH_STRIDED: list[Any] = [None]
+"""``torch.strided``, once torch is seen (it is never imported here)."""
 
 
 def _plain_numpy(name: str, x: np.ndarray) -> np.ndarray:
@@ -84,7 +112,10 @@ def array_args(
     or on two devices, are refused with the names of the arguments involved.
     """
     given = [v for v in values if array_api_compat.is_array_api_obj(v)]
-    if xp is None:
+    if xp is not None:
+        xp = resolve_namespace(xp)
+        _require_namespace(xp, names, values)
+    else:
         try:
             xp = array_api_compat.array_namespace(*given) if given else NUMPY_XP
         except TypeError as exc:
@@ -109,6 +140,56 @@ def array_args(
     return xp, arrays
 
 
+def resolve_namespace(xp: object) -> Namespace:
+    """The array-API namespace that an ``xp=`` argument names.
+
+    That is the namespace itself (``array_api_compat.torch``, ``jax.numpy``,
+    ``array_api_strict``), or the namespace of a library's own module
+    (``torch``, ``numpy``, ``cupy``, ``dask.array``), found as the namespace of
+    a 0-d array that module makes; anything else is refused naming ``xp``.
+    """
+    try:
+        return _RESOLVED[xp]  # type: ignore[index]
+    except (KeyError, TypeError):
+        pass
+    problem = None
+    if not isinstance(xp, ModuleType):
+        problem = "it is not a module"
+    else:
+        try:
+            resolved = array_api_compat.array_namespace(xp.asarray(0.0))
+        except Exception as exc:
+            problem = f"it makes no array-API array ({type(exc).__name__}: {exc})"
+    if problem is not None:
+        raise TypeError(
+            f"xp must be an array namespace or an array library's module (numpy, torch, "
+            f"cupy, jax.numpy, dask.array, array_api_strict); got {describe(xp)}, and {problem}"
+        )
+    _RESOLVED[xp] = resolved  # type: ignore[index]
+    return resolved
+
+
+_RESOLVED: dict[ModuleType, Namespace] = {}
+"""``xp=`` arguments seen before, and the namespaces they name."""
+
+
+def _require_namespace(xp: Namespace, names: Sequence[str], values: Sequence[object]) -> None:
+    """Refuse arrays that ``xp`` does not compute: ``xp`` must be their namespace."""
+    for name, value in zip(names, values, strict=True):
+        if not array_api_compat.is_array_api_obj(value):
+            continue  # lists and scalars: xp converts them
+        try:
+            own = namespace_of(value)
+        except TypeError:
+            own = None
+        if own is not xp:
+            expected = f"pass xp={own.__name__} or leave xp out" if own else "leave xp out"
+            raise TypeError(
+                f"xp is {xp.__name__}, but {name} is not its array: got {describe(value)}; "
+                f"{expected}"
+            )
+
+
 _NUMPY_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 NUMPY_XP = array_api_compat.array_namespace(np.empty(0))
 """NumPy's array-API namespace: the default for Python scalars and lists."""
@@ -123,6 +204,9 @@ class _Known(NamedTuple):
     xp: Namespace
     dtypes: tuple[Any, ...]  # the dtypes computed as they are: float32, float64
     same_device: Callable[[Any, Any], bool]
+    # Whether an array of the type is one the fast paths take (torch: not
+    # sparse, not nested); None where every array of the type is.
+    plain: Callable[[Any], bool] | None = None
 
 
 def _same_device(a: Array, b: Array) -> bool:
@@ -155,7 +239,10 @@ def _recognise_torch(kind: type) -> _Known | None:
         return None
     import array_api_compat.torch as xp
 
-    known = _QUICK[kind] = _Known(xp, (torch.float32, torch.float64), _same_torch_device)
+    _TORCH_STRIDED[0] = torch.strided
+    known = _QUICK[kind] = _Known(
+        xp, (torch.float32, torch.float64), _same_torch_device, _strided_torch
+    )
     _NAMESPACE_OF_TYPE[kind] = xp
     return known
 
@@ -172,7 +259,11 @@ def known_type(kind: type) -> _Known | None:
 def plain_floating(x: object) -> bool:
     """Whether ``x`` is of an array type seen before, with a float32/float64 dtype."""
     known = known_type(type(x))
-    return known is not None and x.dtype in known.dtypes  # type: ignore[attr-defined]
+    return (
+        known is not None
+        and x.dtype in known.dtypes  # type: ignore[attr-defined]
+        and (known.plain is None or known.plain(x))
+    )
 
 
 def _remember(kind: type, xp: Namespace) -> None:
@@ -284,7 +375,11 @@ def floating_args(
     if xp is None:
         first: Any = values[0]
         known = known_type(type(first))
-        if known is not None and first.dtype in known.dtypes:
+        if (
+            known is not None
+            and first.dtype in known.dtypes
+            and (known.plain is None or known.plain(first))
+        ):
             if len(values) == 1:
                 return known.xp, list(values), first.dtype
             second: Any = values[1]
@@ -293,6 +388,7 @@ def floating_args(
                 and type(second) is type(first)
                 and second.dtype == first.dtype
                 and known.same_device(first, second)
+                and (known.plain is None or known.plain(second))
             ):
                 return known.xp, list(values), first.dtype
     xp, arrays = array_args(names, values, xp)

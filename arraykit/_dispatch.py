@@ -51,12 +51,19 @@ def route(x: Any, xp: Any, name: str) -> Callable[..., Any] | None:
         known = known_type(kind)
         if known is None:
             return None
-        entry = _ROUTES[kind] = (known.dtypes, _eager.fast_paths(known.xp, _module_for))
-    return getattr(entry[1], name, None) if x.dtype in entry[0] else None
+        entry = _ROUTES[kind] = (
+            known.dtypes,
+            _eager.fast_paths(known.xp, _module_for),
+            known.plain,
+        )
+    if x.dtype not in entry[0] or (entry[2] is not None and not entry[2](x)):
+        return None
+    return getattr(entry[1], name, None)
 
 
-_ROUTES: dict[type, tuple[tuple[Any, ...], Any]] = {}
-"""Array type -> (the dtypes its fast paths take as they are, its fast paths)."""
+_ROUTES: dict[type, tuple[tuple[Any, ...], Any, Any]] = {}
+"""Array type -> (the dtypes its fast paths take as they are, its fast paths,
+whether an array of it is one they take (None: every one))."""
 
 
 def computes_half(xp: Any) -> bool:

@@ -47,6 +47,13 @@ def is_empty(x: Array) -> bool:
     return 0 in x.shape  # a symbolic (jax.export) or NaN (Dask) size is never 0 here
 
 
+def empty_like_from(x: Array) -> Array:
+    """An empty ``x``'s result: of its shape, computed from it (``x * 0``), not made
+    anew, so that autograd's graph still reaches ``x`` (a new array would be
+    detached: ``.backward()`` through it fails). Empty: nothing is computed."""
+    return x * 0.0
+
+
 # --- activations ------------------------------------------------------------
 
 

@@ -66,10 +66,13 @@ def power_tables(h: Array, every: int, count: int, xp: Namespace) -> tuple[Array
     the loss (quadratic in the powers).
     """
     below = h < 1
-    log_magnitude = xp.where(
-        below, xp.log1p(-xp.where(below, h, 0.0)), xp.log(xp.where(h > 1, h - 1.0, 1.0))
-    )
     limit = math.log(float(xp.finfo(h.dtype).max)) / 4 - 5.0
+    # Capped past the limit (so that the power at t = 1 is still past it): an
+    # infinite h (a rate beyond the float range) would make 0·inf at t = 0.
+    log_magnitude = xp.clip(
+        xp.where(below, xp.log1p(-xp.where(below, h, 0.0)), xp.log(xp.where(h > 1, h - 1.0, 1.0))),
+        max=2.0 * limit,
+    )
     block = math.isqrt(max(count - 1, 0)) + 1
     device = array_api_compat.device(h)
 
@@ -105,7 +108,13 @@ def descent(m: Moments, lr: float, start: Array, every: int, count: int) -> tupl
     q = var + a * a  # mean(x²)
     # θ_f = θ* − H⁻¹ r; H⁻¹ = [[q, −a], [−a, 1]] / (2·var), since det = var.
     r0, r1 = -2.0 * m.residual_mean, -2.0 * m.residual_x_mean
-    fixed = m.optimum - xp.stack([q * r0 - a * r1, r1 - a * r0]) / (2.0 * var)
+    # Where x is constant (var = 0) H is singular and the optimum already one
+    # of the minima; the step then leaves the component along H's null
+    # space as it is (its eigenvalue is 0).
+    varies = var > 0
+    fixed = m.optimum - xp.where(
+        varies, xp.stack([q * r0 - a * r1, r1 - a * r0]) / (2.0 * xp.where(varies, var, 1.0)), 0.0
+    )
     # Eigenvalues of [[1, a], [a, q]] (H/2); the small one as det / large,
     # which does not cancel.
     d = q - 1.0
@@ -134,9 +143,12 @@ def descent(m: Moments, lr: float, start: Array, every: int, count: int) -> tupl
     )
     index = xp.arange(count, dtype=b.dtype, device=array_api_compat.device(b))
     diverging = index >= xp.minimum(first_l, first_s)
-    b = xp.where(diverging, math.inf, b)
-    w = xp.where(diverging, math.inf, w)
-    return xp.stack([b, w], axis=-1), xp.where(diverging, math.inf, total)
+    # Row 0 is the start itself, not the sum of its parts in the eigenbasis.
+    start_row = index == 0
+    b = xp.where(start_row, start[0], xp.where(diverging, math.inf, b))
+    w = xp.where(start_row, start[1], xp.where(diverging, math.inf, w))
+    total = xp.where(start_row, loss(m, start[0], start[1]), xp.where(diverging, math.inf, total))
+    return xp.stack([b, w], axis=-1), total
 
 
 def descent_of(

@@ -140,7 +140,9 @@ def softmax(
     * entries equal to ``+inf`` share the mass equally and all others get 0
       (the limit of letting them grow together);
     * a slice that is all ``-inf`` is uniform, like any slice of equal values;
-    * an empty array gives an empty array of the same shape.
+    * a 0-d ``x`` is one slice of one element (1, or NaN), as in ``torch.softmax``;
+    * an empty array gives an empty array of the same shape (computed from
+      ``x``, so that autograd can still go through it).
 
     Examples
     --------
@@ -153,11 +155,23 @@ def softmax(
             8.01252314e-04]])
     """
     xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)
-    axes = normalize_axis(axis, x.ndim)
+    if x.ndim == 0:
+        # One slice of one element, whatever the axis names (-1, 0, None), as
+        # torch.softmax takes a 0-d tensor; an axis past that is still refused.
+        try:
+            normalize_axis(axis, 1)
+        except ValueError:
+            raise ValueError(
+                f"axis {axis!r} is out of range for a 0-d x, which is one slice of one "
+                f"element: axis may be -1, 0 or None"
+            ) from None
+        axes: tuple[int, ...] = ()
+    else:
+        axes = normalize_axis(axis, x.ndim)
     if not axes:
-        # Every slice is a single element (axis=(), or a 0-d x with axis=None).
+        # Every slice is a single element (axis=(), or a 0-d x).
         return finish(xp, xp.where(xp.isnan(x), x, 1.0), dtype)
     if _formulas.is_empty(x):
-        return finish(xp, xp.zeros_like(x), dtype)
+        return finish(xp, _formulas.empty_like_from(x), dtype)
     result = dispatch(xp, "softmax", _formulas.softmax, x, axes)
     return finish(xp, result, dtype)

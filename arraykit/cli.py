@@ -1,25 +1,32 @@
 """The arraykit command: `arraykit regression` runs the classic experiment.
 
 Every bad option is one line on stderr and exit status 2, found before any
-computation; Ctrl-C is one line and exit status 130.
+computation; Ctrl-C is one line and exit status 130 at any moment, the
+imports included (so NumPy and the library are imported inside
+:func:`main`); a closed standard output (``| head``) ends the command
+quietly, with the status of a process that SIGPIPE ended (141).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import inspect
 import math
 import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import numpy as np
+from . import __version__
 
-from . import __version__, regression
-from .drivers import OptimizeResult
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .drivers import OptimizeResult
 
 # What --backend accepts: the module holding each library's array-API
 # namespace. (The test registry in backends/ is not installed with arraykit.)
@@ -32,16 +39,34 @@ NAMESPACES = {
     "array_api_strict": "array_api_strict",
 }
 EXTRAS = {
-    "torch": "torch",
     "cupy": "cupy",
     "jax": "jax",
     "dask": "dask",
     "array_api_strict": "strict",
+    "plot": "plot",
 }
+"""The extra of arraykit's pyproject.toml that installs each optional library."""
+
+TORCH_BUILDS = (
+    "install the PyTorch build you want first: the CPU one with "
+    "'pip install torch --index-url https://download.pytorch.org/whl/cpu', a CUDA one as "
+    "https://pytorch.org/get-started/locally/ says"
+)
+
+
+def install_hint(name: str) -> str:
+    """How to install what backend or extra ``name`` needs (arraykit has no release yet)."""
+    if name == "torch":
+        return TORCH_BUILDS
+    return f"from arraykit's checkout, pip install '.[{EXTRAS[name]}]'"
+
 
 CLASSIC_RUNS = (("gd", 1e-7), ("gd", 1e-6), ("gd", 1e-5), ("adagrad", 1.0))
 CLASSIC_STEPS = 100_000
-START = regression.CLASSIC_START
+INTERRUPTED = 130
+"""Exit status after Ctrl-C: 128 + SIGINT, as a shell reports it."""
+CLOSED_PIPE = 141
+"""Exit status when standard output was closed: 128 + SIGPIPE."""
 
 
 class UsageError(Exception):
@@ -61,7 +86,12 @@ def _positive(kind: type) -> Any:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
-        if not value > 0 or (kind is float and not math.isfinite(value)):
+        if kind is float and math.isinf(value):
+            raise argparse.ArgumentTypeError(
+                f"must be a finite positive number; {text} is beyond the largest float64 "
+                f"({sys.float_info.max:.4g})"
+            )
+        if not value > 0:
             raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
         return value
 
@@ -76,7 +106,7 @@ DESCRIPTION = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="arraykit", description=DESCRIPTION)
-    parser.add_argument("--version", action="version", version=f"arraykit {__version__}")
+    parser.add_argument("-V", "--version", action="version", version=f"arraykit {__version__}")
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=_Parser
     )
@@ -120,6 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive(int),
         default=CLASSIC_STEPS,
         help="steps of each run (default: %(default)s)",
+    )
+    run.add_argument(
+        "--gradient",
+        choices=["mean", "sum"],
+        default="mean",
+        help="the loss whose gradient is followed: 'mean', the mean squared error, or 'sum', "
+        "the sum of squared errors, as the classic notebook does, so that a learning rate "
+        "means what it means there: with 'sum' the gradient is 10 times larger on the ten "
+        "points, and lr 1e-8 steps as 'mean' does with lr 1e-7 (Adagrad is almost unchanged: "
+        "it divides by the gradients' size) (default: %(default)s)",
     )
     run.add_argument(
         "--print-every",
@@ -169,11 +209,13 @@ def check_plot_path(path: str) -> None:
     """The figure's file: a writable directory, and a format matplotlib writes."""
     if not path.strip():
         raise UsageError("argument --plot: expected a file name, got ''")
+    if os.path.isdir(path):
+        raise UsageError(f"argument --plot: {path!r} is a directory; name a file in it")
     try:
         import matplotlib
         from matplotlib.figure import Figure
     except ImportError:
-        raise UsageError("--plot needs matplotlib: pip install 'arraykit-classics[plot]'") from None
+        raise UsageError(f"--plot needs matplotlib; {install_hint('plot')}") from None
     formats = Figure().canvas.get_supported_filetypes()
     extension = os.path.splitext(path)[1]
     extension = extension[1:].lower()
@@ -187,11 +229,9 @@ def check_plot_path(path: str) -> None:
             f"argument --plot: matplotlib {matplotlib.__version__} cannot write "
             f".{extension} files; use one of {', '.join(sorted(formats))}"
         )
-    if os.path.isdir(path):
-        raise UsageError(f"argument --plot: {path!r} is a directory; name a file in it")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise UsageError(f"argument --plot: the directory {folder!r} does not exist")
+        raise UsageError(f"argument --plot: {_why_no_directory(folder)}")
     existed = os.path.exists(path)
     try:  # the one sure test of writability: open it, as savefig will
         with open(path, "ab"):
@@ -200,6 +240,21 @@ def check_plot_path(path: str) -> None:
         raise UsageError(f"argument --plot: cannot write {path!r}: {exc.strerror}") from None
     if not existed:
         os.remove(path)
+
+
+def _why_no_directory(folder: str) -> str:
+    """Why ``folder`` cannot hold the figure: the first part of it that is missing or a file."""
+    parts = []
+    head = folder
+    while head and not os.path.exists(head):
+        parts.append(head)
+        head, tail = os.path.split(head)
+        if not tail:
+            break
+    if head and os.path.exists(head) and not os.path.isdir(head):
+        within = "" if head == folder else f", so {folder!r} cannot be in it"
+        return f"{head!r} is a file, not a directory{within}"
+    return f"the directory {folder!r} does not exist"
 
 
 @dataclass
@@ -211,6 +266,8 @@ class Target:
     dtype: Any
 
     def to_numpy(self, array: Any) -> np.ndarray:
+        import numpy as np
+
         if hasattr(array, "compute"):  # Dask
             array = array.compute()
         if hasattr(array, "detach"):  # PyTorch
@@ -231,8 +288,7 @@ def open_backend(name: str, device: str, dtype: str) -> Target:
         xp = importlib.import_module(NAMESPACES[name])
     except ImportError as exc:
         raise UsageError(
-            f"backend {name!r} is not installed ({exc}); "
-            f"pip install 'arraykit-classics[{EXTRAS[name]}]'"
+            f"backend {name!r} is not installed ({exc}); {install_hint(name)}"
         ) from None
     if device == "cuda":
         where = _cuda_device(name)
@@ -316,12 +372,30 @@ class Run:
         return f"{name}, lr {self.lr:g}"
 
 
-def fit(backend: Target, optimizer: str, lr: float, steps: int, x: Any, y: Any) -> Run:
+def fit(
+    backend: Target,
+    optimizer: str,
+    lr: float,
+    steps: int,
+    x: Any,
+    y: Any,
+    gradient: str = "mean",
+) -> Run:
+    from . import regression
+
+    rate, options = mean_convention(optimizer, lr, gradient, CLASSIC_POINTS)
     bar = ProgressBar(f"{optimizer} lr {lr:g}")
     started = time.perf_counter()
     try:
         result = regression.fit_line(
-            x, y, optimizer=optimizer, lr=lr, steps=steps, start=START, progress=bar
+            x,
+            y,
+            optimizer=optimizer,
+            lr=rate,
+            steps=steps,
+            start=regression.CLASSIC_START,
+            progress=bar,
+            **options,
         )
         # Back to the host once, after the run: nothing left the device during it.
         history = backend.to_numpy(result.history)
@@ -332,6 +406,31 @@ def fit(backend: Target, optimizer: str, lr: float, steps: int, x: Any, y: Any) 
     return Run(optimizer, lr, result, seconds, history, losses)
 
 
+CLASSIC_POINTS = 10
+"""How many points the classic data has: the factor between the two conventions."""
+
+
+def mean_convention(
+    optimizer: str, lr: float, gradient: str, points: int
+) -> tuple[float, dict[str, Any]]:
+    """The learning rate (and Adagrad's options) that follow the mean loss as ``gradient`` asks.
+
+    The sum of squared errors is ``points`` times the mean, and so is its
+    gradient: gradient descent at rate lr on the sum steps as it does at
+    ``points·lr`` on the mean. Adagrad divides by the root of its summed
+    squared gradients, so the factor cancels but in ``eps``, which is added
+    to that root: ``eps / points`` on the mean is ``eps`` on the sum.
+    """
+    if gradient == "mean":
+        return lr, {}
+    if optimizer == "gd":
+        return lr * points, {}
+    from . import optim
+
+    default_eps = inspect.signature(optim.adagrad).parameters["eps"].default
+    return lr, {"eps": default_eps / points}
+
+
 def print_steps(run: Run, every: int) -> None:
     # The classic notebook's line: w and b after step i, and the loss at the
     # point where step i's gradient was taken.
@@ -340,7 +439,17 @@ def print_steps(run: Run, every: int) -> None:
         print("Step %i, w: %0.4f, b: %.4f, Loss: %.4f" % (i, w, b, run.losses[i]))  # noqa: UP031
 
 
+def number(value: float, width: int, decimals: int = 4) -> str:
+    """``value`` in ``width`` characters: fixed-point while it fits, else in exponent form."""
+    text = f"{value:>{width}.{decimals}f}"
+    if len(text) > width:
+        text = f"{value:>{width}.{max(decimals - 1, 1)}e}"
+    return text
+
+
 def regression_command(args: argparse.Namespace) -> int:
+    from . import regression
+
     check_arguments(args)
     backend = open_backend(args.backend, args.device, args.dtype)
     x, y = regression.classic_data(xp=backend.xp, device=backend.device, dtype=backend.dtype)
@@ -352,27 +461,28 @@ def regression_command(args: argparse.Namespace) -> int:
         plan = [(optimizer, lr)]
     else:
         plan = list(CLASSIC_RUNS)
-    runs = [fit(backend, optimizer, lr, args.steps, x, y) for optimizer, lr in plan]
+    runs = [fit(backend, optimizer, lr, args.steps, x, y, args.gradient) for optimizer, lr in plan]
     for run in runs:
         if args.print_every:
             print(f"# {run.label}")
             print_steps(run, args.print_every)
+    convention = "" if args.gradient == "mean" else "; gradient of the sum of squared errors"
     print(
         f"backend {args.backend} ({args.device}, {args.dtype}); {args.steps} steps "
-        f"from (b, w) = {regression.CLASSIC_START}"
+        f"from (b, w) = {regression.CLASSIC_START}{convention}"
     )
     print(f"closed-form optimum: b* = {optimum[0]:.4f}, w* = {optimum[1]:.4f}")
-    header = f"{'run':<28} {'b':>10} {'w':>8} {'loss':>12} {'distance':>10} {'time':>9}"
+    header = f"{'run':<28} {'b':>10} {'w':>10} {'loss':>12} {'distance':>10} {'time':>9}"
     print(header)
     print("-" * len(header))
     for run in runs:
         b, w = run.history[-1]
         loss = run.losses[-1]
         distance = math.hypot(b - optimum[0], w - optimum[1])
-        note = "  (diverged)" if run.result.diverged else ""
+        note = f"  (diverged at step {run.result.steps:,})" if run.result.diverged else ""
         print(
-            f"{run.label:<28} {b:>10.4f} {w:>8.4f} {loss:>12.4f} {distance:>10.4f} "
-            f"{run.seconds * 1e3:>7.1f}ms{note}"
+            f"{run.label:<28} {number(b, 10)} {number(w, 10)} {number(loss, 12)} "
+            f"{number(distance, 10)} {run.seconds * 1e3:>7.1f}ms{note}"
         )
     if args.plot:
         plot(args.plot, runs, x, y, optimum, backend, args.steps)
@@ -395,7 +505,11 @@ def plot(
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UsageError("--plot needs matplotlib: pip install 'arraykit-classics[plot]'") from None
+        raise UsageError(f"--plot needs matplotlib; {install_hint('plot')}") from None
+    import numpy as np
+
+    from . import regression
+
     b_grid = np.linspace(-200, -100, 201)
     w_grid = np.linspace(-5, 5, 201)
     xp = backend.xp
@@ -435,7 +549,7 @@ def plot(
     ax.set_ylim(-5, 5)
     ax.set_xlabel("b (intercept)")
     ax.set_ylabel("w (slope)")
-    b0, w0 = START
+    b0, w0 = regression.CLASSIC_START
     ax.set_title(f"y = b + w·x on the classic data: {steps:,} steps from (b, w) = ({b0:g}, {w0:g})")
     ax.legend(loc="lower left", fontsize=8, framealpha=0.95)
     fig.savefig(path)
@@ -472,19 +586,32 @@ def _on(backend: Target) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv:
-        parser.print_help()
-        return 0
+    """Run the command; returns its exit status."""
     try:
-        args = parser.parse_args(argv)
-        if args.command == "regression":
-            return regression_command(args)
+        return _main(argv)
     except UsageError as exc:
         print(f"arraykit: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("arraykit: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
+    except BrokenPipeError:
+        # The reader left (``| head``): nothing more to say to anyone. Standard
+        # output goes to the null device, so that the interpreter's own flush
+        # at exit does not fail on the closed pipe again.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return CLOSED_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        parser.print_help()
+        return 0
+    args = parser.parse_args(argv)
+    if args.command == "regression":
+        return regression_command(args)
     return 0

@@ -38,6 +38,11 @@ class OptimizeResult:
         function was given; else None.
     steps
         The number of updates taken.
+    record_every
+        The steps between two records: ``history[i]`` is the iterate after
+        ``i·record_every`` updates (:attr:`recorded_steps` lists them). It is
+        larger than 1 where it was asked for, or where ``record_every=None``
+        thinned the history of large parameters to fit in 64 MiB.
     diverged
         True if the parameters stopped being finite. The run then stops at
         the next check (every ``sync_every`` steps) unless
@@ -52,6 +57,13 @@ class OptimizeResult:
     losses: Array | None
     steps: int
     diverged: bool | Array
+    record_every: int = 1
+
+    @property
+    def recorded_steps(self) -> range:
+        """The step after which each record of ``history`` was taken (0: the start)."""
+        count = tree_leaves(self.history)[0].shape[0]
+        return range(0, count * self.record_every, self.record_every)
 
     def __repr__(self) -> str:
         status = "diverged" if self.diverged is True else "finite"
@@ -258,6 +270,7 @@ def optimize(
         losses=xp.stack(losses) if loss else None,
         steps=taken,
         diverged=diverged,
+        record_every=record_every,
     )
 
 
@@ -338,12 +351,12 @@ def finish_run(
     if traced([*leaves, *tree_leaves(final)]):
         # No host checks while tracing: divergence is reported as an array.
         diverged = ~(records_flag & _finite_flag(final, xp))
-        return OptimizeResult(final, history, losses, steps, diverged)
+        return OptimizeResult(final, history, losses, steps, diverged, record_every)
     records_finite = bool(records_flag)
     if records_finite and _all_finite(final, xp):
-        return OptimizeResult(final, history, losses, steps, False)
+        return OptimizeResult(final, history, losses, steps, False, record_every)
     if records_finite or not stop_on_divergence:
-        return OptimizeResult(final, history, losses, steps, True)
+        return OptimizeResult(final, history, losses, steps, True, record_every)
     count = leaves[0].shape[0]
     finite = xp.all(xp.isfinite(xp.reshape(leaves[0], (count, -1))), axis=1)
     for leaf in leaves[1:]:
@@ -352,7 +365,7 @@ def finish_run(
     history = tree_map(lambda h: h[:keep, ...], history)
     final = tree_map(lambda h: h[keep - 1, ...], history)
     losses = losses[:keep] if losses is not None else None
-    return OptimizeResult(final, history, losses, (keep - 1) * record_every, True)
+    return OptimizeResult(final, history, losses, (keep - 1) * record_every, True, record_every)
 
 
 def run_gradient_descent(

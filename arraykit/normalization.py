@@ -52,6 +52,6 @@ def normalize_rows(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)
     require_ndim(x, "x", 2, "a matrix of shape (rows, columns)")
     if _formulas.is_empty(x):
-        return finish(xp, xp.zeros_like(x), dtype)
+        return finish(xp, _formulas.empty_like_from(x), dtype)
     result = dispatch(xp, "normalize_rows", _formulas.normalize_rows, x)
     return finish(xp, result, dtype)

@@ -26,6 +26,9 @@ from ._array_api import (
     array_args,
     compute_dtype,
     describe,
+    host_copy,
+    namespace_of,
+    resolve_namespace,
     same_shape,
 )
 from .drivers import OptimizeResult
@@ -70,8 +73,7 @@ def classic_data(
     >>> x[:3], y[:3]
     (array([338., 333., 328.]), array([640., 633., 619.]))
     """
-    if xp is None:
-        xp = NUMPY_XP
+    xp = NUMPY_XP if xp is None else resolve_namespace(xp)
     kwargs: dict[str, Any] = {"device": device} if device is not None else {}
     if dtype is not None:
         kwargs["dtype"] = dtype
@@ -95,11 +97,20 @@ def _moments(x: ArrayLike, y: ArrayLike, xp: Namespace | None) -> _line.Moments:
         raise ValueError(f"a line needs at least 2 points; got {describe(x)}")
     work = xp.result_type(compute_dtype(xp, x, "x")[0], compute_dtype(xp, y, "y")[0])
     x, y = xp.astype(x, work), xp.astype(y, work)
-    mean_x, mean_y = xp.mean(x), xp.mean(y)
+    # A constant x's mean is that constant exactly (a rounded mean would leave a
+    # variance of a few roundings squared, and a slope of their ratio): its
+    # variance is then exactly 0, the one case where the slope is undetermined.
+    mean_x = xp.where(xp.all(x == x[0]), x[0], xp.mean(x))
+    mean_y = xp.mean(y)
     dx = x - mean_x
     var_x = xp.mean(dx * dx)
-    slope = xp.mean(dx * (y - mean_y)) / var_x
-    intercept = mean_y - slope * mean_x
+    varies = var_x > 0
+    slope = xp.mean(dx * (y - mean_y)) / xp.where(varies, var_x, 1.0)
+    # Every line through (x̄, ȳ) fits constant data equally well; of them, the
+    # point (b, w) nearest the origin, as numpy.linalg.lstsq chooses.
+    nearest = mean_y / (1.0 + mean_x * mean_x)
+    slope = xp.where(varies, slope, mean_x * nearest)
+    intercept = xp.where(varies, mean_y - slope * mean_x, nearest)
     e = y - intercept - slope * x
     return _line.Moments(
         xp=xp,
@@ -126,6 +137,9 @@ def least_squares(x: ArrayLike, y: ArrayLike, *, xp: Namespace | None = None) ->
     -------
     array of shape (2,)
         ``w* = cov(x, y) / var(x)`` and ``b* = ȳ − w*·x̄``, from centred sums.
+        Where every x is the same value c, every line through (c, ȳ) fits
+        equally well: the one returned is the point of that line nearest the
+        origin, ``[ȳ, c·ȳ] / (1 + c²)``, as :func:`numpy.linalg.lstsq` gives.
 
     See Also
     --------
@@ -151,9 +165,11 @@ def loss_surface(
     x, y : array_like
         The data, 1-D arrays of the same length.
     b, w : array_like
-        1-D grids of intercepts and slopes.
+        1-D grids of intercepts and slopes, of any array library (NumPy ranges
+        beside data on a GPU, say): they are taken to the data's namespace,
+        device and dtype.
     xp : namespace, optional
-        The arrays' namespace; inferred when omitted.
+        The data's namespace; inferred when omitted.
 
     Returns
     -------
@@ -177,11 +193,33 @@ def loss_surface(
     array([[3670819., 3299875.]])
     """
     m = _moments(x, y, xp)
-    namespace, (b, w) = array_args(("b", "w"), (b, w), m.xp)
+    namespace = m.xp
+    # The grids are the caller's axes, often NumPy ranges beside data on a
+    # GPU: arrays of another library come over through the host (they are
+    # small), then everything follows the data's namespace and device.
+    b, w = (
+        namespace.asarray(host_copy(v))
+        if array_api_compat.is_array_api_obj(v) and namespace_of(v) is not namespace
+        else v
+        for v in (b, w)
+    )
+    namespace, (b, w) = array_args(("b", "w"), (b, w), namespace)
+    b, w = (_on_device_of(m.optimum, v, namespace) for v in (b, w))
+    for name, grid in (("b", b), ("w", w)):
+        if grid.ndim != 1:
+            raise ValueError(f"{name} must be a 1-D grid; got {describe(grid)}")
     dtype = m.optimum.dtype
     b = namespace.reshape(namespace.astype(b, dtype), (1, -1))
     w = namespace.reshape(namespace.astype(w, dtype), (-1, 1))
     return _line.loss(m, b, w)
+
+
+def _on_device_of(like: Array, value: Array, xp: Namespace) -> Array:
+    """``value`` moved to ``like``'s device, where ``like`` has one (a tracer has none)."""
+    device = array_api_compat.device(like)
+    if device is None or array_api_compat.device(value) == device:
+        return value
+    return xp.asarray(value, device=device)
 
 
 def fit_line(
@@ -324,7 +362,9 @@ def fit_line(
         )
         history = result.history
         losses = _path_loss(m, history)
-        result = OptimizeResult(result.params, history, losses, result.steps, result.diverged)
+        result = OptimizeResult(
+            result.params, history, losses, result.steps, result.diverged, result.record_every
+        )
     else:
         drivers.check_counts(steps, record_every, sync_every)
         settings = inspect.signature(optim.adagrad).bind(lr, **optimizer_options)
@@ -390,4 +430,5 @@ def _to_dask(result: OptimizeResult) -> OptimizeResult:
         wrap(result.losses),
         result.steps,
         result.diverged,
+        result.record_every,
     )

@@ -100,6 +100,21 @@ def test_print_every_matches_the_classic_loop(capsys: pytest.CaptureFixture[str]
             "'out' has no extension, so the format is unknown; to write a PNG, say 'out.png'",
         ),
         (["--plot", "/nonexistent/dir/out.png"], "the directory '/nonexistent/dir' does not exist"),
+        (["--plot", "."], "argument --plot: '.' is a directory; name a file in it"),
+        (["--plot", "/"], "argument --plot: '/' is a directory; name a file in it"),
+        (["--plot", __file__ + "/x.png"], f"{__file__!r} is a file, not a directory"),
+        (
+            ["--plot", __file__ + "/sub/x.png"],
+            f"{__file__!r} is a file, not a directory, so '{__file__}/sub' cannot be in it",
+        ),
+        (
+            ["--lr", "1e400"],
+            "argument --lr: must be a finite positive number; 1e400 is beyond the largest "
+            "float64 (1.798e+308)",
+        ),
+        (["--lr", "inf"], "must be a finite positive number; inf is beyond the largest"),
+        (["--lr", "nan"], "argument --lr: must be a positive number, got nan"),
+        (["--gradient", "median"], "argument --gradient: invalid choice: 'median'"),
         (["--plot", "/proc/out.png"], "cannot write '/proc/out.png'"),
     ],
 )
@@ -195,10 +210,11 @@ def test_progress_bar_only_on_a_terminal_after_a_second(monkeypatch: pytest.Monk
 def test_version_and_bare_command(capsys: pytest.CaptureFixture[str]) -> None:
     import arraykit
 
-    with pytest.raises(SystemExit) as done:
-        main(["--version"])
-    assert done.value.code == 0
-    assert capsys.readouterr().out == f"arraykit {arraykit.__version__}\n"
+    for flag in ("--version", "-V"):
+        with pytest.raises(SystemExit) as done:
+            main([flag])
+        assert done.value.code == 0
+        assert capsys.readouterr().out == f"arraykit {arraykit.__version__}\n"
     assert main([]) == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: arraykit")
@@ -223,8 +239,6 @@ def test_ctrl_c_is_one_line_and_status_130(
 ) -> None:
     import io
 
-    from arraykit import cli
-
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
             return True
@@ -237,7 +251,7 @@ def test_ctrl_c_is_one_line_and_status_130(
         progress(30_000, 100_000)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.regression, "fit_line", interrupted)
+    monkeypatch.setattr(regression, "fit_line", interrupted)
     assert main(["regression"]) == 130
     text = terminal.getvalue()
     # The bar's line is cleared, then one line says what happened.
@@ -288,3 +302,115 @@ def test_figure_labels_a_diverged_run(
     figure = _drawn(monkeypatch, capsys, "--optimizer", "gd", "--lr", "1e-4", "--steps", "5000")
     (label, _optimum) = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert re.fullmatch(r"gradient descent, lr 0\.0001: diverged at step [\d,]+", label), label
+
+
+def _command(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    """The installed command, as a shell starts it: its script imports
+    arraykit.__main__ and calls main. Here it first writes "started" to
+    standard error, so that a test knows when the command's own lines begin."""
+    script = (
+        "import os, sys; os.write(2, b'started\\n'); from arraykit.__main__ import main; "
+        "sys.argv[0] = 'arraykit'; sys.exit(main())"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, *args], text=True, stderr=subprocess.PIPE, **kwargs
+    )
+    assert child.stderr is not None
+    assert child.stderr.readline() == "started\n"
+    return child
+
+
+def test_a_closed_pipe_ends_the_command_quietly() -> None:
+    # `arraykit regression --print-every 1 | head -2`: the reader leaves after two lines.
+    child = _command("regression", "--print-every", "1", stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    assert child.stderr is not None
+    lines = [child.stdout.readline() for _ in range(2)]
+    child.stdout.close()
+    status = child.wait(timeout=120)
+    with child.stderr:
+        err = child.stderr.read()
+    assert lines[1].startswith("Step 0, w: ")
+    assert err == ""
+    assert status == 141  # 128 + SIGPIPE, as a process that SIGPIPE ended reports
+
+
+def test_ctrl_c_during_the_imports_is_one_line_and_status_130() -> None:
+    import signal
+    import time
+
+    # From the command's first lines through its imports to its computation.
+    # (Python's own start, and the line of the installed script that imports
+    # arraykit.__main__, come before: a key pressed there is Python's.)
+    for delay in (0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3):
+        child = _command("regression", "--steps", "100000", stdout=subprocess.DEVNULL)
+        time.sleep(delay)
+        child.send_signal(signal.SIGINT)
+        _out, err = child.communicate(timeout=120)
+        if child.returncode == 0:
+            break  # done before the key: the rest of the delays are later still
+        assert "Traceback" not in err, (delay, err)
+        assert child.returncode == 130, (delay, child.returncode, err)
+        assert err == "arraykit: interrupted\n", (delay, err)
+
+
+def test_huge_numbers_keep_the_table_readable(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = _run(capsys, "--optimizer", "adagrad", "--lr", "1e300", "--steps", "50")
+    assert status == 0, err
+    (row,) = [line for line in out.splitlines() if line.startswith("Adagrad")]
+    assert len(row) < 100
+    assert re.search(r"\b1\.000e\+300\b", row)
+
+
+def test_a_diverged_row_says_at_which_step(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = _run(capsys, "--optimizer", "gd", "--lr", "1e-4", "--steps", "5000")
+    assert status == 0, err
+    steps = regression.fit_line(X, Y, lr=1e-4, steps=5000, start=regression.CLASSIC_START).steps
+    assert f"(diverged at step {steps:,})" in out
+
+
+def test_the_notebook_convention_sums_the_gradient(capsys: pytest.CaptureFixture[str]) -> None:
+    # The classic notebook sums the gradient over the ten points: its lr
+    # 1e-7 steps as lr 1e-6 does on the mean, and its 1e-5 diverges.
+    def rows(*args: str) -> list[list[str]]:
+        status, out, err = _run(capsys, "--steps", "20000", *args)
+        assert status == 0, err
+        return [
+            re.sub(r"\s+[\d.]+ms", "", line).split("  ")
+            for line in out.splitlines()
+            if line.startswith(("gradient", "Adagrad"))
+        ]
+
+    summed = rows("--gradient", "sum")
+    for lr, row in zip(("1e-07", "1e-06"), summed, strict=False):
+        mean = rows("--optimizer", "gd", "--lr", str(float(lr) * 10))[0]
+        assert row[1:] == mean[1:], (lr, row, mean)
+    assert "diverged" in " ".join(summed[2])
+    adagrad = rows("--optimizer", "adagrad")[0]
+    assert summed[3][1:3] == adagrad[1:3]  # Adagrad divides the factor out
+
+
+@pytest.mark.parametrize(
+    ("backend", "hint"), [("cupy", "pip install '.[cupy]'"), ("jax", "'.[jax]'")]
+)
+def test_install_hints_work_without_a_release(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, backend: str, hint: str
+) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def missing(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.split(".")[0] == backend:
+            raise ImportError(f"No module named {backend!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", missing)
+    status, _out, err = _run(capsys, "--backend", backend)
+    assert status == 2
+    assert "from arraykit's checkout" in err
+    assert hint in err
+    assert "arraykit-classics[" not in err
+    from arraykit import cli
+
+    assert "--index-url https://download.pytorch.org/whl/cpu" in cli.install_hint("torch")

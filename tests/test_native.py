@@ -190,6 +190,59 @@ def test_numpy_kernels_elementwise(numpy_kernels: Any, name: str, dtype: str, co
     assert_close(result, np.tile(desired, copies), backends.get("numpy"), dtype)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_sigmoid_tail_on_every_layout_and_build(numpy_kernels: Any, dtype: str) -> None:
+    # Below -log(largest float) exp(-x) overflows, and σ(x) = exp(x) is
+    # subnormal: the same value from a contiguous array, a reversed or
+    # strided view, a Fortran-ordered one, and without the compiled kernels.
+    import mpmath
+
+    import arraykit as ak
+
+    low = {"float32": (-103.0, -88.8), "float64": (-744.0, -709.9)}[dtype]
+    x = np.linspace(*low, 40).astype(dtype)
+    with mpmath.workdps(60):
+        desired = np.array([float(mpmath.exp(mpmath.mpf(float(v)))) for v in x]).astype(dtype)
+    for layout in (
+        x,
+        x[::-1].copy()[::-1],
+        np.repeat(x, 2)[::2],
+        np.asfortranarray(x.reshape(8, 5)),
+    ):
+        got = ak.sigmoid(layout).reshape(-1)
+        flat = np.asarray(layout).reshape(-1)
+        tiny = np.finfo(dtype).smallest_subnormal
+        expected = np.array([desired[list(x).index(v)] for v in flat])
+        assert (np.abs(got - expected) <= tiny).all(), (layout.strides, got, expected)
+        assert (got > 0).all()
+
+
+def test_a_build_without_the_compiled_kernels_says_so_once() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, warnings\n"
+        "sys.modules['arraykit._native._kernels'] = None  # as if never built\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import numpy as np, arraykit as ak\n"
+        "    ak.sigmoid(np.ones(3)); ak.softmax(np.ones((2, 3)))\n"
+        "    ak.regression.fit_line(*ak.regression.classic_data(), optimizer='adagrad',"
+        " lr=1.0, steps=10)\n"
+        "from arraykit._native import numpy as kernels\n"
+        "assert kernels.compiled is None\n"
+        "for w in caught:\n"
+        "    print(w.category.__name__, w.message)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    (line,) = done.stdout.splitlines()
+    assert line.startswith("RuntimeWarning arraykit runs without its compiled kernels")
+    assert "pip install -e ." in line
+
+
 @pytest.mark.parametrize("copies", COPIES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_numpy_kernels_rows(numpy_kernels: Any, dtype: str, copies: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from fractions import Fraction
 from typing import Any
 
@@ -279,3 +280,105 @@ def test_float32_adagrad_on_torch_runs_the_host_loop() -> None:
     assert ours.params.dtype == torch.float32
     # The moments are each backend's own float32 sums: paths agree to their rounding.
     np.testing.assert_allclose(ours.history.numpy(), numpy_run.history, rtol=1e-5, atol=1e-5)
+
+
+def _stepped(x: np.ndarray, y: np.ndarray, lr: float, steps: int, start: Any) -> np.ndarray:
+    """Gradient descent on the mean squared error, one step at a time, in float64."""
+    b, w = start
+    for _ in range(steps):
+        e = y - b - w * x
+        b, w = b + lr * 2.0 * e.mean(), w + lr * 2.0 * (e * x).mean()
+    return np.array([b, w])
+
+
+@pytest.mark.parametrize("value", [3.0, 0.1, -2.5])
+def test_constant_x_is_stepped_not_nan(xb: Backend, value: float) -> None:
+    # Every line through (c, ȳ) fits; gradient descent still converges, to
+    # the point of that line that the steps reach. (0.1: a mean that rounds.)
+    x, y = np.full(10, value), np.arange(10.0)
+    start = (3.0, -2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = regression.fit_line(
+            xb.asarray(x, "float64"), xb.asarray(y, "float64"), lr=0.02, steps=300, start=start
+        )
+        optimum = regression.least_squares(xb.asarray(x, "float64"), xb.asarray(y, "float64"))
+    assert not result.diverged
+    np.testing.assert_allclose(
+        xb.to_numpy(result.params), _stepped(x, y, 0.02, 300, start), rtol=1e-12, atol=1e-12
+    )
+    lstsq = np.linalg.lstsq(np.stack([np.ones(10), x], axis=1), y, rcond=None)[0]
+    np.testing.assert_allclose(xb.to_numpy(optimum), lstsq, rtol=1e-13)
+    adagrad = regression.fit_line(x, y, optimizer="adagrad", lr=0.1, steps=3000, start=start)
+    b, w = adagrad.params
+    assert abs(b + w * value - y.mean()) < 1e-6  # on the line of best fits
+
+
+def test_a_rate_beyond_the_float_range_diverges_at_step_one() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = regression.fit_line(X, Y, lr=1e308, steps=100, start=START)
+    assert result.diverged
+    assert result.steps == 1
+    np.testing.assert_array_equal(result.history[0], START)
+    assert result.losses[0] == _exact_loss(X, Y, *START)
+
+
+@pytest.mark.parametrize("start", [(0.0, 0.0), START, (1e-300, 3.0)])
+def test_the_first_record_is_the_start_exactly(start: tuple[float, float]) -> None:
+    for steps in (0, 1, 1000):
+        result = regression.fit_line(X, Y, lr=1e-6, steps=steps, start=start)
+        np.testing.assert_array_equal(result.history[0], start)
+        if steps == 0:
+            np.testing.assert_array_equal(result.params, start)
+            assert result.history.shape == (1, 2)
+
+
+def test_the_result_says_which_steps_it_kept() -> None:
+    import arraykit as ak
+
+    result = regression.fit_line(X, Y, lr=1e-6, steps=100, record_every=7, start=START)
+    assert result.record_every == 7
+    assert list(result.recorded_steps) == list(range(0, 100, 7))
+    assert len(result.recorded_steps) == result.history.shape[0]
+    stepped = _classic_loop(1e-6, 100)
+    np.testing.assert_allclose(result.history, stepped[list(result.recorded_steps)], rtol=1e-12)
+    # A history thinned to its memory budget says so too.
+    big = np.ones(3_000_000)
+    thinned = ak.optimize(ak.optim.gradient_descent(0.1), lambda p: p, big, steps=40)
+    assert thinned.record_every > 1
+    assert (
+        list(thinned.recorded_steps)
+        == list(range(0, 41, thinned.record_every))[: thinned.history.shape[0]]
+    )
+
+
+def test_ctrl_c_stops_the_compiled_loop_at_once() -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from arraykit import _adagrad
+
+    if _adagrad.compiled is None:
+        pytest.skip("the C kernels were not built")
+    code = (
+        "import arraykit as ak\n"
+        "x, y = ak.regression.classic_data()\n"
+        "print('ready', flush=True)\n"
+        "try:\n"
+        "    ak.regression.fit_line(x, y, optimizer='adagrad', lr=1.0, steps=10**11,"
+        " record_every=10**10)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    assert child.stdout.readline() == "ready\n"
+    time.sleep(0.5)  # inside the loop, which would take minutes
+    sent = time.perf_counter()
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=60)
+    assert out == "interrupted\n"
+    assert time.perf_counter() - sent < 5.0

@@ -3,6 +3,7 @@ what it got and what was expected."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -98,10 +99,87 @@ def test_softmax_axis_type_and_repeats(xb: Backend) -> None:
         ak.softmax(x, axis=(1, -1))
 
 
-def test_softmax_of_a_scalar_needs_axis_none(xb: Backend) -> None:
-    x = xb.asarray(np.array(1.0), "float64")
-    with pytest.raises(ValueError, match="axis -1 is out of range for an array of 0 dimensions"):
-        ak.softmax(x)
+def test_softmax_of_a_scalar_is_one_slice(xb: Backend) -> None:
+    # As torch.softmax takes a 0-d tensor: one slice of one element, whatever
+    # the axis names (-1, 0 or None); NaN stays NaN.
+    for axis in (-1, 0, None):
+        assert xb.to_numpy(ak.softmax(xb.asarray(np.array(-3.5), "float64"), axis=axis)) == 1.0
+    assert np.isnan(xb.to_numpy(ak.softmax(xb.asarray(np.array(np.nan), "float64"))))
+    with pytest.raises(ValueError, match="axis 1 is out of range for a 0-d x"):
+        ak.softmax(xb.asarray(np.array(1.0), "float64"), axis=1)
+
+
+LIBRARY_MODULES = {"jax": "jax.numpy", "dask": "dask.array"}
+"""The module a user of each library passes as ``xp=``, where it is not the library's name."""
+
+
+def test_a_library_module_is_taken_as_xp(xb: Backend) -> None:
+    import importlib
+
+    module = importlib.import_module(LIBRARY_MODULES.get(xb.library, xb.library))
+    x = xb.asarray(np.array([-710.0, -1.0, 0.0, 30.0]), "float64")
+    got = ak.sigmoid(x, xp=module)
+    assert_kind(got, xb, "float64", (4,))
+    np.testing.assert_array_equal(xb.to_numpy(got), xb.to_numpy(ak.sigmoid(x)))
+    data = ak.regression.classic_data(xp=module, device=xb.device, dtype=xb.namespace.float64)
+    assert type(data[0]) is type(x)
+    # The natural grids beside data of any library: NumPy ranges.
+    surface = ak.regression.loss_surface(*data, np.array([-120.0, 0.0]), np.array([-4.0]))
+    assert type(surface) is type(x)
+    np.testing.assert_allclose(xb.to_numpy(surface), [[3670819.0, 3299875.0]], rtol=1e-12)
+
+
+def test_an_xp_that_is_not_the_arrays_namespace_is_refused(xb: Backend) -> None:
+    x = xb.asarray(np.ones(3), "float64")
+    other = np if xb.library != "numpy" else pytest.importorskip("array_api_strict")
+    with pytest.raises(TypeError, match=r"xp is .*, but x is not its array: got "):
+        ak.sigmoid(x, xp=other)
+    with pytest.raises(TypeError, match=r"xp is .*, but x is not its array"):
+        ak.regression.least_squares(x, x, xp=other)
+    for bad in ("numpy", np.ndarray, warnings):
+        with pytest.raises(TypeError, match="xp must be an array namespace or an array library"):
+            ak.sigmoid(x, xp=bad)
+
+
+def test_sparse_and_nested_tensors_are_refused_by_name() -> None:
+    torch = pytest.importorskip("torch")
+    dense = torch.tensor([[0.0, 1.0], [2.0, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: "in beta", "prototype stage"
+        sparse = [dense.to_sparse(), dense.to_sparse_csr()]
+        nested = torch.nested.nested_tensor([torch.ones(2), torch.ones(3)])
+    calls = [
+        ak.sigmoid,
+        ak.sigmoid_derivative,
+        ak.softmax,
+        ak.normalize_rows,
+        ak.image2vector,
+        lambda t: ak.l2_loss(t, dense),
+    ]
+    for call in calls:
+        for tensor in sparse:
+            with pytest.raises(
+                TypeError,
+                match=r"must be a dense tensor; got a sparse tensor .*"
+                r"to_dense\(\)",
+            ):
+                call(tensor)
+        with pytest.raises(TypeError, match=r"must be a dense tensor; got a nested tensor"):
+            call(nested)
+    with pytest.raises(TypeError, match=r"^y must be a dense tensor"):
+        ak.l1_loss(dense, sparse[0])
+
+
+@pytest.mark.parametrize("function", [ak.softmax, ak.normalize_rows], ids=lambda f: f.__name__)
+def test_an_empty_result_stays_in_autograd(function: Any) -> None:
+    torch = pytest.importorskip("torch")
+    x = torch.empty(0, 3, dtype=torch.float64, requires_grad=True)
+    result = function(x)
+    assert result.shape == (0, 3)
+    assert result.requires_grad
+    result.sum().backward()
+    assert x.grad is not None
+    assert x.grad.shape == (0, 3)
 
 
 def test_arrays_of_two_backends_are_refused(xb: Backend) -> None:

@@ -1331,17 +1331,36 @@ loss_elements(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_TRUE;
 }
 
+/* Whether Python has a signal to handle (Ctrl-C): the loops below run
+ * without the GIL, for as many steps as the caller asks, and look every
+ * SIGNAL_CHECK_STEPS steps, taking the GIL back for the look. */
+#define SIGNAL_CHECK_STEPS (1LL << 16)
+
+typedef struct {
+    PyThreadState *saved; /* this thread's state while the GIL is released */
+} Released;
+
+static int
+signalled(Released *released)
+{
+    PyEval_RestoreThread(released->saved);
+    int failed = PyErr_CheckSignals();
+    released->saved = PyEval_SaveThread();
+    return failed;
+}
+
 /* The line's Adagrad loop (arraykit/_adagrad.py, _line_adagrad_floats), in
  * the data's own precision: every operation of the Python loop, in its order,
  * rounded to float or double. The hyperparameters arrive as doubles and are
  * rounded to the precision once, as an array library rounds a Python number
  * it combines with an array of that dtype. Records the iterates at t = 0,
  * every, 2·every, ..., then the last; past a non-finite iterate (checked
- * every `check` steps) the rest are NaN. */
+ * every `check` steps) the rest are NaN. Returns -1 where a signal handler
+ * raised (the Python error is set), else 0. */
 #define LINE_ADAGRAD(NAME, T, SQRT)                                                          \
-    static void NAME(const T *m, const T *start, long long steps, long long every,          \
-                     double lr, double eps, double initial, double decay, double penalty,   \
-                     long long check, T *out)                                               \
+    static int NAME(const T *m, const T *start, long long steps, long long every,           \
+                    double lr, double eps, double initial, double decay, double penalty,    \
+                    long long check, T *out, Released *released)                            \
     {                                                                                       \
         const T mean_x = m[0], var_x = m[1], b_opt = m[2], w_opt = m[3];                    \
         const T h00 = (T)2.0, h01 = (T)2.0 * mean_x, h11 = (T)2.0 * (var_x + mean_x * mean_x); \
@@ -1375,12 +1394,16 @@ loss_elements(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 b = w = (T)NAN;                                                             \
                 break;                                                                      \
             }                                                                               \
+            if (taken % SIGNAL_CHECK_STEPS == 0 && signalled(released)) {                   \
+                return -1;                                                                  \
+            }                                                                               \
         }                                                                                   \
         for (; written < records; written++) {                                              \
             out[2 * written] = out[2 * written + 1] = (T)NAN;                               \
         }                                                                                   \
         out[2 * records] = b;                                                               \
         out[2 * records + 1] = w;                                                           \
+        return 0;                                                                           \
     }
 
 LINE_ADAGRAD(line_adagrad_f, float, sqrtf)
@@ -1419,17 +1442,21 @@ line_adagrad(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         release_all(b, 3);
         Py_RETURN_FALSE;
     }
-    Py_BEGIN_ALLOW_THREADS
+    Released released = {PyEval_SaveThread()};
+    int failed;
     if (b[0].kind == 'f') {
-        line_adagrad_f(b[0].view.buf, b[1].view.buf, steps, every, lr, eps, initial, decay,
-                       penalty, check, b[2].view.buf);
+        failed = line_adagrad_f(b[0].view.buf, b[1].view.buf, steps, every, lr, eps, initial,
+                                decay, penalty, check, b[2].view.buf, &released);
     }
     else {
-        line_adagrad_d(b[0].view.buf, b[1].view.buf, steps, every, lr, eps, initial, decay,
-                       penalty, check, b[2].view.buf);
+        failed = line_adagrad_d(b[0].view.buf, b[1].view.buf, steps, every, lr, eps, initial,
+                                decay, penalty, check, b[2].view.buf, &released);
     }
-    Py_END_ALLOW_THREADS
+    PyEval_RestoreThread(released.saved);
     release_all(b, 3);
+    if (failed) {
+        return NULL; /* the signal handler's exception: KeyboardInterrupt for Ctrl-C */
+    }
     Py_RETURN_TRUE;
 }
 

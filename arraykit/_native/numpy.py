@@ -22,20 +22,13 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Iterator
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from .. import _formulas
 from .._array_api import NUMPY_XP
-
-compiled: ModuleType | None
-try:
-    from . import _kernels as compiled
-except ImportError:  # built without a C compiler: the NumPy kernels serve every size
-    compiled = None
-
+from . import compiled as compiled  # None where not built: the NumPy kernels serve every size
 
 # Per dtype: below tiny/eps a sum of squares may have lost digits to
 # subnormals; above the largest finite value it overflows.
@@ -82,13 +75,21 @@ def _elementwise(x: np.ndarray, kernel: Callable[..., None], scratch: int = 0) -
 
 def _sigmoid_kernel(x: np.ndarray, out: np.ndarray) -> None:
     # 1/(1 + exp(-x)) is within ~2.5 ulp down to the subnormal range. Its
-    # one flaw is that exp(-x) overflows for x below -log(largest), where
-    # 1/(1 + inf) = 0 is right but NumPy warns: the caller silences that.
-    # (Clamping -x instead would be cheaper, but give sigmoid(-inf) > 0.)
+    # one flaw is that exp(-x) overflows for x below -log(largest) (NumPy
+    # warns: the caller silences that), where 1/(1 + inf) is 0 but σ(x) is
+    # exp(x), subnormal down to about -745 (float64): taken there instead, so
+    # that every layout and build gives the compiled kernels' tail.
     np.negative(x, out=out)
     np.exp(out, out=out)
     out += 1.0
     np.divide(1.0, out, out=out)  # np.reciprocal has no SIMD loop: 2× slower
+    tail = x < _OVERFLOWS[x.dtype.char]
+    if tail.any():
+        np.exp(x, out=out, where=tail)
+
+
+_OVERFLOWS = {c: -math.log(float(np.finfo(c).max)) for c in "fd"}
+"""Per dtype: where exp(-x) overflows, below -log(largest finite value)."""
 
 
 def sigmoid(x: np.ndarray, threads: int = 1) -> np.ndarray:
