@@ -145,8 +145,9 @@ def resolve_namespace(xp: object) -> Namespace:
 
     That is the namespace itself (``array_api_compat.torch``, ``jax.numpy``,
     ``array_api_strict``), or the namespace of a library's own module
-    (``torch``, ``numpy``, ``cupy``, ``dask.array``), found as the namespace of
-    a 0-d array that module makes; anything else is refused naming ``xp``.
+    (``torch``, ``numpy``, ``cupy``, ``dask.array``), found once as the
+    namespace of a 0-d array that module makes (on CuPy a host-to-device copy,
+    the first time only); anything else is refused naming ``xp``.
     """
     try:
         return _RESOLVED[xp]  # type: ignore[index]
@@ -155,6 +156,8 @@ def resolve_namespace(xp: object) -> Namespace:
     problem = None
     if not isinstance(xp, ModuleType):
         problem = "it is not a module"
+    elif xp.__name__.startswith("array_api_compat.") or xp.__name__ in _STANDARD_MODULES:
+        resolved = xp  # a namespace as array_namespace returns them: no probe array
     else:
         try:
             resolved = array_api_compat.array_namespace(xp.asarray(0.0))
@@ -168,6 +171,9 @@ def resolve_namespace(xp: object) -> Namespace:
     _RESOLVED[xp] = resolved  # type: ignore[index]
     return resolved
 
+
+_STANDARD_MODULES = {"jax.numpy", "array_api_strict"}
+"""Libraries whose own module is their array-API namespace."""
 
 _RESOLVED: dict[ModuleType, Namespace] = {}
 """``xp=`` arguments seen before, and the namespaces they name."""

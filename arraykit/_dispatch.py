@@ -41,7 +41,7 @@ def route(x: Any, xp: Any, name: str) -> Callable[..., Any] | None:
     dtype and no namespace is given, the entry checks have nothing to infer,
     cast or finish: a backend's fast path returns its input's type and
     dtype. Skipping them saves about half of their microsecond a call
-    (docs/benchmarks.md), which ``torch.sigmoid`` on 1e5 elements notices.
+    (docs/benchmark-records.md), which ``torch.sigmoid`` on 1e5 elements notices.
     """
     if xp is not None:
         return None

@@ -77,9 +77,13 @@ def sigmoid_derivative(x: Array, /, *, xp: Namespace) -> Array:
     _, t = _minus_abs(x, xp)
     e = xp.exp(t)
     d = 1.0 + e
-    # Near x = 0 the roundings can lift the quotient an ulp above the true
-    # maximum, 1/4; the clamp keeps the bound exact.
-    return xp.clip(e / (d * d), max=0.25)
+    # 1 + e is d + low exactly (Fast2Sum: 1 >= e), so (1 + e)² ≈ d·(d + 2·low)
+    # is rounded in that sum and product, not first in d and then doubled by
+    # squaring: a rounding less, which keeps every backend's exp within the
+    # bound. Near x = 0 the roundings can lift the quotient an ulp above the
+    # true maximum, 1/4; the clamp keeps the bound exact.
+    low = (1.0 - d) + e
+    return xp.clip(e / (d * (d + 2.0 * low)), max=0.25)
 
 
 def sigmoid_second_derivative(x: Array, /, *, xp: Namespace) -> Array:

@@ -499,6 +499,14 @@ def plot(
     backend: Target,
     steps: int = CLASSIC_STEPS,
 ) -> None:
+    """The figure: the runs' paths over the loss surface, and their w and b step by step.
+
+    The paths share their first stretch (straight up the slope in w, where
+    the gradient is steepest) and then creep along the valley floor at
+    speeds a thousand times apart, so no one panel can show them all: beside
+    the surface, w and b against the step on a log scale separate every run,
+    and show the oscillation of the largest rate.
+    """
     try:
         import matplotlib
 
@@ -510,8 +518,9 @@ def plot(
 
     from . import regression
 
-    b_grid = np.linspace(-200, -100, 201)
-    w_grid = np.linspace(-5, 5, 201)
+    b_range, w_range = (-200.0, -100.0), (-5.0, 8.0)
+    b_grid = np.linspace(*b_range, 201)
+    w_grid = np.linspace(*w_range, 261)
     xp = backend.xp
     z = backend.to_numpy(
         regression.loss_surface(
@@ -521,37 +530,57 @@ def plot(
             xp.asarray(w_grid, dtype=backend.dtype, **_on(backend)),
         )
     )
-    fig, ax = plt.subplots(figsize=(8, 6), dpi=120, layout="constrained")
+    fig = plt.figure(figsize=(13, 6.2), dpi=110, layout="constrained")
+    grid = fig.add_gridspec(2, 2, width_ratios=(1.45, 1))
+    ax = fig.add_subplot(grid[:, 0])
+    ax_w, ax_b = fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, 1])
     # Grey, so that the runs' colours stand out; white along the valley floor.
     filled = ax.contourf(b_grid, w_grid, np.log10(z), levels=40, cmap="Greys", alpha=0.5)
-    fig.colorbar(filled, ax=ax, label="log10 L(b, w)")
+    fig.colorbar(filled, ax=ax, label="log10 L(b, w)", location="left", pad=0.02)
+    b0, w0 = regression.CLASSIC_START
     for run in sorted(runs, key=_draw_order):
         style = _style(run)
         trail = run.history[np.isfinite(run.history).all(axis=1)]
-        keep = np.unique(np.geomspace(1, len(trail), 2000).astype(int) - 1)  # log-spaced
         if run.result.diverged:
             ending = f"diverged at step {run.result.steps:,}"
         else:
             ending = f"ends at ({trail[-1, 0]:.1f}, {trail[-1, 1]:.2f})"
-        ax.plot(trail[keep, 0], trail[keep, 1], "-", label=f"{run.label}: {ending}", **style)
-        ax.plot(trail[-1, 0], trail[-1, 1], "o", ms=7, mec="white", color=style["color"], zorder=6)
+        label = f"{run.label}: {ending}"
+        # Every step while they are few (the swings of a large rate), then
+        # log-spaced ones: the paths' shapes at a few thousand points.
+        keep = np.unique(
+            np.concatenate([np.arange(min(len(trail), 60)), np.geomspace(1, len(trail), 2000)])
+        ).astype(int)
+        keep = np.unique(np.minimum(keep, len(trail) - 1))
+        ax.plot(trail[keep, 0], trail[keep, 1], label=label, **style)
+        ax.plot(trail[-1, 0], trail[-1, 1], "o", ms=8, mec="white", color=style["color"], zorder=8)
+        recorded = np.arange(len(trail)) + 1  # step + 1, on a log axis
+        for panel, column in ((ax_w, 1), (ax_b, 0)):
+            panel.plot(recorded[keep], trail[keep, column], **_thin(style))
     ax.plot(
-        [optimum[0]],
-        [optimum[1]],
-        "*",
-        ms=16,
-        mec="white",
-        color="black",
-        zorder=7,
+        [b0], [w0], "s", ms=9, color="black", mfc="white", mew=2, zorder=9,
+        label=f"start ({b0:g}, {w0:g})",
+    )  # fmt: skip
+    ax.plot(
+        [optimum[0]], [optimum[1]], "*", ms=17, mec="white", color="black", zorder=9,
         label=f"least-squares optimum ({optimum[0]:.1f}, {optimum[1]:.2f})",
-    )
-    ax.set_xlim(-200, -100)
-    ax.set_ylim(-5, 5)
+    )  # fmt: skip
+    ax.set_xlim(*b_range)
+    ax.set_ylim(*w_range)
     ax.set_xlabel("b (intercept)")
     ax.set_ylabel("w (slope)")
-    b0, w0 = regression.CLASSIC_START
-    ax.set_title(f"y = b + w·x on the classic data: {steps:,} steps from (b, w) = ({b0:g}, {w0:g})")
-    ax.legend(loc="lower left", fontsize=8, framealpha=0.95)
+    ax.set_title("the runs over the loss surface")
+    ax.legend(loc="lower left", fontsize=8.5, framealpha=0.95)
+    for panel, name, value in ((ax_w, "w", optimum[1]), (ax_b, "b", optimum[0])):
+        panel.axhline(value, color="black", lw=0.8, ls=":", zorder=1)
+        panel.set_xscale("log")
+        panel.set_xlim(1, max(steps, 10) + 1)
+        panel.set_ylabel(name)
+        panel.grid(True, which="major", alpha=0.3)
+    ax_w.set_ylim(*w_range)
+    ax_w.set_title("w and b after each step (dotted: the optimum)")
+    ax_b.set_xlabel("step + 1 (log scale)")
+    fig.suptitle(f"y = b + w·x on the classic data: {steps:,} steps from (b, w) = ({b0:g}, {w0:g})")
     fig.savefig(path)
     plt.close(fig)
 
@@ -562,23 +591,30 @@ RUN_COLOURS = {("gd", 1e-7): "C0", ("gd", 1e-6): "C1", ("gd", 1e-5): "C2", ("ada
 
 
 def _style(run: Run) -> dict[str, Any]:
+    """Each run's line over the surface: recognisable where the paths overlap.
+
+    The slowest rate is drawn first and widest, as a pale band; each faster
+    rate narrower on top of it, dashed or dotted, so that the paths that
+    share the first stretch stay visible inside one another. Adagrad, whose
+    path runs along the valley floor beyond theirs, is solid and beneath
+    them, so that theirs show where the two overlap.
+    """
     colour = RUN_COLOURS.get((run.optimizer, run.lr), "C4" if run.optimizer == "gd" else "C5")
     if run.optimizer == "adagrad":
-        return {"color": colour, "lw": 2.0, "zorder": 3}
-    # Larger rates swing further across the valley: thinner, and underneath
-    # the slow runs, which stay close to their path; all above Adagrad, whose
-    # path runs along theirs on the valley floor and then beyond them.
-    width = {1e-7: 6.0, 1e-6: 2.5}.get(run.lr, 1.5)
-    return {
-        "color": colour,
-        "lw": width,
-        "alpha": 0.9 if width > 2 else 0.8,
-        "zorder": 5 - width / 10,
-    }
+        return {"color": colour, "lw": 2.2, "ls": "-", "zorder": 3}
+    style = {1e-7: (7.0, "-", 0.45), 1e-6: (3.0, "--", 0.95), 1e-5: (1.4, "-", 0.95)}
+    width, line, alpha = style.get(run.lr, (1.6, "-.", 0.95))
+    return {"color": colour, "lw": width, "ls": line, "alpha": alpha, "zorder": 5 - width / 10}
+
+
+def _thin(style: dict[str, Any]) -> dict[str, Any]:
+    """The same run in the small panels: its colour and dashes, at a readable width."""
+    return {**style, "lw": min(style["lw"], 2.2), "alpha": 0.95}
 
 
 def _draw_order(run: Run) -> float:
-    return -run.lr if run.optimizer == "gd" else 0.0
+    """Slowest first: the widest band underneath, the faster runs on top."""
+    return run.lr if run.optimizer == "gd" else math.inf
 
 
 def _on(backend: Target) -> dict[str, Any]:

@@ -318,7 +318,7 @@ def _register_pytree(jax: Any) -> None:
         jax.tree_util.register_dataclass(
             OptimizeResult,
             data_fields=["params", "history", "losses", "diverged"],
-            meta_fields=["steps"],
+            meta_fields=["steps", "record_every"],
         )
         _REGISTERED.append(jax)
 

@@ -100,7 +100,8 @@ def _moments(x: ArrayLike, y: ArrayLike, xp: Namespace | None) -> _line.Moments:
     # A constant x's mean is that constant exactly (a rounded mean would leave a
     # variance of a few roundings squared, and a slope of their ratio): its
     # variance is then exactly 0, the one case where the slope is undetermined.
-    mean_x = xp.where(xp.all(x == x[0]), x[0], xp.mean(x))
+    lowest = xp.min(x)
+    mean_x = xp.where(lowest == xp.max(x), lowest, xp.mean(x))
     mean_y = xp.mean(y)
     dx = x - mean_x
     var_x = xp.mean(dx * dx)

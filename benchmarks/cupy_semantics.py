@@ -218,6 +218,12 @@ def namespace() -> Any:
     xp.broadcast_to = lambda x, shape: _device(np.broadcast_to(_host(x), shape))
     xp.clip = _masked_clip(xp)
     xp.sign = _masked_sign
+    # Its arrays are this namespace's, as a CuPy array is CuPy's: arraykit
+    # refuses an xp= that is not the arrays' own namespace, and would take
+    # these NumPy subclasses for NumPy's.
+    from arraykit import _array_api
+
+    _array_api._NAMESPACE_OF_TYPE[DeviceArray] = xp
     return xp
 
 

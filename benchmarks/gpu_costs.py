@@ -281,7 +281,7 @@ def markdown(
     cupy: list[dict[str, Any]],
     jax_: list[dict[str, Any]],
 ) -> str:
-    """The cost model as Markdown tables (docs/benchmarks.md)."""
+    """The cost model as Markdown tables (docs/benchmark-records.md)."""
     out = [
         f"**torch:cuda** (fake CUDA tensors, {N:,} elements, rows of {ROW}): launches "
         "(torch's own function's), bytes moved relative to torch's own, host syncs and "

@@ -7,7 +7,6 @@ from the numpydoc docstrings. Warnings are errors in CI
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -27,6 +26,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax shipped with the site (_static/mathjax), so that the pages read
+    # the same without network access.
+    "sphinx-mathjax-offline",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build"]
@@ -41,11 +43,6 @@ numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks = {"GL08"}  # every public object has a docstring
 numpydoc_validation_exclude = {r"\.__init__$"}  # documented on the class
-
-# MathJax from its CDN, as Sphinx does; ARRAYKIT_MATHJAX points at a local copy
-# (for looking at the pages offline).
-if os.environ.get("ARRAYKIT_MATHJAX"):
-    mathjax_path = os.environ["ARRAYKIT_MATHJAX"]
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"arraykit {release}"

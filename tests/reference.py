@@ -25,6 +25,11 @@ def _rounded(value: mp.mpf) -> float:
     return float(value)
 
 
+def _residual(value: mp.mpf) -> float:
+    """What rounding to float64 left out: ``value − float(value)``, rounded."""
+    return float(value - float(value))
+
+
 def sample(dtype: str, n: int, seed: int) -> np.ndarray:
     """``n`` values drawn from :func:`finite_values` (landmarks included)."""
     return np.random.default_rng(seed).choice(finite_values(dtype, 4 * n, seed), n)
@@ -70,22 +75,23 @@ def finite_values(dtype: str, n: int, seed: int) -> np.ndarray:
 
 
 @functools.cache
-def _elementwise(name: str, data: bytes) -> np.ndarray:
+def _elementwise(name: str, data: bytes, residual: bool = False) -> np.ndarray:
     x = np.frombuffer(data, dtype=np.float64)
+    rounded = _residual if residual else _rounded
 
     def sigmoid(v: float) -> float:
-        return _rounded(1 / (1 + mp.exp(-_exact(v))))
+        return rounded(1 / (1 + mp.exp(-_exact(v))))
 
     def sigmoid_derivative(v: float) -> float:
         e = mp.exp(-abs(_exact(v)))
-        return _rounded(e / (1 + e) ** 2)
+        return rounded(e / (1 + e) ** 2)
 
     def sigmoid_second_derivative(v: float) -> float:
         # -sign(x)·e·(1 - e)/(1 + e)³ with e = exp(-|x|): 1 - e through expm1,
         # which keeps its relative accuracy where 1 - 2σ(x) cancels (tiny x).
         t = -abs(_exact(v))
         e = mp.exp(t)
-        return _rounded(-mp.sign(_exact(v)) * e * -mp.expm1(t) / (1 + e) ** 3)
+        return rounded(-mp.sign(_exact(v)) * e * -mp.expm1(t) / (1 + e) ** 3)
 
     function = {
         "sigmoid": sigmoid,
@@ -95,16 +101,16 @@ def _elementwise(name: str, data: bytes) -> np.ndarray:
     return np.array([function(v) for v in x])
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """σ(x) = 1 / (1 + e^-x)."""
+def sigmoid(x: np.ndarray, residual: bool = False) -> np.ndarray:
+    """σ(x) = 1 / (1 + e^-x); with ``residual``, what its rounding to float64 left out."""
     x = np.array(x, dtype=np.float64, order="C")
-    return _elementwise("sigmoid", x.tobytes()).reshape(x.shape)
+    return _elementwise("sigmoid", x.tobytes(), residual).reshape(x.shape)
 
 
-def sigmoid_derivative(x: np.ndarray) -> np.ndarray:
-    """σ'(x) = e^-|x| / (1 + e^-|x|)²."""
+def sigmoid_derivative(x: np.ndarray, residual: bool = False) -> np.ndarray:
+    """σ'(x) = e^-|x| / (1 + e^-|x|)²; ``residual`` as for :func:`sigmoid`."""
     x = np.array(x, dtype=np.float64, order="C")
-    return _elementwise("sigmoid_derivative", x.tobytes()).reshape(x.shape)
+    return _elementwise("sigmoid_derivative", x.tobytes(), residual).reshape(x.shape)
 
 
 def sigmoid_second_derivative(x: np.ndarray) -> np.ndarray:
@@ -113,15 +119,16 @@ def sigmoid_second_derivative(x: np.ndarray) -> np.ndarray:
     return _elementwise("sigmoid_second_derivative", x.tobytes()).reshape(x.shape)
 
 
-def softmax_rows(x: np.ndarray) -> np.ndarray:
-    """Softmax of each row of a finite 2-D array."""
+def softmax_rows(x: np.ndarray, residual: bool = False) -> np.ndarray:
+    """Softmax of each row of a finite 2-D array; ``residual`` as for :func:`sigmoid`."""
+    rounded = _residual if residual else _rounded
     out = np.empty(x.shape)
     for i, row in enumerate(np.asarray(x, dtype=np.float64)):
         exact = [_exact(v) for v in row]
         top = max(exact)
         terms = [mp.exp(mp.fsub(v, top, exact=True)) for v in exact]
         total = mp.fsum(terms)
-        out[i] = [_rounded(t / total) for t in terms]
+        out[i] = [rounded(t / total) for t in terms]
     return out
 
 

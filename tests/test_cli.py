@@ -278,14 +278,22 @@ def test_figure_says_what_was_run(
         warnings.simplefilter("error")  # no layout warning either
         figure = _drawn(monkeypatch, capsys, "--steps", "10")
     ax = figure.axes[0]
-    assert ax.get_title() == "y = b + w·x on the classic data: 10 steps from (b, w) = (-120, -4)"
+    assert figure.get_suptitle() == (
+        "y = b + w·x on the classic data: 10 steps from (b, w) = (-120, -4)"
+    )
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    # Slowest first (the widest band, underneath), then the start and the optimum.
     assert [label.split(":")[0] for label in labels[:4]] == [
-        "gradient descent, lr 1e-05",
-        "gradient descent, lr 1e-06",
         "gradient descent, lr 1e-07",
+        "gradient descent, lr 1e-06",
+        "gradient descent, lr 1e-05",
         "Adagrad, lr 1",
     ]
+    assert labels[4:] == ["start (-120, -4)", "least-squares optimum (-188.4, 2.67)"]
+    # Beside the surface, w and b step by step: one line per run in each panel.
+    for panel in figure.axes[1:3]:
+        assert panel.get_xscale() == "log"
+        assert len([line for line in panel.lines if len(line.get_xdata()) > 2]) == 4
     # The tutorial's colours: matplotlib's first four, in the runs' order.
     from matplotlib.colors import to_hex
 
@@ -300,7 +308,7 @@ def test_figure_labels_a_diverged_run(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     figure = _drawn(monkeypatch, capsys, "--optimizer", "gd", "--lr", "1e-4", "--steps", "5000")
-    (label, _optimum) = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    (label, _start, _optimum) = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
     assert re.fullmatch(r"gradient descent, lr 0\.0001: diverged at step [\d,]+", label), label
 
 

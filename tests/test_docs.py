@@ -155,14 +155,20 @@ def test_site_builds_without_warnings(tmp_path: Path) -> None:
         # A NamedTuple's page: its fields, not tuple's methods or a bare __init__.
         assert not re.search(r">(count|index|__init__)<", pages[name]), name
     assert "See also" in pages["generated/arraykit.softmax.html"]
-    # Mathematics goes to MathJax, never shown as a raw caret.
+    # Mathematics goes to MathJax, never shown as a raw caret; MathJax comes
+    # with the site, so that pages read the same offline.
     assert 'class="math' in pages["guide.html"]
+    for name, text in pages.items():
+        scripts = re.findall(r'<script[^>]*src="([^"]*mathjax[^"]*)"', text, flags=re.IGNORECASE)
+        for source in scripts:
+            assert "://" not in source, (name, source)
+            assert (html / Path(name).parent / source.split("?")[0]).resolve().exists(), source
     assert "e^−x" not in pages["guide.html"] + pages["tutorial.html"]
     assert "(test-only)" in pages["support.html"]
 
 
 def test_the_gpu_cost_tables_are_current() -> None:
-    """docs/benchmarks.md shows what ``python -m benchmarks.gpu_costs`` prints now."""
+    """docs/benchmark-records.md shows what ``python -m benchmarks.gpu_costs`` prints now."""
     pytest.importorskip("triton")
     pytest.importorskip("jax")
     from benchmarks import gpu_costs
@@ -173,6 +179,6 @@ def test_the_gpu_cost_tables_are_current() -> None:
         gpu_costs.cupy_rows(),
         gpu_costs.jax_rows(),
     )
-    assert tables.strip() in (DOCS / "benchmarks.md").read_text(), (
+    assert tables.strip() in (DOCS / "benchmark-records.md").read_text(), (
         "regenerate: python -m benchmarks.gpu_costs --json docs/gpu-costs.json"
     )

@@ -193,9 +193,12 @@ sum_value(const Sum *s)
 
 /* Eight doubles at a time, written with the compiler's vector extensions:
  * each loop below is compiled for AVX-512 and AVX2 beside the baseline, and
- * the processor's best is chosen when the module loads. Elsewhere the same
- * code compiles to whatever vectors the target has (or to scalars). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+ * the processor's best is chosen when the module loads. Elsewhere, or built
+ * with -DARRAYKIT_NO_CLONES (to measure one instruction level: the baseline,
+ * or with -march=x86-64-v3 AVX2 alone), the same code compiles to whatever
+ * vectors the target has (or to scalars). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && defined(__GLIBC__) && !defined(ARRAYKIT_NO_CLONES) /* musl has no clone resolver */
 #define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 /* The same, with a * b + c fused where the processor can: in the exps'
  * polynomials that is faster and more accurate (measured: sigmoid_derivative
@@ -208,7 +211,12 @@ sum_value(const Sum *s)
                    optimize("fp-contract=fast")))
 #else
 #define VECTOR_CLONES
+#if defined(__GNUC__) && !defined(__clang__)
+/* Fused where the target has fused multiply-adds (-march=x86-64-v3, Arm). */
+#define VECTOR_CLONES_FUSED __attribute__((optimize("fp-contract=fast")))
+#else
 #define VECTOR_CLONES_FUSED
+#endif
 #endif
 #define INLINE static inline __attribute__((always_inline))
 #if defined(__GNUC__) && !defined(__clang__)
@@ -481,7 +489,7 @@ threads_for(Py_ssize_t elements, int threads)
  * guest memory lazily (and takes back what the guest frees), faults that
  * several threads take at once contend for it: a softmax of 1e7 doubles
  * took up to five times as long as with its result's pages in place
- * (docs/benchmarks.md). Memory already in place is left alone: populating
+ * (docs/benchmark-records.md). Memory already in place is left alone: populating
  * pages that are present costs a page-table walk per page. Linux alone
  * (MADV_POPULATE_WRITE since 5.14; older kernels refuse it, harmlessly). */
 #if defined(__linux__)
@@ -630,12 +638,18 @@ exp_nonpositive_wide(vfloat_wide s)
 }
 
 /* e / (1 + e)^2 with e = exp(-|x|) <= 1, clamped at its maximum 1/4: NaN
- * stays NaN, and the clamp's compare is false for it. */
+ * stays NaN, and the clamp's compare is false for it. The square is formed
+ * from 1 + e carried exactly, d + dd_1 (Fast2Sum: 1 >= e), and d·d's own
+ * rounding error, exact where d·d − dd is fused (fp-contract) and 0 where it
+ * is not; so the denominator is rounded once, not three times (the rounded
+ * sum doubled by squaring, then the product), and float32 results stay
+ * within the bound that numerics.md gives on every processor. */
 INLINE vdouble
 sigmoid_derivative_lanes(vdouble v)
 {
     vdouble e = exp_nonpositive(-(vdouble)((vlong)v & ((vlong){0} + 0x7fffffffffffffffLL)));
-    vdouble d = 1.0 + e, r = e / (d * d), quarter = (vdouble){0} + 0.25;
+    vdouble d = 1.0 + e, d_low = (1.0 - d) + e, dd = d * d, dd_low = d * d - dd;
+    vdouble r = e / (dd + (dd_low + 2.0 * d * d_low)), quarter = (vdouble){0} + 0.25;
     return select_lanes(r > quarter, quarter, r);
 }
 
@@ -643,7 +657,8 @@ INLINE vfloat_wide
 sigmoid_derivative_wide(vfloat_wide v)
 {
     vfloat_wide e = exp_nonpositive_wide(-(vfloat_wide)((vint_wide)v & 0x7fffffff));
-    vfloat_wide d = 1.0f + e, r = e / (d * d), quarter = (vfloat_wide){0} + 0.25f;
+    vfloat_wide d = 1.0f + e, d_low = (1.0f - d) + e, dd = d * d, dd_low = d * d - dd;
+    vfloat_wide r = e / (dd + (dd_low + 2.0f * d * d_low)), quarter = (vfloat_wide){0} + 0.25f;
     return select_wide(r > quarter, quarter, r);
 }
 

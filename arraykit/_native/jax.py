@@ -9,7 +9,7 @@ fuse more, and never on data-dependent control flow: a ``lax.cond`` on the
 values copies its predicate to the host on a GPU, once per call. Each is
 held to the same references as the generic formula, and
 ``tests/test_gpu_costs.py`` holds each, in float32 with x64 on, to at most
-three kernels in XLA's optimised program (docs/benchmarks.md gives the
+three kernels in XLA's optimised program (docs/benchmark-records.md gives the
 other dtypes' counts).
 """
 

@@ -102,13 +102,20 @@ def sigmoid(x: np.ndarray, threads: int = 1) -> np.ndarray:
         return _elementwise(x, _sigmoid_kernel)
 
 
-def _sigmoid_derivative_kernel(x: np.ndarray, out: np.ndarray, d: np.ndarray) -> None:
-    # e/(1 + e)^2 with e = exp(-|x|) <= 1, clamped at its maximum 1/4.
+def _sigmoid_derivative_kernel(
+    x: np.ndarray, out: np.ndarray, d: np.ndarray, low: np.ndarray
+) -> None:
+    # e/(1 + e)^2 with e = exp(-|x|) <= 1, its square from 1 + e = d + low
+    # carried exactly, clamped at its maximum 1/4 (the formula's comments).
     np.abs(x, out=out)
     np.negative(out, out=out)
     np.exp(out, out=out)
     np.add(out, 1.0, out=d)
-    np.multiply(d, d, out=d)
+    np.subtract(1.0, d, out=low)
+    low += out
+    low *= 2.0
+    low += d
+    d *= low
     np.divide(out, d, out=out)
     np.minimum(out, 0.25, out=out)
 
@@ -119,7 +126,7 @@ def sigmoid_derivative(x: np.ndarray, threads: int = 1) -> np.ndarray:
         out = np.empty_like(x)
         if compiled.sigmoid_derivative(x, out, threads):
             return out
-    return _elementwise(x, _sigmoid_derivative_kernel, scratch=1)
+    return _elementwise(x, _sigmoid_derivative_kernel, scratch=2)
 
 
 def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarray:
