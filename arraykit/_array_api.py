@@ -90,6 +90,13 @@ _TORCH_STRIDED: list[Any] = [None]
 """``torch.strided``, once torch is seen (it is never imported here)."""
 
 
+def strided_layout(kind: type) -> Any:
+    """The layout the fast paths take for arrays of type ``kind``: ``torch.strided``
+    for torch tensors (not sparse, not nested), None for types of one layout."""
+    known = known_type(kind)
+    return _TORCH_STRIDED[0] if known is not None and known.plain is _strided_torch else None
+
+
 def _plain_numpy(name: str, x: np.ndarray) -> np.ndarray:
     """A NumPy array as the kernels can take it: native byte order, no mask."""
     if isinstance(x, np.ma.MaskedArray):
