@@ -639,6 +639,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
         return CLOSED_PIPE
+    except Exception as exc:
+        from .__main__ import from_ctrl_c
+
+        if not from_ctrl_c(exc):
+            raise
+        print("arraykit: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -86,7 +86,7 @@ _NATIVE_NOTES = {
 
 def fast_paths(library: str) -> set[str]:
     """Names defined by ``arraykit/_native/<library>.py``, read without importing it."""
-    path = ROOT / "arraykit" / "_native" / f"{library}.py"
+    path = Path(ak.__file__).resolve().parent / "_native" / f"{library}.py"  # as installed
     if not path.exists():
         return set()
     names = set()
