@@ -7,6 +7,8 @@ its imports included, is one line and exit status 130 (the package's own
 
 import sys
 
+from ._interrupt import from_ctrl_c
+
 
 def main() -> int:
     """Run ``arraykit`` with the process's arguments; returns its exit status."""
@@ -19,23 +21,6 @@ def main() -> int:
             raise
         sys.stderr.write("arraykit: interrupted\n")
         return 130
-
-
-def from_ctrl_c(exc: BaseException) -> bool:
-    """Whether ``exc`` is Ctrl-C's KeyboardInterrupt, or an error it caused.
-
-    Python 3.11 wraps a KeyboardInterrupt raised in a class's ``__set_name__``
-    (a class body of a module being imported, NumPy's among them) in a
-    RuntimeError whose cause is the interrupt.
-    """
-    seen: BaseException | None = exc
-    for _ in range(8):  # a short chain: the wrapping is one or two deep
-        if seen is None:
-            return False
-        if isinstance(seen, KeyboardInterrupt):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
+from ._interrupt import from_ctrl_c
 
 if TYPE_CHECKING:
     import numpy as np
@@ -640,8 +641,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         return CLOSED_PIPE
     except Exception as exc:
-        from .__main__ import from_ctrl_c
-
         if not from_ctrl_c(exc):
             raise
         print("arraykit: interrupted", file=sys.stderr)
