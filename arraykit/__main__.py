@@ -7,11 +7,12 @@ its imports included, is one line and exit status 130 (the package's own
 
 import sys
 
-from ._interrupt import from_ctrl_c
+from ._interrupt import INTERRUPTED, MESSAGE, end_on_swallowed_ctrl_c, from_ctrl_c
 
 
 def main() -> int:
     """Run ``arraykit`` with the process's arguments; returns its exit status."""
+    sys.unraisablehook = end_on_swallowed_ctrl_c
     try:
         from .cli import main as command
 
@@ -19,8 +20,8 @@ def main() -> int:
     except BaseException as exc:  # during the imports; the command handles its own
         if not from_ctrl_c(exc):
             raise
-        sys.stderr.write("arraykit: interrupted\n")
-        return 130
+        sys.stderr.write(MESSAGE)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -1,8 +1,16 @@
-"""Whether an exception is Ctrl-C's, for the command's two entries (``__main__`` and ``cli``).
+"""Ctrl-C for the command's two entries (``__main__`` and ``cli``): one line, exit 130.
 
-It imports nothing, so that ``arraykit.__main__`` can hold it before anything
-heavy is imported.
+It imports only what the interpreter has already loaded, so that
+``arraykit.__main__`` can hold it before anything heavy is imported.
 """
+
+import os
+import sys
+
+INTERRUPTED = 130
+"""Exit status after Ctrl-C: 128 + SIGINT, as a shell reports it."""
+
+MESSAGE = "arraykit: interrupted\n"
 
 
 def from_ctrl_c(exc: BaseException) -> bool:
@@ -20,3 +28,24 @@ def from_ctrl_c(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def end_on_swallowed_ctrl_c(unraisable: "sys.UnraisableHookArgs") -> None:
+    """``sys.unraisablehook`` for the command: Ctrl-C that Python would swallow ends it.
+
+    A KeyboardInterrupt raised in a weakref callback or a ``__del__`` (as in
+    importlib's module locks, during an import) cannot propagate: Python
+    prints it as "Exception ignored" and goes on. The command ends there
+    instead, as Ctrl-C anywhere else ends it. Anything else goes to Python's
+    own hook.
+    """
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:  # noqa: SIM105 (contextlib is not imported yet, and need not be)
+            stream.flush()
+        except Exception:  # a closed pipe: nothing more to say there
+            pass
+    os.write(2, MESSAGE.encode())
+    os._exit(INTERRUPTED)  # no unwinding: the interrupt has nowhere to go

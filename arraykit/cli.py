@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
-from ._interrupt import from_ctrl_c
+from ._interrupt import INTERRUPTED, MESSAGE, from_ctrl_c
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,8 +64,6 @@ def install_hint(name: str) -> str:
 
 CLASSIC_RUNS = (("gd", 1e-7), ("gd", 1e-6), ("gd", 1e-5), ("adagrad", 1.0))
 CLASSIC_STEPS = 100_000
-INTERRUPTED = 130
-"""Exit status after Ctrl-C: 128 + SIGINT, as a shell reports it."""
 CLOSED_PIPE = 141
 """Exit status when standard output was closed: 128 + SIGPIPE."""
 
@@ -630,7 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"arraykit: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("arraykit: interrupted", file=sys.stderr)
+        sys.stderr.write(MESSAGE)
         return INTERRUPTED
     except BrokenPipeError:
         # The reader left (``| head``): nothing more to say to anyone. Standard
@@ -643,7 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if not from_ctrl_c(exc):
             raise
-        print("arraykit: interrupted", file=sys.stderr)
+        sys.stderr.write(MESSAGE)
         return INTERRUPTED
 
 

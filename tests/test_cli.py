@@ -349,8 +349,9 @@ def test_ctrl_c_during_the_imports_is_one_line_and_status_130() -> None:
 
     # From the command's first lines through its imports to its computation.
     # (Python's own start, and the line of the installed script that imports
-    # arraykit.__main__, come before: a key pressed there is Python's.)
-    for delay in (0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3):
+    # arraykit.__main__, a millisecond or three, come before: a key pressed
+    # there is Python's.)
+    for delay in (0.01, 0.02, 0.04, 0.08, 0.15, 0.3):
         child = _command("regression", "--steps", "100000", stdout=subprocess.PIPE)
         time.sleep(delay)
         child.send_signal(signal.SIGINT)
@@ -448,3 +449,35 @@ def test_an_interrupt_wrapped_by_python_is_still_ctrl_c(
     monkeypatch.setattr(regression, "fit_line", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         main(["regression"])
+
+
+def test_an_interrupt_python_would_swallow_ends_the_command() -> None:
+    # A KeyboardInterrupt in a weakref callback or __del__ (importlib's module
+    # locks, during an import) is "Exception ignored" to Python; the command's
+    # entry ends there, as Ctrl-C anywhere else ends it.
+    code = (
+        "import sys\n"
+        "from arraykit.__main__ import end_on_swallowed_ctrl_c\n"
+        "sys.unraisablehook = end_on_swallowed_ctrl_c\n"
+        "class Interrupted:\n"
+        "    def __del__(self):\n"
+        "        raise KeyboardInterrupt\n"
+        "print('before', flush=True)\n"
+        "Interrupted()\n"
+        "print('after')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        130,
+        "before\n",
+        "arraykit: interrupted\n",
+    )
+    other = code.replace("raise KeyboardInterrupt", "raise ValueError('kept')")
+    done = subprocess.run(
+        [sys.executable, "-c", other], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0
+    assert done.stdout == "before\nafter\n"
+    assert "ValueError: kept" in done.stderr  # Python's own hook, as before
