@@ -67,7 +67,7 @@ def _coerce_non_arrays(
 def _dense(name: str, x: Array) -> Array:
     """Refuse torch's sparse and nested tensors, which the formulas' operations do not take."""
     torch = sys.modules.get("torch")
-    if torch is None or not isinstance(x, torch.Tensor) or _strided_torch(x):
+    if torch is None or not isinstance(x, torch.Tensor) or _dense_tensor(x, torch.strided):
         return x
     if x.is_nested:
         raise TypeError(
@@ -81,20 +81,9 @@ def _dense(name: str, x: Array) -> Array:
     )
 
 
-def _strided_torch(x: Any) -> bool:
-    """Whether a torch tensor is dense: strided layout, and not nested."""
-    return bool(x.layout is _TORCH_STRIDED[0] and not x.is_nested)
-
-
-_TORCH_STRIDED: list[Any] = [None]
-"""``torch.strided``, once torch is seen (it is never imported here)."""
-
-
-def strided_layout(kind: type) -> Any:
-    """The layout the fast paths take for arrays of type ``kind``: ``torch.strided``
-    for torch tensors (not sparse, not nested), None for types of one layout."""
-    known = known_type(kind)
-    return _TORCH_STRIDED[0] if known is not None and known.plain is _strided_torch else None
+def _dense_tensor(x: Any, strided: Any) -> bool:
+    """Whether a torch tensor is dense: of the strided layout, and not nested."""
+    return bool(x.layout is strided and not x.is_nested)
 
 
 def _plain_numpy(name: str, x: np.ndarray) -> np.ndarray:
@@ -217,9 +206,13 @@ class _Known(NamedTuple):
     xp: Namespace
     dtypes: tuple[Any, ...]  # the dtypes computed as they are: float32, float64
     same_device: Callable[[Any, Any], bool]
-    # Whether an array of the type is one the fast paths take (torch: not
-    # sparse, not nested); None where every array of the type is.
-    plain: Callable[[Any], bool] | None = None
+    # The layout the fast paths take, where the type has several (torch:
+    # torch.strided, and not nested); None where every array of it is one.
+    layout: Any = None
+
+    def takes(self, x: Any) -> bool:
+        """Whether the fast paths take ``x``, an array of this type, as it is."""
+        return x.dtype in self.dtypes and (self.layout is None or _dense_tensor(x, self.layout))
 
 
 def _same_device(a: Array, b: Array) -> bool:
@@ -252,9 +245,8 @@ def _recognise_torch(kind: type) -> _Known | None:
         return None
     import array_api_compat.torch as xp
 
-    _TORCH_STRIDED[0] = torch.strided
     known = _QUICK[kind] = _Known(
-        xp, (torch.float32, torch.float64), _same_torch_device, _strided_torch
+        xp, (torch.float32, torch.float64), _same_torch_device, torch.strided
     )
     _NAMESPACE_OF_TYPE[kind] = xp
     return known
@@ -272,11 +264,7 @@ def known_type(kind: type) -> _Known | None:
 def plain_floating(x: object) -> bool:
     """Whether ``x`` is of an array type seen before, with a float32/float64 dtype."""
     known = known_type(type(x))
-    return (
-        known is not None
-        and x.dtype in known.dtypes  # type: ignore[attr-defined]
-        and (known.plain is None or known.plain(x))
-    )
+    return known is not None and known.takes(x)
 
 
 def _remember(kind: type, xp: Namespace) -> None:
@@ -388,10 +376,11 @@ def floating_args(
     if xp is None:
         first: Any = values[0]
         known = known_type(type(first))
+        # _Known.takes, written out: this runs once per call of a public function.
         if (
             known is not None
             and first.dtype in known.dtypes
-            and (known.plain is None or known.plain(first))
+            and (known.layout is None or _dense_tensor(first, known.layout))
         ):
             if len(values) == 1:
                 return known.xp, list(values), first.dtype
@@ -401,7 +390,7 @@ def floating_args(
                 and type(second) is type(first)
                 and second.dtype == first.dtype
                 and known.same_device(first, second)
-                and (known.plain is None or known.plain(second))
+                and (known.layout is None or _dense_tensor(second, known.layout))
             ):
                 return known.xp, list(values), first.dtype
     xp, arrays = array_args(names, values, xp)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._array_api import known_type, strided_layout
+from ._array_api import known_type
 from ._native import _eager
 
 
@@ -54,12 +54,11 @@ def route(x: Any, xp: Any, name: str) -> Callable[..., Any] | None:
         entry = _ROUTES[kind] = (
             known.dtypes,
             _eager.fast_paths(known.xp, _module_for),
-            strided_layout(kind),
+            known.layout,
         )
     if x.dtype not in entry[0]:
         return None
-    # Written out rather than known.plain(x): a call here is a tenth of what
-    # the route saves.
+    # _Known.takes, written out: a call here is a tenth of what the route saves.
     if entry[2] is not None and (x.layout is not entry[2] or x.is_nested):
         return None  # a sparse or nested tensor: the entry checks refuse it
     return getattr(entry[1], name, None)

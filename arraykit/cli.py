@@ -382,7 +382,7 @@ def fit(
 ) -> Run:
     from . import regression
 
-    rate, options = mean_convention(optimizer, lr, gradient, CLASSIC_POINTS)
+    rate, options = mean_convention(optimizer, lr, gradient, len(regression.CLASSIC_X))
     bar = ProgressBar(f"{optimizer} lr {lr:g}")
     started = time.perf_counter()
     try:
@@ -403,10 +403,6 @@ def fit(
         bar.close()  # the progress line is cleared, also on Ctrl-C
     seconds = time.perf_counter() - started
     return Run(optimizer, lr, result, seconds, history, losses)
-
-
-CLASSIC_POINTS = 10
-"""How many points the classic data has: the factor between the two conventions."""
 
 
 def mean_convention(

@@ -10,6 +10,7 @@ closed form, and Adagrad's two-number loop.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -363,9 +364,7 @@ def fit_line(
         )
         history = result.history
         losses = _path_loss(m, history)
-        result = OptimizeResult(
-            result.params, history, losses, result.steps, result.diverged, result.record_every
-        )
+        result = dataclasses.replace(result, losses=losses)
     else:
         drivers.check_counts(steps, record_every, sync_every)
         settings = inspect.signature(optim.adagrad).bind(lr, **optimizer_options)
@@ -425,11 +424,9 @@ def _to_dask(result: OptimizeResult) -> OptimizeResult:
     def wrap(a: Array) -> Array:
         return da.from_array(a, chunks=a.shape)
 
-    return OptimizeResult(
-        wrap(result.params),
-        wrap(result.history),
-        wrap(result.losses),
-        result.steps,
-        result.diverged,
-        result.record_every,
+    return dataclasses.replace(
+        result,
+        params=wrap(result.params),
+        history=wrap(result.history),
+        losses=wrap(result.losses),
     )

@@ -11,6 +11,7 @@ modules import the formulas and helpers, never a public module;
 
 from __future__ import annotations
 
+import os
 import warnings
 from types import ModuleType
 
@@ -23,13 +24,14 @@ except ImportError:
     # Said once, where the kernels are first looked for: their absence changes
     # speed, and values within the tested accuracy, with nothing else to show it.
     warnings.warn(
-        "arraykit runs without its compiled kernels (arraykit._native._kernels is not built "
-        f"beside {__file__.rsplit('/', 2)[0]!r}): NumPy arrays and torch CPU tensors take "
-        "NumPy's operations instead, with values within the same tested accuracy but up to "
-        "8 times slower on small arrays. That happens when Python imports arraykit from a "
-        "source checkout that was installed without building it in place (pip install "
-        "'.[...]' builds it elsewhere) or where no C compiler was found: run 'pip install -e .' "
-        "in the checkout with a C compiler, or run Python outside the checkout",
+        "arraykit runs without its compiled kernels (arraykit._native._kernels is not "
+        f"built beside {os.path.dirname(os.path.dirname(__file__))!r}): NumPy arrays and "
+        "torch CPU tensors take NumPy's operations instead, with values within the same "
+        "tested accuracy but up to 8 times slower on small arrays. That happens when "
+        "Python imports arraykit from a source checkout that was installed without "
+        "building it in place (pip install '.[...]' builds it elsewhere) or where no C "
+        "compiler was found: run 'pip install -e .' in the checkout with a C compiler, "
+        "or run Python outside the checkout",
         RuntimeWarning,
         stacklevel=2,
     )
