@@ -639,17 +639,17 @@ exp_nonpositive_wide(vfloat_wide s)
 
 /* e / (1 + e)^2 with e = exp(-|x|) <= 1, clamped at its maximum 1/4: NaN
  * stays NaN, and the clamp's compare is false for it. The square is formed
- * from 1 + e carried exactly, d + dd_1 (Fast2Sum: 1 >= e), and d·d's own
- * rounding error, exact where d·d − dd is fused (fp-contract) and 0 where it
- * is not; so the denominator is rounded once, not three times (the rounded
- * sum doubled by squaring, then the product), and float32 results stay
- * within the bound that numerics.md gives on every processor. */
+ * from 1 + e carried exactly, d + d_low (Fast2Sum: 1 >= e), as
+ * d·(d + 2·d_low), the formula's form (_formulas.sigmoid_derivative): the
+ * rounding of d is not doubled by squaring, which kept float32 results past
+ * the contract. (Carrying d·d's own rounding too, with a fused
+ * multiply-add, measured no more accurate and slower.) */
 INLINE vdouble
 sigmoid_derivative_lanes(vdouble v)
 {
     vdouble e = exp_nonpositive(-(vdouble)((vlong)v & ((vlong){0} + 0x7fffffffffffffffLL)));
-    vdouble d = 1.0 + e, d_low = (1.0 - d) + e, dd = d * d, dd_low = d * d - dd;
-    vdouble r = e / (dd + (dd_low + 2.0 * d * d_low)), quarter = (vdouble){0} + 0.25;
+    vdouble d = 1.0 + e, d_low = (1.0 - d) + e;
+    vdouble r = e / (d * (d + 2.0 * d_low)), quarter = (vdouble){0} + 0.25;
     return select_lanes(r > quarter, quarter, r);
 }
 
@@ -657,8 +657,8 @@ INLINE vfloat_wide
 sigmoid_derivative_wide(vfloat_wide v)
 {
     vfloat_wide e = exp_nonpositive_wide(-(vfloat_wide)((vint_wide)v & 0x7fffffff));
-    vfloat_wide d = 1.0f + e, d_low = (1.0f - d) + e, dd = d * d, dd_low = d * d - dd;
-    vfloat_wide r = e / (dd + (dd_low + 2.0f * d * d_low)), quarter = (vfloat_wide){0} + 0.25f;
+    vfloat_wide d = 1.0f + e, d_low = (1.0f - d) + e;
+    vfloat_wide r = e / (d * (d + 2.0f * d_low)), quarter = (vfloat_wide){0} + 0.25f;
     return select_wide(r > quarter, quarter, r);
 }
 
