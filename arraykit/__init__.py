@@ -3,10 +3,13 @@ against the Python array API standard, for NumPy, CuPy, PyTorch, JAX, Dask
 and array-api-strict arrays alike.
 
 The public names are imported on first use, and this module itself imports
-nothing, so that ``import arraykit`` costs only this module: the
-``arraykit`` command must answer Ctrl-C with one line from its first moment,
-and the package is imported before its code can catch anything.
+only :mod:`arraykit._fork` (which imports only :mod:`os`: it must see every
+fork after ``import arraykit``), so that ``import arraykit`` costs almost
+nothing: the ``arraykit`` command must answer Ctrl-C with one line from its
+first moment, and the package is imported before its code can catch anything.
 """
+
+from . import _fork  # noqa: F401  (registers its fork handler)
 
 __version__ = "0.2.0"
 

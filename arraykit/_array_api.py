@@ -81,18 +81,51 @@ def _dense(name: str, x: Array) -> Array:
     )
 
 
+_OPERATORS = (
+    "__add__", "__sub__", "__mul__", "__truediv__", "__pow__", "__neg__", "__abs__",
+    "__array_ufunc__", "__array_function__", "sum", "max", "mean",
+)  # fmt: skip
+"""What the formulas use of an ndarray: a subclass overriding any of these is refused."""
+
+
+def _changed_operators(kind: type) -> tuple[str, ...]:
+    """Which of :data:`_OPERATORS` the ndarray subclass ``kind`` overrides (remembered)."""
+    changed = _CHANGED.get(kind)
+    if changed is None:
+        changed = _CHANGED[kind] = tuple(
+            op for op in _OPERATORS if getattr(kind, op) is not getattr(np.ndarray, op)
+        )
+    return changed
+
+
+_CHANGED: dict[type, tuple[str, ...]] = {}
+
+
 def _dense_tensor(x: Any, strided: Any) -> bool:
     """Whether a torch tensor is dense: of the strided layout, and not nested."""
     return bool(x.layout is strided and not x.is_nested)
 
 
 def _plain_numpy(name: str, x: np.ndarray) -> np.ndarray:
-    """A NumPy array as the kernels can take it: native byte order, no mask."""
-    if isinstance(x, np.ma.MaskedArray):
-        raise TypeError(
-            f"{name} must be an array without a mask (the formulas would use the masked "
-            f"values); got {describe(x)}: pass {name}.filled(...) or {name}.compressed()"
-        )
+    """A NumPy array as the kernels can take it: native byte order, no mask, no subclass
+    whose operators differ from ndarray's (other subclasses, as ``np.memmap``, are read
+    through a plain view; one registered as another namespace's array stays itself)."""
+    kind = type(x)
+    if kind is not np.ndarray and _NAMESPACE_OF_TYPE.get(kind, NUMPY_XP) is NUMPY_XP:
+        if isinstance(x, np.ma.MaskedArray):
+            raise TypeError(
+                f"{name} must be an array without a mask (the formulas would use the masked "
+                f"values); got {describe(x)}: pass {name}.filled(...) or {name}.compressed()"
+            )
+        changed = _changed_operators(kind)
+        if changed:
+            raise TypeError(
+                f"{name} must be a NumPy array whose operators are ndarray's; got "
+                f"{describe(x)}, whose {', '.join(changed)} differ (np.matrix's * is a "
+                f"matrix product), so the formulas would compute something else: pass "
+                f"np.asarray({name})"
+            )
+        x = np.asarray(x)
     if not x.dtype.isnative:
         return x.astype(x.dtype.newbyteorder("="))
     return x

@@ -451,9 +451,11 @@ def step_in_place(
         grads = tree_map(lambda p: p.grad, params)
     torch = _torch_of(leaves)
     if torch is not None:
+        from ._native import _torch_private
+
         with torch.no_grad():
             new_params, state = optimizer.update(params, grads, state)
-            torch._foreach_copy_(leaves, tree_leaves(new_params))  # one launch for all
+            _torch_private.foreach_copy_(leaves, tree_leaves(new_params))  # one launch for all
         return state
     for i, p in enumerate(leaves):
         if not _writable(p):

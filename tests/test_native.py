@@ -162,6 +162,7 @@ def test_line_adagrad_in_floats_matches_array_steps(
 # forced in turn, on one block and on many.
 COPIES = [1, 2000]  # the second is past numpy.BLOCK elements for every input
 NOT_COMPILED = "arraykit was built without its compiled kernels (no C compiler)"
+NO_THREADS = "the compiled kernels were built without threads (C99, or -DARRAYKIT_NO_THREADS)"
 
 
 @pytest.fixture(params=["compiled", "blocked", "numpy-only"])
@@ -507,6 +508,8 @@ def test_torch_threads_shared_where_torch_uses_openmp(
         pytest.skip(NOT_COMPILED)
     if sys.platform not in ("linux", "darwin") or not torch.backends.openmp.is_available():
         pytest.skip("torch does not use OpenMP here")
+    if not kernels.compiled.THREADS:
+        pytest.skip(NO_THREADS)
     assert operators.SHARES_THREADS
     if sys.platform == "linux":  # a torch whose library is not beside its Python files
         monkeypatch.setattr(torch, "__file__", str(tmp_path / "torch" / "__init__.py"))
@@ -628,6 +631,8 @@ def test_compiled_threads_after_fork(pool: str) -> None:
     if not hasattr(os, "fork"):
         pytest.skip("no fork on this platform")
     if pool == "torch's OpenMP":
+        if not kernels.compiled.THREADS:
+            pytest.skip(NO_THREADS)
         torch = pytest.importorskip("torch")
         if not torch.backends.openmp.is_available() or sys.platform not in ("linux", "darwin"):
             pytest.skip("torch does not use OpenMP here")

@@ -19,6 +19,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <float.h>
+#include <stdint.h>
 #include <math.h>
 #include <string.h>
 
@@ -37,6 +38,17 @@ typedef struct {
     char kind; /* 'f' or 'd' */
     Py_ssize_t n;
 } Buffer;
+
+/* Whether an address holds items of this size at their natural alignment.
+ * The kernels read and write through typed pointers, which for misaligned
+ * memory (np.frombuffer with an odd offset, unaligned record fields) is
+ * undefined: such buffers are not served, and the Python side hands over an
+ * aligned copy instead (the same bits either way). */
+static int
+aligned(const void *address, Py_ssize_t itemsize)
+{
+    return ((uintptr_t)address & (uintptr_t)(itemsize - 1)) == 0;
+}
 
 /* A tensor's memory as (address, elements, kind): torch's dense CPU tensors have
  * no buffer interface, and a NumPy view of one costs more than a kernel call on
@@ -57,6 +69,9 @@ acquire_address(PyObject *spec, Buffer *b)
         PyErr_Clear();
         return 0;
     }
+    if (!aligned(address, kind[0] == 'd' ? 8 : 4)) {
+        return 0;
+    }
     b->kind = kind[0];
     b->n = n;
     b->view.buf = address;
@@ -66,8 +81,8 @@ acquire_address(PyObject *spec, Buffer *b)
     return 1;
 }
 
-/* 1 on success; 0 (no exception set) when obj is not a C-contiguous buffer of
- * native float32/float64; -1 only for a failed release. */
+/* 1 on success; 0 (no exception set) when obj is not an aligned, C-contiguous
+ * buffer of native float32/float64; -1 only for a failed release. */
 static int
 acquire(PyObject *obj, Buffer *b, int writable)
 {
@@ -83,7 +98,8 @@ acquire(PyObject *obj, Buffer *b, int writable)
     if (f != NULL && (f[0] == '@' || f[0] == '=')) {
         f++;
     }
-    if (f == NULL || (strcmp(f, "d") != 0 && strcmp(f, "f") != 0)) {
+    if (f == NULL || (strcmp(f, "d") != 0 && strcmp(f, "f") != 0) ||
+        !aligned(b->view.buf, b->view.itemsize)) {
         PyBuffer_Release(&b->view);
         return 0;
     }
@@ -170,7 +186,10 @@ typedef struct {
     double sum, err;
 } Sum;
 
-static inline void
+/* Always inlined, as every helper the vector loops call (INLINE below): a
+ * helper left out of line is compiled for the baseline alone, and the
+ * AVX2 and AVX-512 clones of a loop would call it per element. */
+static inline __attribute__((always_inline)) void
 sum_add(Sum *s, double v)
 {
     double t = s->sum + v;
@@ -183,7 +202,7 @@ sum_add(Sum *s, double v)
     s->sum = t;
 }
 
-static inline double
+static inline __attribute__((always_inline)) double
 sum_value(const Sum *s)
 {
     return s->sum + s->err;
@@ -219,9 +238,11 @@ sum_value(const Sum *s)
 #endif
 #endif
 #define INLINE static inline __attribute__((always_inline))
-#if defined(__GNUC__) && !defined(__clang__)
 /* Vectors wider than the baseline's registers pass between inlined helpers
  * only: the note on their calling convention does not apply. */
+#if defined(__clang__)
+#pragma clang diagnostic ignored "-Wpsabi"
+#elif defined(__GNUC__)
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 #define LANES 8
@@ -292,13 +313,25 @@ typedef void (*RangeFn)(void *ctx, Py_ssize_t begin, Py_ssize_t end);
 
 #define MAX_THREADS 64
 
-#if defined(_WIN32) || !defined(__STDC_VERSION__) || __STDC_VERSION__ < 201112L || defined(__STDC_NO_ATOMICS__)
+/* Threads need C11 atomics and POSIX threads; -DARRAYKIT_NO_THREADS leaves
+ * them out on purpose (CI builds the kernels so, as C99). */
+#if defined(_WIN32) || !defined(__STDC_VERSION__) || __STDC_VERSION__ < 201112L \
+    || defined(__STDC_NO_ATOMICS__) || defined(ARRAYKIT_NO_THREADS)
 #define HAVE_POOL 0
+/* A job's "some part failed" mark, set by whichever thread saw the failure:
+ * with one thread, a plain int. */
+typedef int Flag;
+#define FLAG_SET(f) ((f) = 1)
+#define FLAG_GET(f) (f)
 #else
 #define HAVE_POOL 1
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
+
+typedef atomic_int Flag;
+#define FLAG_SET(f) atomic_store(&(f), 1)
+#define FLAG_GET(f) atomic_load(&(f))
 
 static struct {
     pthread_mutex_t job, lock;
@@ -460,6 +493,7 @@ parallel(RangeFn fn, void *ctx, Py_ssize_t items, int threads)
 static void
 parallel(RangeFn fn, void *ctx, Py_ssize_t items, int threads)
 {
+    (void)threads;
     fn(ctx, 0, items);
 }
 #endif
@@ -765,7 +799,7 @@ ELEMENTWISE_ENTRY(sigmoid_derivative)
 typedef struct {
     Buffer *b; /* x, out */
     Py_ssize_t cols;
-    atomic_int failed; /* a row the caller's generic formula must take */
+    Flag failed; /* a row the caller's generic formula must take */
 } RowsJob;
 
 /* The exact rounding error of d = v - m (Knuth's TwoSum), in each lane. */
@@ -1047,7 +1081,7 @@ SOFTMAX_SHORT(softmax_short_float, float, vfloat_wide, WIDE, softmax_exp_wide)
             ok = ROW(x + (r - begin) * cols, out + (r - begin) * cols, cols);              \
         }                                                                                  \
         if (!ok) {                                                                         \
-            atomic_store(&job->failed, 1);                                                 \
+            FLAG_SET(job->failed);                                                         \
         }                                                                                  \
     }
 SOFTMAX_RANGE(softmax_range_double, double, LANES, softmax_short_double, softmax_row_double,
@@ -1076,7 +1110,7 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     run(b[0].kind == 'd' ? &softmax_range_double : &softmax_range_float, &job,
         b[0].n / job.cols, b[0].n, threads, &b[1]);
     release_all(b, 2);
-    return Py_NewRef(atomic_load(&job.failed) ? Py_False : Py_True);
+    return Py_NewRef(FLAG_GET(job.failed) ? Py_False : Py_True);
 }
 
 /* Sum of |a - b|**power over n entries from i (b NULL: of |a|**power), in
@@ -1210,7 +1244,7 @@ normalize_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
             inverse = 1.0 / sqrt(total);
         }
         else if (!(total == 0.0 && row_is_zero(x, start, cols))) {
-            atomic_store(&job->failed, 1);
+            FLAG_SET(job->failed);
             return;
         }
         if (x->kind == 'd') {
@@ -1247,7 +1281,7 @@ normalize_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     run(&normalize_range, &job, b[0].n / job.cols, b[0].n, threads, &b[1]);
     release_all(b, 2);
-    return Py_NewRef(atomic_load(&job.failed) ? Py_False : Py_True);
+    return Py_NewRef(FLAG_GET(job.failed) ? Py_False : Py_True);
 }
 
 /* ---- losses ------------------------------------------------------------ */
@@ -1541,5 +1575,10 @@ PyInit__kernels(void)
         registered = 1;
     }
 #endif
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "THREADS", HAVE_POOL) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -98,6 +98,8 @@ def sigmoid(x: np.ndarray, threads: int = 1) -> np.ndarray:
         out = np.empty_like(x)
         if compiled.sigmoid(x, out, threads):
             return out
+        if not x.flags.aligned:
+            return sigmoid(x.copy(), threads)  # see _kernels.c's aligned()
     with np.errstate(over="ignore"):
         return _elementwise(x, _sigmoid_kernel)
 
@@ -126,6 +128,8 @@ def sigmoid_derivative(x: np.ndarray, threads: int = 1) -> np.ndarray:
         out = np.empty_like(x)
         if compiled.sigmoid_derivative(x, out, threads):
             return out
+        if not x.flags.aligned:
+            return sigmoid_derivative(x.copy(), threads)  # see _kernels.c's aligned()
     return _elementwise(x, _sigmoid_derivative_kernel, scratch=2)
 
 
@@ -147,6 +151,8 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
     out = np.empty_like(x)  # C-contiguous where x is, which the kernel needs
     if fast.softmax_rows(x, out, x.shape[-1], threads):
         return out
+    if not x.flags.aligned:
+        return softmax(x.copy(), axes, threads)  # see _kernels.c's aligned()
     if x.flags.c_contiguous and x.dtype.isnative:
         rows, result = x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1])
     else:  # another layout or byte order: the kernel reads a native, C-contiguous copy
@@ -225,6 +231,8 @@ def normalize_rows(x: np.ndarray, threads: int = 1) -> np.ndarray:
         out = np.empty_like(x)
         if compiled.normalize_rows(x, out, x.shape[1], threads):
             return out
+        if not x.flags.aligned:
+            return normalize_rows(x.copy(), threads)  # see _kernels.c's aligned()
     finfo = np.finfo(x.dtype)
     # A sum of squares at least this large is finite and did not lose
     # anything that counts to squares in the subnormal range.
@@ -291,6 +299,10 @@ def _blocked_sum(yhat: np.ndarray, y: np.ndarray, power: int) -> float:
     return total
 
 
+def _aligned(yhat: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.require(yhat, requirements="A"), np.require(y, requirements="A")
+
+
 def _loss(
     yhat: np.ndarray, y: np.ndarray, reduction: str, power: int, threads: int
 ) -> np.ndarray | None:
@@ -301,11 +313,15 @@ def _loss(
             out = np.empty_like(yhat)
             if fast.loss_elements(yhat, y, out, power, threads):
                 return out
+            if not (yhat.flags.aligned and y.flags.aligned):  # see _kernels.c's aligned()
+                return _loss(*_aligned(yhat, y), reduction, power, threads)
         with np.errstate(over="ignore"):  # |yhat − y| or its square past the largest float: inf
             return _error_power(yhat, y, np.empty_like(yhat), power)
     if yhat.size == 0:
         return None
     total = fast.loss_sum(yhat, y, power, threads) if fast is not None else None
+    if total is None and fast is not None and not (yhat.flags.aligned and y.flags.aligned):
+        return _loss(*_aligned(yhat, y), reduction, power, threads)  # see _kernels.c's aligned()
     if total is None:
         total = _blocked_sum(yhat, y, power)
     value = reduced_loss(

@@ -45,7 +45,8 @@ import numpy as np
 import torch
 import torch.autograd.forward_ad as forward_ad
 
-from .. import _adagrad, _formulas
+from .. import _adagrad, _fork, _formulas
+from . import _torch_private as private
 from . import numpy as numpy_kernels
 
 _LIBRARY = torch.library.Library("arraykit", "DEF")
@@ -78,35 +79,22 @@ def _tangent(tensors: Sequence[torch.Tensor]) -> bool:
 
 
 def _recording(tensors: Sequence[torch.Tensor]) -> bool:
-    return torch.is_grad_enabled() and torch._C._any_requires_grad(*tensors)
+    return torch.is_grad_enabled() and private.any_requires_grad(*tensors)
 
 
 def _inside_torch_func() -> bool:
     """Whether a ``torch.func`` transform is running: inside one, no ``autograd.Function``
     (such as a registered backward) can run from an Autograd kernel."""
-    return bool(torch._C._are_functorch_transforms_active())
+    return bool(private.transforms_active())
 
 
 # Bound once: direct() runs on every eager call, where attribute lookups count.
-_is_compiling = torch.compiler.is_compiling
-_transforms_active = torch._C._are_functorch_transforms_active
-_function_modes = torch._C._is_torch_function_mode_enabled
-_dispatch_modes = torch._C._len_torch_dispatch_stack
-_tracing = torch._C._get_tracing_state
+_untransformed = private.untransformed
+_function_modes = private.function_modes
+_dispatch_modes = private.dispatch_modes
 _grad_enabled = torch.is_grad_enabled
-_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+_wrapped = private.is_wrapped
 _STRIDED = torch.strided
-
-
-def _untransformed() -> bool:
-    """Outside ``torch.compile``, export, tracing, ``torch.func`` transforms and forward-mode
-    levels: an eager call, whose tensors say all there is to know about them."""
-    return not (
-        _is_compiling()  # first: dynamo folds it, and traces nothing after
-        or _transforms_active()
-        or forward_ad._current_level >= 0
-        or _tracing() is not None
-    )
 
 
 def undifferentiated(x: torch.Tensor) -> bool:
@@ -182,10 +170,11 @@ def share_threads() -> bool:
     found through ``libtorch_cpu``'s own dependencies. Nothing is built
     against torch, and where no such runtime is found (another parallel
     backend, Windows) arraykit's own pool serves. A forked child goes back to
-    arraykit's pool: an OpenMP runtime's threads do not survive a fork.
+    arraykit's pool, also where this module is first imported there: an
+    OpenMP runtime's threads do not survive a fork (see :mod:`arraykit._fork`).
     """
     kernels = numpy_kernels.compiled
-    if kernels is None or not torch.backends.openmp.is_available():
+    if kernels is None or not torch.backends.openmp.is_available() or _fork.forked:
         return False
     return any(kernels.share_threads(str(library)) for library in _torch_cpu_libraries())
 
@@ -348,8 +337,10 @@ def _define(
             # has a float64 tangent (the value stays float32); a copying cast
             # brings the tangent back to the value's dtype.
             return out.to(out.dtype, copy=True) if out.ndim == 0 else out
-        with torch._C._AutoDispatchBelowAutograd():
-            return op.redispatch(keyset & torch._C._after_autograd_keyset, *args)
+        if not private.CAN_REDISPATCH:
+            return differentiated(*args)
+        with private.below_autograd():
+            return op.redispatch(private.after_autograd(keyset), *args)
 
     _impl(name, generic, fake, vmap, tensors, cpu, cuda, everywhere)
     _LIBRARY.impl(name, autograd, "Autograd", with_keyset=True)
@@ -797,7 +788,7 @@ def _foreach_serves(*groups: Sequence[torch.Tensor]) -> bool:
     if _inside_torch_func() or _tangent(tensors):
         return False
     # Read tensor by tensor: torch.compile traces this (it is the caller's
-    # code, not a kernel), and cannot trace torch._C._any_requires_grad.
+    # code, not a kernel), and cannot trace torch's private _any_requires_grad.
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return False
     first = tensors[0]
@@ -810,7 +801,7 @@ def descent_update(
     """``θ − lr·g`` for every parameter in one launch, or None where that cannot serve."""
     if not _foreach_serves(params, grads):
         return None
-    return list(torch._foreach_add(params, grads, alpha=-lr))
+    return list(private.foreach_add(params, grads, alpha=-lr))
 
 
 def adagrad_update(
@@ -834,8 +825,8 @@ def adagrad_update(
     if eps < finfo.tiny * finfo.eps:  # eps rounds to 0 here
         return None
     if penalty:
-        grads = list(torch._foreach_add(grads, params, alpha=penalty))
-    sums = list(torch._foreach_addcmul(sums, grads, grads))
-    std = torch._foreach_sqrt(sums)
-    torch._foreach_add_(std, eps)
-    return list(torch._foreach_addcdiv(params, grads, std, value=-clr)), sums
+        grads = list(private.foreach_add(grads, params, alpha=penalty))
+    sums = list(private.foreach_addcmul(sums, grads, grads))
+    std = private.foreach_sqrt(sums)
+    private.foreach_add_(std, eps)
+    return list(private.foreach_addcdiv(params, grads, std, value=-clr)), sums
