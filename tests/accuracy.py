@@ -4,16 +4,20 @@
 for the machine and build it runs on (the compiled kernels are built for
 several instruction levels and pick the processor's best). The paths:
 
-* ``compiled``: NumPy arrays the compiled kernels read (contiguous);
-* ``numpy kernels``: a strided view, which they do not read, so NumPy's
-  operations serve (as they serve every array of a build without the
-  compiled kernels);
+* ``compiled``: contiguous NumPy arrays, which the compiled kernels read;
+* ``strided`` and ``Fortran order``: the same values in a strided view and in
+  column-major memory (the kernels read a contiguous copy of those);
+* ``numpy kernels``: NumPy's operations, which serve every array of a build
+  without the compiled kernels;
 * ``formula``: the generic formula, on array-api-strict (as on every backend
   without a fast path: CuPy, torch under forward mode and ``torch.func``).
 
 The references are mpmath's; float64 errors are taken against the unrounded
 value (the float64 reference and what its rounding left out), so they are
-not whole numbers of ulps as against a rounded reference.
+not whole numbers of ulps as against a rounded reference — except for
+normalize_rows and the losses, whose references give the rounded value
+only. Softmax is also measured over the first and a middle axis, where
+every backend's sum runs across rows.
 """
 
 from __future__ import annotations
@@ -47,6 +51,32 @@ def _softmax_rows(n: int) -> Iterator[tuple[str, np.ndarray]]:
             yield f"rows of {length}, scale {scale:g}", rng.normal(0.0, scale, (n, length))
 
 
+def _over_axis(axis: int) -> Callable[..., np.ndarray]:
+    """The softmax reference over ``axis`` of an array of any rank."""
+
+    def exact(x: np.ndarray, residual: bool = False) -> np.ndarray:
+        moved = np.moveaxis(x, axis, -1)
+        rows = reference.softmax_rows(moved.reshape(-1, moved.shape[-1]), residual)
+        return np.moveaxis(rows.reshape(moved.shape), -1, axis)
+
+    return exact
+
+
+def _rounded_only(exact: Callable[[np.ndarray], np.ndarray]) -> Callable[..., np.ndarray]:
+    """A reference without the residual: errors against its rounding (whole ulps)."""
+
+    def reference_(x: np.ndarray, residual: bool = False) -> np.ndarray:
+        value = exact(x)
+        return np.zeros_like(value) if residual else value
+
+    return reference_
+
+
+def _named(function: Callable[..., Any], name: str) -> Callable[..., Any]:
+    function.__name__ = name
+    return function
+
+
 def cases(dtype: str, n: int) -> Iterator[Case]:
     """(label, function, reference, input) for each measured function."""
     x = _elementwise_inputs(dtype, n)
@@ -54,6 +84,27 @@ def cases(dtype: str, n: int) -> Iterator[Case]:
     yield "sigmoid_derivative", ak.sigmoid_derivative, reference.sigmoid_derivative, x
     for label, rows in _softmax_rows(max(n // 40, 8)):
         yield f"softmax, {label}", ak.softmax, reference.softmax_rows, rows.astype(dtype)
+    rng = np.random.default_rng(3)
+    columns = rng.normal(0.0, 3.0, (700, 4)).astype(dtype)
+    over_first = _named(lambda a: ak.softmax(a, axis=0), "softmax_axis_0")
+    yield "softmax over axis 0, columns of 700", over_first, _over_axis(0), columns
+    middle = rng.normal(0.0, 3.0, (7, 24, 13)).astype(dtype)
+    over_middle = _named(lambda a: ak.softmax(a, axis=1), "softmax_axis_1")
+    yield "softmax over axis 1 of (7, 24, 13)", over_middle, _over_axis(1), middle
+    for length in (10, 100, 1000):
+        rows = rng.normal(0.0, 3.0, (max(n // (4 * length), 4), length)).astype(dtype)
+        normal = _rounded_only(reference.normalize_rows)
+        yield f"normalize_rows, rows of {length}", ak.normalize_rows, normal, rows
+    pairs = rng.normal(0.0, 1.0, (2, 4 * n)).astype(dtype)
+    for power, name in ((1, "l1_loss"), (2, "l2_loss")):
+        for reduction in ("sum", "mean"):
+            loss = getattr(ak, name)
+            function = _named(
+                lambda a, f=loss, r=reduction: f(a[0, ...], a[1, ...], reduction=r),
+                f"{name}_{reduction}",
+            )
+            exact = _rounded_only(lambda a, p=power, r=reduction: reference.loss(a[0], a[1], p, r))
+            yield f"{name}, reduction {reduction}, {4 * n} pairs", function, exact, pairs
 
 
 def _strided(x: np.ndarray) -> np.ndarray:
@@ -66,12 +117,21 @@ def paths(function: Callable[..., Any], x: np.ndarray) -> dict[str, np.ndarray]:
     """The function's results on each path, as NumPy arrays."""
     import array_api_strict as strict
 
+    from arraykit._native import numpy as kernels
+
     formula = function(strict.asarray(x))
     results = {
         "compiled": np.asarray(function(x)),
-        "numpy kernels": np.asarray(function(_strided(x))),
-        "formula": np.asarray(strict.asarray(formula, copy=True)._array),
+        "strided": np.asarray(function(_strided(x))),
+        "Fortran order": np.asarray(function(np.asfortranarray(x))),
     }
+    saved = dict(kernels.COMPILED_UP_TO)
+    try:
+        kernels.COMPILED_UP_TO.update(dict.fromkeys(saved, 0))  # as a build without them
+        results["numpy kernels"] = np.asarray(function(x))
+    finally:
+        kernels.COMPILED_UP_TO.update(saved)
+    results["formula"] = np.asarray(strict.asarray(formula, copy=True)._array)
     peer = _SCIPY.get(function.__name__)
     if peer is not None:
         import scipy.special
@@ -129,8 +189,9 @@ def main() -> None:
     for row in measure():
         print(f"{row['function']:<34} {row['dtype']:<8} {row['path']:<14} {row['worst_ulp']:>9.2f}")
     print(
-        "# paths: compiled = contiguous NumPy arrays (and torch CPU tensors); numpy kernels = "
-        "other layouts, and builds without the compiled kernels; formula = the generic "
+        "# paths: compiled = contiguous NumPy arrays (and torch CPU tensors); strided, "
+        "Fortran order = those layouts; numpy kernels = builds without the compiled "
+        "kernels; formula = the generic "
         "formula (array-api-strict, CuPy, torch under forward mode)"
     )
 

@@ -52,6 +52,20 @@ COMPILED_UP_TO = {
 kernels). ``benchmarks.crossover`` measures both sides."""
 
 
+def _readable(x: np.ndarray) -> np.ndarray:
+    """``x`` as the compiled kernels read it: C-contiguous and aligned (see
+    ``aligned()`` in ``_kernels.c``), a copy where it is not.
+
+    Every layout then takes the same kernel, so equal values give equal results
+    whatever their memory order, strides or offset (a copy costs less than
+    NumPy's kernels would, which also round differently).
+    """
+    flags = x.flags
+    if flags.c_contiguous and flags.aligned:
+        return x
+    return np.array(x, order="C")
+
+
 def _blocks(n: int, step: int) -> Iterator[slice]:
     for start in range(0, n, step):
         yield slice(start, min(start + step, n))
@@ -98,8 +112,9 @@ def sigmoid(x: np.ndarray, threads: int = 1) -> np.ndarray:
         out = np.empty_like(x)
         if compiled.sigmoid(x, out, threads):
             return out
-        if not x.flags.aligned:
-            return sigmoid(x.copy(), threads)  # see _kernels.c's aligned()
+        readable = _readable(x)
+        if readable is not x:
+            return sigmoid(readable, threads)
     with np.errstate(over="ignore"):
         return _elementwise(x, _sigmoid_kernel)
 
@@ -128,8 +143,9 @@ def sigmoid_derivative(x: np.ndarray, threads: int = 1) -> np.ndarray:
         out = np.empty_like(x)
         if compiled.sigmoid_derivative(x, out, threads):
             return out
-        if not x.flags.aligned:
-            return sigmoid_derivative(x.copy(), threads)  # see _kernels.c's aligned()
+        readable = _readable(x)
+        if readable is not x:
+            return sigmoid_derivative(readable, threads)
     return _elementwise(x, _sigmoid_derivative_kernel, scratch=2)
 
 
@@ -140,6 +156,11 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
     passes its CPU thread count, as its own kernels use.
     """
     last = (x.ndim - 1,)
+    if len(axes) == 1 and axes != last and x.shape[axes[0]] > 0:
+        # The rows' kernels over the axis moved last (a copy, in its order), and
+        # the result moved back: every axis and layout takes the same kernel.
+        moved = softmax(np.moveaxis(x, axes[0], -1), last, threads)
+        return np.moveaxis(moved, -1, axes[0])
     if axes != last or x.shape[-1] == 0:
         return _formulas.softmax(x, axes, xp=NUMPY_XP)  # type: ignore[no-any-return]
     fast = compiled if x.size <= COMPILED_UP_TO["softmax"] else None
@@ -151,16 +172,10 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
     out = np.empty_like(x)  # C-contiguous where x is, which the kernel needs
     if fast.softmax_rows(x, out, x.shape[-1], threads):
         return out
-    if not x.flags.aligned:
-        return softmax(x.copy(), axes, threads)  # see _kernels.c's aligned()
-    if x.flags.c_contiguous and x.dtype.isnative:
-        rows, result = x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1])
-    else:  # another layout or byte order: the kernel reads a native, C-contiguous copy
-        rows = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("="))
-        rows = rows.reshape(-1, x.shape[-1])
-        result = np.empty_like(rows)
-        if fast.softmax_rows(rows, result, rows.shape[1], threads):
-            return result.reshape(x.shape)
+    readable = _readable(x)
+    if readable is not x:
+        return softmax(readable, axes, threads)
+    rows, result = x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1])
     # Rows with ±inf or NaN: the generic formula defines those limits; the
     # kernel serves the finite rows.
     special = ~np.isfinite(rows).all(axis=1)
@@ -218,7 +233,10 @@ def _softmax_block(
         np.add(e, error, out=e)
     else:
         np.exp(s, out=e)
-    total = e.sum(axis=1, keepdims=True)
+    if error is None:  # float32 rows, summed in the float64 scratch
+        total = e.sum(axis=1, keepdims=True)
+    else:  # each e is at most 1 + 2^-52: below 2
+        total = _formulas.bounded_sum(e, (1,), 2.0, xp=NUMPY_XP)
     if not total.min() >= 1.0:
         return False
     np.divide(e, total, out=out, casting="same_kind")
@@ -231,8 +249,9 @@ def normalize_rows(x: np.ndarray, threads: int = 1) -> np.ndarray:
         out = np.empty_like(x)
         if compiled.normalize_rows(x, out, x.shape[1], threads):
             return out
-        if not x.flags.aligned:
-            return normalize_rows(x.copy(), threads)  # see _kernels.c's aligned()
+        readable = _readable(x)
+        if readable is not x:
+            return normalize_rows(readable, threads)
     finfo = np.finfo(x.dtype)
     # A sum of squares at least this large is finite and did not lose
     # anything that counts to squares in the subnormal range.
@@ -299,10 +318,6 @@ def _blocked_sum(yhat: np.ndarray, y: np.ndarray, power: int) -> float:
     return total
 
 
-def _aligned(yhat: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return np.require(yhat, requirements="A"), np.require(y, requirements="A")
-
-
 def _loss(
     yhat: np.ndarray, y: np.ndarray, reduction: str, power: int, threads: int
 ) -> np.ndarray | None:
@@ -313,15 +328,16 @@ def _loss(
             out = np.empty_like(yhat)
             if fast.loss_elements(yhat, y, out, power, threads):
                 return out
-            if not (yhat.flags.aligned and y.flags.aligned):  # see _kernels.c's aligned()
-                return _loss(*_aligned(yhat, y), reduction, power, threads)
+            if _readable(yhat) is not yhat or _readable(y) is not y:
+                return _loss(_readable(yhat), _readable(y), reduction, power, threads)
         with np.errstate(over="ignore"):  # |yhat − y| or its square past the largest float: inf
             return _error_power(yhat, y, np.empty_like(yhat), power)
     if yhat.size == 0:
         return None
     total = fast.loss_sum(yhat, y, power, threads) if fast is not None else None
-    if total is None and fast is not None and not (yhat.flags.aligned and y.flags.aligned):
-        return _loss(*_aligned(yhat, y), reduction, power, threads)  # see _kernels.c's aligned()
+    if total is None and fast is not None:
+        if _readable(yhat) is not yhat or _readable(y) is not y:
+            return _loss(_readable(yhat), _readable(y), reduction, power, threads)
     if total is None:
         total = _blocked_sum(yhat, y, power)
     value = reduced_loss(

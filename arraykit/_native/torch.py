@@ -439,6 +439,18 @@ def _save_input(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     ctx.save_for_backward(inputs[0])
 
 
+def _own_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """``torch.sigmoid``, on a contiguous copy of a CPU tensor that is not contiguous.
+
+    torch's CPU kernel rounds differently in its vector loop and in the
+    scalar loop that takes what the vectors leave (short rows, gaps in
+    memory): equal values would give different results by layout.
+    """
+    if not x.is_contiguous() and x.is_cpu:
+        x = x.contiguous()
+    return torch.sigmoid(x)
+
+
 def _sigmoid_backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
     (x,) = ctx.saved_tensors
     return sigmoid_backward(grad, x)  # type: ignore[no-any-return]
@@ -453,7 +465,7 @@ sigmoid_differentiable: Any = _define_differentiable(
     _sigmoid_backward,
     # torch's own kernel gives the value on every device, within the
     # contract; only its derivative, s·(1 − s), is not taken.
-    everywhere=torch.sigmoid,
+    everywhere=_own_sigmoid,
 )
 
 _sigmoid: Any = _define(
@@ -461,13 +473,13 @@ _sigmoid: Any = _define(
     _formulas.sigmoid,
     _same_shape,
     _elementwise_vmap(lambda x: _sigmoid(x), 1),
-    everywhere=torch.sigmoid,
+    everywhere=_own_sigmoid,
     differentiable=sigmoid_differentiable,
 )
 
 
 def sigmoid(x: torch.Tensor) -> torch.Tensor:
-    return torch.sigmoid(x) if undifferentiated(x) else _sigmoid(x)
+    return _own_sigmoid(x) if undifferentiated(x) else _sigmoid(x)
 
 
 # --- sigmoid_derivative -------------------------------------------------------------------

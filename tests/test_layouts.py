@@ -1,0 +1,96 @@
+"""Equal inputs give equal values whatever their layout: C or Fortran order,
+transposed, strided, reversed or misaligned memory, and softmax over any axis
+(the same bits as over the last axis of the moved array), on NumPy and on torch's
+CPU tensors. Their accuracy against mpmath, per layout and axis, is
+``tests/accuracy.py``'s (``test_every_path_within_the_contract``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+import arraykit as ak
+
+from .test_robustness import _at_offset
+
+
+def _layouts(x: np.ndarray, negative: bool = True) -> Iterator[tuple[str, np.ndarray]]:
+    """The values of the C-ordered ``x`` in other memory layouts (each equal to ``x``);
+    ``negative``: with negative strides too (torch tensors have none)."""
+    yield "Fortran order", np.asfortranarray(x)
+    yield "strided", np.repeat(x, 2, axis=-1)[..., ::2]
+    if negative:
+        yield "reversed", np.ascontiguousarray(x[..., ::-1])[..., ::-1]
+    yield "transposed", np.ascontiguousarray(x.T).T
+    yield "misaligned", _at_offset(x, 4)
+
+
+FUNCTIONS: dict[str, Callable[[Any], Any]] = {
+    "sigmoid": ak.sigmoid,
+    "sigmoid_derivative": ak.sigmoid_derivative,
+    "softmax": ak.softmax,
+    "normalize_rows": ak.normalize_rows,
+    "l1_loss none": lambda a: ak.l1_loss(a, a[::-1, ::-1].copy(), reduction="none"),
+    "l2_loss sum": lambda a: ak.l2_loss(a, a[::-1, ::-1].copy(), reduction="sum"),
+    "l1_loss mean": lambda a: ak.l1_loss(a, a[::-1, ::-1].copy()),
+}
+
+
+def _inputs(dtype: str) -> Iterator[np.ndarray]:
+    rng = np.random.default_rng(5)
+    for shape in [(3, 2), (7, 5), (64, 37), (300, 100), (40, 2000)]:
+        x = rng.normal(0.0, 8.0, shape).astype(dtype)
+        x[0, 0] = -745.0 if dtype == "float64" else -103.0  # a subnormal sigmoid
+        yield x
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_numpy_values_do_not_depend_on_the_layout(name: str, dtype: str) -> None:
+    f = FUNCTIONS[name]
+    for x in _inputs(dtype):
+        expected = f(x)
+        for layout, view in _layouts(x):
+            np.testing.assert_array_equal(f(view), expected, err_msg=f"{layout} {x.shape}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_torch_values_do_not_depend_on_the_layout(name: str, dtype: str) -> None:
+    torch = pytest.importorskip("torch")
+    f = FUNCTIONS[name] if not name.startswith("l") else _torch_loss(name)
+    for x in _inputs(dtype):
+        expected = f(torch.from_numpy(x))
+        for layout, view in _layouts(x, negative=False):
+            got = f(torch.from_numpy(view))
+            assert torch.equal(got, expected), (layout, x.shape)
+        transposed = torch.from_numpy(np.ascontiguousarray(x.T)).T
+        assert torch.equal(f(transposed), expected)
+
+
+def _torch_loss(name: str) -> Callable[[Any], Any]:
+    loss, reduction = name.split()
+    function = getattr(ak, loss)
+    return lambda t: function(t, t.flip(0, 1).contiguous(), reduction=reduction)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_softmax_over_any_axis_is_the_last_axis_moved(library: str, dtype: str) -> None:
+    """Softmax over the first or a middle axis gives, bit for bit, the softmax over the
+    last axis of the array with that axis moved last (the same kernel serves both)."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(0.0, 6.0, (9, 31, 12)).astype(dtype)
+    wrap: Callable[[np.ndarray], Any] = np.asarray
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        wrap = torch.from_numpy
+    for axis in (0, 1, -3, -2):
+        moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
+        expected = np.moveaxis(np.asarray(ak.softmax(wrap(moved))), -1, axis)
+        for layout, view in [("C order", x), *_layouts(x, negative=library == "numpy")]:
+            got = np.asarray(ak.softmax(wrap(view), axis=axis))
+            np.testing.assert_array_equal(got, expected, err_msg=f"axis {axis}, {layout}")
