@@ -28,53 +28,38 @@ from typing import Any
 import numpy as np
 
 import arraykit as ak
+from arraykit import _operations as operations
 
 N = 1_000_000
 """Elements per input (rows of ROW for the row primitives)."""
 ROW = 100
 
 
-def _loss(name: str, reduction: str) -> Callable[..., Any]:
-    function = getattr(ak, name)
-    return lambda yhat, y: function(yhat, y, reduction)
-
-
 CALLS: dict[str, tuple[Callable[..., Any], int]] = {
-    "sigmoid": (lambda x: ak.sigmoid(x), 1),
-    "sigmoid_derivative": (lambda x: ak.sigmoid_derivative(x), 1),
-    "softmax": (lambda x: ak.softmax(x), 1),
-    "normalize_rows": (lambda x: ak.normalize_rows(x), 1),
-    **{
-        f"{name} {reduction}": (_loss(name, reduction), 2)
-        for name in ("l1_loss", "l2_loss")
-        for reduction in ("sum", "mean", "none")
-    },
-    "image2vector": (lambda x: ak.image2vector(x.reshape(-1, 10, 10)), 1),
+    label: (call.public, op.arrays) for label, (op, call) in operations.CALLS.items()
 }
-"""Each public primitive, as a function of its array arguments, and their number."""
+"""Each public operation's calls (the registry's), as functions of their array arguments,
+and their number."""
 
-ROWS = {"softmax", "normalize_rows"}
+LAUNCHES = {label: call.budget.torch for label, (_, call) in operations.CALLS.items()}
+"""torch:cuda launch budget per forward call (the registry's)."""
 
-LAUNCHES = {name: 2 if name.endswith(("sum", "mean")) else 1 for name in CALLS}
-LAUNCHES["image2vector"] = 0
-"""torch:cuda launch budget per forward call: one fused kernel, two for a
-reduction to one number (blocks, then their sums), none for a reshape."""
-
-BACKWARD_LAUNCHES = {name: 0 if name == "image2vector" else 1 for name in CALLS}
+BACKWARD_LAUNCHES = {
+    label: call.budget.torch_backward for label, (_, call) in operations.CALLS.items()
+}
 """torch:cuda launch budget per backward call (gradient in the first argument)."""
 
-BYTES = 1.25
+BYTES = {label: call.budget.torch_bytes for label, (_, call) in operations.CALLS.items()}
 """torch:cuda budget: bytes moved, relative to torch's own function."""
 
-JAX_KERNELS = 3
+JAX_KERNELS = {label: call.budget.jax for label, (_, call) in operations.CALLS.items()}
 """jax:cuda budget: kernels in XLA's optimised program (and no conditional)."""
 
 TORCH_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 def shapes(name: str) -> list[tuple[int, ...]]:
-    shape = (N // ROW, ROW) if name in ROWS else (N,)
-    return [shape] * CALLS[name][1]
+    return operations.CALLS[name][0].shapes(N, ROW)
 
 
 # --- torch:cuda ----------------------------------------------------------------------------
@@ -236,8 +221,6 @@ def cupy_rows(dtypes: tuple[str, ...] = ("float32", "float64")) -> list[dict[str
 
 def _call_with_namespace(name: str, arrays: list[Any], xp: Any) -> Any:
     function, _, reduction = name.partition(" ")
-    if function == "image2vector":
-        return ak.image2vector(arrays[0].reshape(-1, 10, 10), xp=xp)
     if reduction:
         return getattr(ak, function)(*arrays, reduction, xp=xp)
     return getattr(ak, function)(*arrays, xp=xp)
@@ -285,8 +268,8 @@ def markdown(
     out = [
         f"**torch:cuda** (fake CUDA tensors, {N:,} elements, rows of {ROW}): launches "
         "(torch's own function's), bytes moved relative to torch's own, host syncs and "
-        "host copies. Budget: launches as listed in `benchmarks/gpu_costs.py`, bytes "
-        f"≤ {BYTES}× torch's, no sync.",
+        "host copies. Budget: launches as the registry (`arraykit/_operations.py`) lists "
+        f"them, bytes ≤ {max(BYTES.values())}× torch's, no sync.",
         "",
         "| primitive | pass | " + " | ".join(TORCH_DTYPES) + " |",
         "| --- | --- | " + " | ".join("---:" for _ in TORCH_DTYPES) + " |",

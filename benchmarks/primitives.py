@@ -25,6 +25,7 @@ import numpy as np
 
 import arraykit as ak
 import backends
+from arraykit import _operations as operations
 
 from .timing import machine
 
@@ -50,70 +51,94 @@ class Case:
     contenders: dict[str, Callable[[], Any]]
 
 
+def _textbook(xp: Any, function: str, args: tuple[Any, ...]) -> Callable[[], Any]:
+    """The textbook expression of ``function`` in the backend's namespace."""
+    x = args[0]
+
+    def sigmoid() -> Any:
+        return 1.0 / (1.0 + xp.exp(-x))
+
+    def sigmoid_derivative() -> Any:
+        s = sigmoid()
+        return s * (1.0 - s)
+
+    def softmax() -> Any:
+        e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
+        return e / xp.sum(e, axis=-1, keepdims=True)
+
+    def l2_loss() -> Any:
+        d = args[0] - args[1]
+        return xp.sum(d * d)
+
+    forms: dict[str, Callable[[], Any]] = {
+        "sigmoid": sigmoid,
+        "sigmoid_derivative": sigmoid_derivative,
+        "softmax": softmax,
+        "normalize_rows": lambda: x / xp.sqrt(xp.sum(x * x, axis=1, keepdims=True)),
+        "l1_loss": lambda: xp.sum(xp.abs(args[0] - args[1])),
+        "l2_loss": l2_loss,
+        "image2vector": lambda: xp.reshape(x, (-1, 1)),
+    }
+    return forms[function]
+
+
+def _library_peer(name: str, function: str) -> Callable[..., Any] | None:
+    """A library's function named as a peer, taking the arrays (None: torch has none).
+
+    Imported only when its backend is measured (never for other backends).
+    """
+    library = name.split(".", 1)[0]
+    if library in ("scipy", "np"):
+        import scipy.special
+
+        table: dict[str, Callable[..., Any]] = {
+            "scipy.special.expit": scipy.special.expit,
+            "scipy.special.softmax": lambda x: scipy.special.softmax(x, axis=-1),
+            "np.linalg.norm": lambda x: x / np.linalg.norm(x, axis=1, keepdims=True),
+        }
+        return table[name]
+    if library == "torch":
+        return torch_own(function)
+    if library == "jax":
+        import jax
+
+        return jax.jit({"jax.nn.sigmoid": jax.nn.sigmoid, "jax.nn.softmax": jax.nn.softmax}[name])
+    if library == "cupyx":
+        import cupyx.scipy.special
+
+        cupy_table: dict[str, Callable[..., Any]] = {
+            "cupyx.scipy.special.expit": cupyx.scipy.special.expit,
+            "cupyx.scipy.special.softmax": lambda x: cupyx.scipy.special.softmax(x, axis=-1),
+        }
+        return cupy_table[name]
+    raise ValueError(f"no peer named {name!r} in benchmarks/primitives.py")
+
+
 def _peers(
     backend: backends.Backend, function: str, args: tuple[Any, ...]
 ) -> dict[str, Callable[[], Any]]:
-    """The textbook expression in the backend, SciPy, and the backend's own function."""
-    xp = backend.namespace
-    x = args[0]
+    """The registry's peers of ``function`` that run on ``backend``: the textbook
+    expression in its namespace, and the libraries' own functions on theirs."""
     peers: dict[str, Callable[[], Any]] = {}
-    if function == "sigmoid":
-        peers["textbook"] = lambda: 1.0 / (1.0 + xp.exp(-x))
-    elif function == "sigmoid_derivative":
-
-        def textbook() -> Any:
-            s = 1.0 / (1.0 + xp.exp(-x))
-            return s * (1.0 - s)
-
-        peers["textbook"] = textbook
-    elif function == "softmax":
-
-        def textbook_softmax() -> Any:
-            e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
-            return e / xp.sum(e, axis=-1, keepdims=True)
-
-        peers["textbook"] = textbook_softmax
-    elif function == "normalize_rows":
-        peers["textbook"] = lambda: x / xp.sqrt(xp.sum(x * x, axis=1, keepdims=True))
-    elif function == "l1_loss":
-        peers["textbook"] = lambda: xp.sum(xp.abs(args[0] - args[1]))
-    elif function == "l2_loss":
-
-        def textbook_l2() -> Any:
-            d = args[0] - args[1]
-            return xp.sum(d * d)
-
-        peers["textbook"] = textbook_l2
-    elif function == "image2vector":
-        peers["textbook"] = lambda: xp.reshape(x, (-1, 1))
-
-    if backend.library == "numpy":
-        import scipy.special
-
-        if function == "sigmoid":
-            peers["scipy.special.expit"] = lambda: scipy.special.expit(x)
-        elif function == "softmax":
-            peers["scipy.special.softmax"] = lambda: scipy.special.softmax(x, axis=-1)
-        elif function == "normalize_rows":
-            peers["np.linalg.norm"] = lambda: x / np.linalg.norm(x, axis=1, keepdims=True)
-    elif backend.library == "torch":
-        own = torch_own(function)
+    for name in operations.BY_NAME[function].peers:
+        if name == "textbook":
+            peers[name] = _textbook(backend.namespace, function, args)
+            continue
+        if name.split(".", 1)[0] not in _PEER_LIBRARIES.get(backend.library, ()):
+            continue
+        own = _library_peer(name, function)
         if own is not None:
-            peers[f"torch ({function})"] = lambda: own(*args)
-    elif backend.library == "jax":
-        import jax
-
-        own = {"sigmoid": jax.jit(jax.nn.sigmoid), "softmax": jax.jit(jax.nn.softmax)}
-        if function in own:
-            peers[f"jax.nn.{function}"] = lambda: own[function](x)
-    elif backend.library == "cupy":
-        import cupyx.scipy.special
-
-        if function == "sigmoid":
-            peers["cupyx expit"] = lambda: cupyx.scipy.special.expit(x)
-        elif function == "softmax":
-            peers["cupyx softmax"] = lambda: cupyx.scipy.special.softmax(x, axis=-1)
+            peers[name] = lambda own=own: own(*args)
     return peers
+
+
+_PEER_LIBRARIES = {
+    "numpy": ("scipy", "np"),
+    "torch": ("torch",),
+    "jax": ("jax",),
+    "cupy": ("cupyx",),
+}
+"""Which libraries' peers each backend's arrays go to."""
 
 
 def torch_own(function: str, reduction: str = "sum") -> Callable[..., Any] | None:
@@ -206,15 +231,8 @@ def interleaved(
     }
 
 
-FUNCTIONS = (
-    "sigmoid",
-    "sigmoid_derivative",
-    "softmax",
-    "normalize_rows",
-    "l1_loss",
-    "l2_loss",
-    "image2vector",
-)
+FUNCTIONS = tuple(op.name for op in operations.OPERATIONS)
+"""The registry's operations."""
 
 
 def run(

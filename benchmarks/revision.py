@@ -33,9 +33,11 @@ from typing import Any
 import numpy as np
 
 import backends
+from arraykit._operations import OPERATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ("sigmoid", "sigmoid_derivative", "softmax", "normalize_rows", "l1_loss", "l2_loss")
+NAMES = tuple(op.name for op in OPERATIONS if op.kind != "shape")
+"""The registry's operations that compute (a reshape has nothing to compare)."""
 
 
 def load_revision(rev: str, into: Path) -> Any:

@@ -32,19 +32,12 @@ sys.path.insert(0, str(ROOT))
 
 import arraykit as ak  # noqa: E402
 import backends  # noqa: E402
+from arraykit._operations import OPERATIONS  # noqa: E402
 
 VERIFIED = ROOT / "docs" / "verified"
 PAGE = ROOT / "docs" / "support.md"
 
-PRIMITIVES = [
-    "sigmoid",
-    "sigmoid_derivative",
-    "image2vector",
-    "normalize_rows",
-    "softmax",
-    "l1_loss",
-    "l2_loss",
-]
+PRIMITIVES = [op.name for op in OPERATIONS]  # the registry's operations
 OPTIMIZERS = [
     "optim.gradient_descent",
     "optim.adagrad",

@@ -158,3 +158,12 @@ def loss(
     if reduction == "mean":
         total = total / (len(terms) * copies) if terms else mp.nan
     return np.array(_rounded(total))
+
+
+def special_rows(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The registry's special rows of operation ``name`` and their exact results, as
+    two 2-D arrays (``arraykit/_operations.py``)."""
+    from arraykit._operations import BY_NAME
+
+    rows, limits = zip(*BY_NAME[name].special, strict=True)
+    return np.array(rows), np.array(limits)

@@ -124,3 +124,19 @@ def test_gpu_run_dry_sections(tmp_path: Any) -> None:
     assert {r["function"] for r in timings} == set(gpu_run.FUNCTIONS)
     assert json.loads((tmp_path / "errors.json").read_text()) == []
     assert "| torch:cpu | softmax |" in (tmp_path / "summary.md").read_text()
+
+
+def test_the_shape_sweep_smoke(tmp_path: Any) -> None:
+    """The sweep's cells run on every layout and axis, beside their peers, and report."""
+    from benchmarks import sweep
+
+    rows = sweep.run(smoke=True, only={"numpy"}, dtypes=("float32",), threads=(1,))
+    seen = {(r["function"], r["layout"]) for r in rows}
+    for layout in ("last axis", "transposed", "strided", "first axis", "middle axis"):
+        assert ("softmax", layout) in seen
+    assert ("l2_loss mean", "strided") in seen
+    assert all(r["times"]["arraykit"] > 0 and r["best_peer"] != "arraykit" for r in rows)
+    assert "| numpy | 1 |" in sweep.summary(rows)
+    sweep.misses(rows)
+    sweep.plot(rows, tmp_path / "sweep.png")
+    assert (tmp_path / "sweep.png").stat().st_size > 0

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import arraykit as ak
+from arraykit._operations import CALLS
 
 from . import reference
 
@@ -82,11 +83,22 @@ def test_no_import_circle() -> None:
             visit(module, [module])
 
 
+REGISTRY = "arraykit._operations"
+"""The registry of operations sits above the public modules: it imports them, and only
+tests and tools (never arraykit's own modules) import it."""
+
+
 def test_private_modules_import_no_public_module() -> None:
     for module, imported in _graph().items():
-        if _private(module):
+        if _private(module) and module != REGISTRY:
             public = sorted(m for m in imported if not _private(m))
             assert not public, f"{module} imports public modules {public}"
+
+
+def test_no_module_of_arraykit_imports_the_registry() -> None:
+    graph = _graph()
+    assert "arraykit.activations" in graph[REGISTRY]
+    assert not [module for module, imported in graph.items() if REGISTRY in imported]
 
 
 def test_the_graph_is_read() -> None:
@@ -97,15 +109,17 @@ def test_the_graph_is_read() -> None:
 
 # --- torch: graph breaks, gradcheck, devices ---------------------------------
 
-PRIMITIVES = {
-    "sigmoid": (ak.sigmoid, 1),
-    "sigmoid_derivative": (ak.sigmoid_derivative, 1),
-    "softmax": (ak.softmax, 1),
-    "normalize_rows": (ak.normalize_rows, 1),
-    "image2vector": (lambda x: ak.image2vector(x.reshape(2, 3, 2)), 1),
-    "l1_loss": (ak.l1_loss, 2),
-    "l2_loss": (lambda a, b: ak.l2_loss(a, b, "mean"), 2),
-}
+
+def _on_3_by_4(op: Any, call: Any) -> Any:
+    """The call on arrays of shape (3, 4): an image of (2, 3, 2) for image2vector."""
+    if op.kind == "shape":
+        return lambda x: call.public(x.reshape(2, 3, 2))
+    return call.public
+
+
+PRIMITIVES = {label: (_on_3_by_4(op, call), op.arrays) for label, (op, call) in CALLS.items()}
+"""Every call of every operation in the registry, on arrays of shape (3, 4), and how
+many arrays it takes."""
 
 
 @pytest.mark.slow
@@ -163,7 +177,7 @@ def test_torch_gradcheck_and_gradgradcheck(name: str) -> None:
     if name.startswith("sigmoid"):
         args = [_sigmoid_gradgrad_inputs(torch)]
     elif name == "image2vector":
-        args = [torch.linspace(-3, 3, 12, dtype=torch.float64, requires_grad=True)]
+        args = [torch.linspace(-3, 3, 12, dtype=torch.float64).reshape(3, 4).requires_grad_()]
     else:
         gen = torch.Generator().manual_seed(5)
         args = [

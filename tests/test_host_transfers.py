@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from arraykit import _formulas
+from arraykit._operations import CALLS
 
 torch = pytest.importorskip("torch")
 xp = pytest.importorskip("array_api_compat.torch")
@@ -22,16 +22,11 @@ from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402
 from benchmarks.fake_cuda import Costs  # noqa: E402
 
 CASES = {
-    "sigmoid": lambda x, y: _formulas.sigmoid(x, xp=xp),
-    "sigmoid_derivative": lambda x, y: _formulas.sigmoid_derivative(x, xp=xp),
-    "softmax": lambda x, y: _formulas.softmax(x, (1,), xp=xp),
-    "normalize_rows": lambda x, y: _formulas.normalize_rows(x, xp=xp),
-    **{
-        f"l{p}_loss-{r}": (lambda x, y, p=p, r=r: _formulas.loss(x, y, r, p, xp=xp))
-        for p in (1, 2)
-        for r in ("none", "sum", "mean")
-    },
+    label: (lambda x, y, op=op, call=call: call.formula(*(x, y)[: op.arrays], xp=xp))
+    for label, (op, call) in CALLS.items()
+    if op.kind != "shape"  # a reshape computes nothing
 }
+"""The generic formula of every call in the registry, on the same (64, 100) arrays."""
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

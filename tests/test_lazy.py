@@ -11,21 +11,21 @@ import pytest
 
 import arraykit as ak
 import backends
+from arraykit._operations import CALLS as REGISTRY
+
+
+def _on_matrices(op: Any, call: Any) -> Callable[..., Any]:
+    """The call on two matrices (x, y): its arrays among them, an image of x for image2vector."""
+    if op.kind == "shape":
+        return lambda x, y: call.public(x[:, :, None])
+    return lambda x, y: call.public(*(x, y)[: op.arrays])
+
 
 CALLS: dict[str, Callable[..., Any]] = {
-    "sigmoid": lambda x, y: ak.sigmoid(x),
-    "sigmoid_derivative": lambda x, y: ak.sigmoid_derivative(x),
-    "softmax": lambda x, y: ak.softmax(x),
+    **{label: _on_matrices(op, call) for label, (op, call) in REGISTRY.items()},
     "softmax_axis0": lambda x, y: ak.softmax(x, axis=0),
-    "normalize_rows": lambda x, y: ak.normalize_rows(x),
-    "image2vector": lambda x, y: ak.image2vector(x[:, :, None]),
-    "l1_loss": lambda x, y: ak.l1_loss(x, y),
-    "l1_loss_mean": lambda x, y: ak.l1_loss(x, y, "mean"),
-    "l1_loss_none": lambda x, y: ak.l1_loss(x, y, "none"),
-    "l2_loss": lambda x, y: ak.l2_loss(x, y),
-    "l2_loss_mean": lambda x, y: ak.l2_loss(x, y, "mean"),
-    "l2_loss_none": lambda x, y: ak.l2_loss(x, y, "none"),
 }
+"""Every call in the registry, and softmax over the first axis."""
 
 _rng = np.random.default_rng(9)
 X = _rng.normal(size=(6, 5)) * 3

@@ -398,12 +398,9 @@ def test_jax_float32_without_x64(tmp_path: Any) -> None:
     import backends
 
     from .test_primitives import _normalize_input, _softmax_input
-    from .test_special_values import (
-        NORMALIZE_SPECIAL_LIMITS,
-        NORMALIZE_SPECIAL_ROWS,
-        SOFTMAX_SPECIAL_LIMITS,
-        SOFTMAX_SPECIAL_ROWS,
-    )
+
+    SOFTMAX_SPECIAL_ROWS, SOFTMAX_SPECIAL_LIMITS = reference.special_rows("softmax")
+    NORMALIZE_SPECIAL_ROWS, NORMALIZE_SPECIAL_LIMITS = reference.special_rows("normalize_rows")
 
     xb = backends.get("jax:cpu")
     if not xb.available:

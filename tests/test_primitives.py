@@ -6,15 +6,18 @@ import numpy as np
 import pytest
 
 import arraykit as ak
+from arraykit._operations import OPERATIONS
 from backends import Backend
 
 from . import reference
 from .assertions import _FORMAT, assert_close, assert_kind, dtype_name, seen_by
 
 ELEMENTWISE = {
-    "sigmoid": (ak.sigmoid, reference.sigmoid),
-    "sigmoid_derivative": (ak.sigmoid_derivative, reference.sigmoid_derivative),
+    op.name: (getattr(ak, op.name), getattr(reference, op.reference))
+    for op in OPERATIONS
+    if op.kind == "elementwise" and op.reference is not None
 }
+"""The registry's elementwise operations, with their mpmath references."""
 
 
 def _seen(xb: Backend, array: object) -> np.ndarray:

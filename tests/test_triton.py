@@ -27,12 +27,9 @@ import backends
 from . import reference
 from .assertions import assert_close, ulp_error
 from .test_primitives import _normalize_input, _softmax_input
-from .test_special_values import (
-    NORMALIZE_SPECIAL_LIMITS,
-    NORMALIZE_SPECIAL_ROWS,
-    SOFTMAX_SPECIAL_LIMITS,
-    SOFTMAX_SPECIAL_ROWS,
-)
+
+SOFTMAX_SPECIAL_ROWS, SOFTMAX_SPECIAL_LIMITS = reference.special_rows("softmax")
+NORMALIZE_SPECIAL_ROWS, NORMALIZE_SPECIAL_LIMITS = reference.special_rows("normalize_rows")
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("triton")

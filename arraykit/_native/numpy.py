@@ -328,16 +328,18 @@ def _loss(
             out = np.empty_like(yhat)
             if fast.loss_elements(yhat, y, out, power, threads):
                 return out
-            if _readable(yhat) is not yhat or _readable(y) is not y:
-                return _loss(_readable(yhat), _readable(y), reduction, power, threads)
+            a, b = _readable(yhat), _readable(y)
+            if a is not yhat or b is not y:
+                return _loss(a, b, reduction, power, threads)
         with np.errstate(over="ignore"):  # |yhat − y| or its square past the largest float: inf
             return _error_power(yhat, y, np.empty_like(yhat), power)
     if yhat.size == 0:
         return None
     total = fast.loss_sum(yhat, y, power, threads) if fast is not None else None
     if total is None and fast is not None:
-        if _readable(yhat) is not yhat or _readable(y) is not y:
-            return _loss(_readable(yhat), _readable(y), reduction, power, threads)
+        a, b = _readable(yhat), _readable(y)
+        if a is not yhat or b is not y:
+            return _loss(a, b, reduction, power, threads)
     if total is None:
         total = _blocked_sum(yhat, y, power)
     value = reduced_loss(
