@@ -333,6 +333,20 @@ def misses(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def dump(rows: list[dict[str, Any]]) -> str:
+    """The rows as JSON, one line each, times to four significant digits."""
+
+    def rounded(value: Any) -> Any:
+        if isinstance(value, float):
+            return float(f"{value:.4g}")
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items()}
+        return value
+
+    lines = [json.dumps(rounded(r), ensure_ascii=False) for r in rows]
+    return '{"machine": ' + json.dumps(machine()) + ',\n"rows": [\n' + ",\n".join(lines) + "\n]}\n"
+
+
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
     """Time per element against row length, per layout: softmax and normalize_rows,
     1e6 elements, one thread, float32, on each backend."""
@@ -409,7 +423,7 @@ def main() -> None:
         args.smoke, set(args.backends or ()) or None, tuple(args.dtypes), tuple(args.threads)
     )
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1) + "\n")
+        args.json.write_text(dump(rows))
     if args.plot:
         plot(rows, args.plot)
     print(summary(rows))
