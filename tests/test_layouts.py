@@ -83,14 +83,19 @@ def test_softmax_over_any_axis_is_the_last_axis_moved(library: str, dtype: str) 
     """Softmax over the first or a middle axis gives, bit for bit, the softmax over the
     last axis of the array with that axis moved last (the same kernel serves both)."""
     rng = np.random.default_rng(6)
-    x = rng.normal(0.0, 6.0, (9, 31, 12)).astype(dtype)
     wrap: Callable[[np.ndarray], Any] = np.asarray
     if library == "torch":
         torch = pytest.importorskip("torch")
         wrap = torch.from_numpy
-    for axis in (0, 1, -3, -2):
-        moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
-        expected = np.moveaxis(np.asarray(ak.softmax(wrap(moved))), -1, axis)
-        for layout, view in [("C order", x), *_layouts(x, negative=library == "numpy")]:
-            got = np.asarray(ak.softmax(wrap(view), axis=axis))
-            np.testing.assert_array_equal(got, expected, err_msg=f"axis {axis}, {layout}")
+    # Short axes (the columns' kernel, whole vectors of columns and a padded last
+    # one) and long ones (the rows' kernel on the axis moved last).
+    for shape in [(9, 31, 12), (7, 5, 19), (3, 2, 40), (15, 33), (2, 1, 3)]:
+        x = rng.normal(0.0, 6.0, shape).astype(dtype)
+        x.reshape(-1)[::7] *= 30.0  # entries far below their rows' maxima
+        for axis in range(-x.ndim, x.ndim):
+            moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
+            expected = np.moveaxis(np.asarray(ak.softmax(wrap(moved))), -1, axis)
+            for layout, view in [("C order", x), *_layouts(x, negative=library == "numpy")]:
+                got = np.asarray(ak.softmax(wrap(view), axis=axis))
+                message = f"{shape}, axis {axis}, {layout}"
+                np.testing.assert_array_equal(got, expected, err_msg=message)

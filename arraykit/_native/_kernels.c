@@ -1113,6 +1113,186 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_NewRef(FLAG_GET(job.failed) ? Py_False : Py_True);
 }
 
+/* Softmax over the middle axis of a C-contiguous (blocks, length, width)
+ * array, for axes shorter than a vector: the rows of the softmax are the
+ * columns of each block, one to a lane, so the vectors run along memory
+ * where the rows' kernel would need a copy with the axis moved last. Each
+ * lane takes softmax_short's arithmetic in its order — the maximum, the exps,
+ * Neumaier's sum (both of its branches computed, one selected), the
+ * divisions — so the results are the bits the rows' kernel gives on the
+ * axis moved last (tests/test_layouts.py). A chunk is one block's lanes of
+ * columns; the last of a block, where the width is not a whole number of
+ * vectors, is computed on a padded copy. */
+typedef struct {
+    Buffer *b; /* x, out */
+    Py_ssize_t length, width, chunks;
+    Flag failed;
+} ColumnsJob;
+
+INLINE vdouble
+abs_lanes(vdouble v)
+{
+    return (vdouble)((vlong)v & ((vlong){0} + 0x7fffffffffffffffLL));
+}
+
+/* Neumaier's step in each lane (sum_add's arithmetic). */
+INLINE void
+neumaier_lanes(vdouble *sum, vdouble *err, vdouble v)
+{
+    vdouble t = *sum + v;
+    *err += select_lanes(abs_lanes(*sum) >= abs_lanes(v), (*sum - t) + v, (v - t) + *sum);
+    *sum = t;
+}
+
+INLINE int
+all_lanes(vlong mask)
+{
+    for (int lane = 0; lane < LANES; lane++) {
+        if (!mask[lane]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* One chunk of double lanes: rows `stride` apart; 0 where a lane's row needs
+ * the generic formula (±inf or NaN). */
+INLINE int
+softmax_columns_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride)
+{
+    vdouble m = (vdouble){0} - INFINITY, v, e[LANES], sum = {0}, err = {0};
+    for (Py_ssize_t i = 0; i < length; i++) {
+        memcpy(&v, x + i * stride, sizeof v);
+        m = select_lanes(v > m, v, m);
+    }
+    if (!all_lanes(abs_lanes(m) <= DBL_MAX)) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < length; i++) {
+        memcpy(&v, x + i * stride, sizeof v);
+        e[i] = softmax_exp_lanes(v, m);
+        neumaier_lanes(&sum, &err, e[i]);
+    }
+    vdouble total = sum + err;
+    if (!all_lanes(total >= 1.0)) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < length; i++) {
+        v = e[i] / total;
+        memcpy(out + i * stride, &v, sizeof v);
+    }
+    return 1;
+}
+
+/* The same in float lanes, twice as many, summed and divided in double. */
+INLINE int
+softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride)
+{
+    vfloat_wide m = (vfloat_wide){0} - INFINITY, v, e[WIDE];
+    vdouble sum[2] = {{0}, {0}}, err[2] = {{0}, {0}};
+    for (Py_ssize_t i = 0; i < length; i++) {
+        memcpy(&v, x + i * stride, sizeof v);
+        m = select_wide(v > m, v, m);
+    }
+    for (int lane = 0; lane < WIDE; lane++) {
+        if (!isfinite(m[lane])) {
+            return 0;
+        }
+    }
+    for (Py_ssize_t i = 0; i < length; i++) {
+        memcpy(&v, x + i * stride, sizeof v);
+        e[i] = softmax_exp_wide(v, m);
+        vfloat half[2];
+        memcpy(half, &e[i], sizeof half);
+        for (int h = 0; h < 2; h++) {
+            neumaier_lanes(&sum[h], &err[h], to_double(half[h]));
+        }
+    }
+    vdouble total[2] = {sum[0] + err[0], sum[1] + err[1]};
+    if (!all_lanes((total[0] >= 1.0) & (total[1] >= 1.0))) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < length; i++) {
+        vfloat half[2];
+        memcpy(half, &e[i], sizeof half);
+        for (int h = 0; h < 2; h++) {
+            half[h] = __builtin_convertvector(to_double(half[h]) / total[h], vfloat);
+        }
+        memcpy(out + i * stride, half, sizeof half);
+    }
+    return 1;
+}
+
+#define SOFTMAX_COLUMNS_RANGE(NAME, T, WIDTH, CHUNK)                                       \
+    VECTOR_CLONES_FUSED static void NAME(void *ctx, Py_ssize_t begin, Py_ssize_t end)      \
+    {                                                                                      \
+        ColumnsJob *job = ctx;                                                             \
+        Py_ssize_t length = job->length, width = job->width;                               \
+        for (Py_ssize_t item = begin; item < end; item++) {                                \
+            Py_ssize_t block = item / job->chunks, first = (item % job->chunks) * WIDTH;   \
+            Py_ssize_t offset = block * length * width + first;                            \
+            const T *x = (const T *)job->b[0].view.buf + offset;                           \
+            T *out = (T *)job->b[1].view.buf + offset;                                     \
+            int ok;                                                                        \
+            if (first + WIDTH <= width) {                                                  \
+                ok = CHUNK(x, out, length, width);                                         \
+            }                                                                              \
+            else { /* the block's last columns, padded with zeros (finite, discarded) */   \
+                T in[WIDTH * WIDTH] = {0}, result[WIDTH * WIDTH];                          \
+                Py_ssize_t count = width - first;                                          \
+                for (Py_ssize_t i = 0; i < length; i++) {                                  \
+                    memcpy(in + i * WIDTH, x + i * width, count * sizeof(T));              \
+                }                                                                          \
+                ok = CHUNK(in, result, length, WIDTH);                                     \
+                for (Py_ssize_t i = 0; ok && i < length; i++) {                            \
+                    memcpy(out + i * width, result + i * WIDTH, count * sizeof(T));        \
+                }                                                                          \
+            }                                                                              \
+            if (!ok) {                                                                     \
+                FLAG_SET(job->failed);                                                     \
+                return;                                                                    \
+            }                                                                              \
+        }                                                                                  \
+    }
+SOFTMAX_COLUMNS_RANGE(softmax_columns_range_double, double, LANES, softmax_columns_double)
+SOFTMAX_COLUMNS_RANGE(softmax_columns_range_float, float, WIDE, softmax_columns_float)
+
+/* softmax_columns(x, out, length, width, threads=1): softmax over the middle
+ * axis of (blocks, length, width); False where it cannot serve (an axis of a
+ * vector or more: the rows' kernel takes it moved last) or a lane's row
+ * needs the generic formula. */
+static PyObject *
+softmax_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    Buffer b[2];
+    ColumnsJob job = {b, 0, 0, 0, 0};
+    if (nargs != 4 && nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "expected (x, out, length, width[, threads])");
+        return NULL;
+    }
+    int threads = nargs == 5 ? (int)PyLong_AsLong(args[4]) : 1;
+    job.width = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    int ok = acquire_rows(args, b, 2, 0x2, 2, args[2], &job.length);
+    if (ok <= 0) {
+        return ok < 0 ? NULL : Py_NewRef(Py_False);
+    }
+    Py_ssize_t lanes = b[0].kind == 'd' ? LANES : WIDE;
+    if (job.width <= 0 || job.length >= lanes || b[0].n % (job.length * job.width) != 0) {
+        release_all(b, 2);
+        return Py_NewRef(Py_False);
+    }
+    job.chunks = (job.width + lanes - 1) / lanes;
+    Py_ssize_t blocks = b[0].n / (job.length * job.width);
+    run(b[0].kind == 'd' ? &softmax_columns_range_double : &softmax_columns_range_float, &job,
+        blocks * job.chunks, b[0].n, threads, &b[1]);
+    release_all(b, 2);
+    return Py_NewRef(FLAG_GET(job.failed) ? Py_False : Py_True);
+}
+
 /* Sum of |a - b|**power over n entries from i (b NULL: of |a|**power), in
  * eight lanes per stretch of 128 and pairwise above that: at most
  * (19 + log2 n) roundings on the way to any term, and vectorised. float32
@@ -1542,6 +1722,9 @@ static PyMethodDef methods[] = {
      "sigmoid_derivative(x, out, threads=1) -> bool: out = e / (1 + e)**2 with e = exp(-|x|)."},
     {"softmax_rows", (PyCFunction)(void (*)(void))softmax_rows, METH_FASTCALL,
      "softmax_rows(x, out, row_length, threads=1) -> bool: softmax over consecutive rows."},
+    {"softmax_columns", (PyCFunction)(void (*)(void))softmax_columns, METH_FASTCALL,
+     "softmax_columns(x, out, length, width, threads=1) -> bool: softmax over the middle axis"
+     " of (blocks, length, width), for axes shorter than a vector."},
     {"normalize_rows", (PyCFunction)(void (*)(void))normalize_rows, METH_FASTCALL,
      "normalize_rows(x, out, row_length, threads=1) -> bool: each row over its Euclidean norm."},
     {"loss_sum", (PyCFunction)(void (*)(void))loss_sum, METH_FASTCALL,

@@ -156,6 +156,10 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
     passes its CPU thread count, as its own kernels use.
     """
     last = (x.ndim - 1,)
+    if len(axes) == 1 and x.shape[axes[0]] > 0 and compiled is not None:
+        served = _softmax_columns(x, axes[0], threads)
+        if served is not None:
+            return served
     if len(axes) == 1 and axes != last and x.shape[axes[0]] > 0:
         # The rows' kernels over the axis moved last (a copy, in its order), and
         # the result moved back: every axis and layout takes the same kernel.
@@ -186,6 +190,36 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
     result[~special] = part
     result[special] = _formulas.softmax(rows[special], (1,), xp=NUMPY_XP)
     return result.reshape(x.shape)
+
+
+def _softmax_columns(x: np.ndarray, axis: int, threads: int) -> np.ndarray | None:
+    """Softmax over a short ``axis`` that is not contiguous in memory, where the
+    compiled kernels read it in place: the axis of a C-ordered array other than
+    the last, or of an F-ordered one other than the first (a transposed array's
+    rows). None where they do not (the caller moves the axis last).
+
+    Its rows then run across memory, and the columns' kernel computes them
+    with vectors along it, with the rows' kernel's arithmetic (the same bits).
+    """
+    if x.size > COMPILED_UP_TO["softmax"] or x.shape[axis] >= _COLUMNS_BELOW[x.dtype.char]:
+        return None
+    if x.flags.c_contiguous and axis != x.ndim - 1:
+        memory, axis_in_memory = x, axis
+    elif x.flags.f_contiguous and axis != 0:
+        memory, axis_in_memory = x.T, x.ndim - 1 - axis  # the same memory, C-ordered
+    else:
+        return None
+    length = memory.shape[axis_in_memory]
+    width = math.prod(memory.shape[axis_in_memory + 1 :])
+    out = np.empty_like(memory)
+    assert compiled is not None
+    if not compiled.softmax_columns(memory, out, length, width, threads):
+        return None  # a row with ±inf or NaN, or memory the kernels do not read
+    return out.T if memory is not x else out
+
+
+_COLUMNS_BELOW = {"f": 16, "d": 8}
+"""Per dtype: the columns' kernel takes axes shorter than this (a vector's lanes)."""
 
 
 def _softmax_rows_into(rows: np.ndarray, result: np.ndarray) -> None:
