@@ -7,13 +7,14 @@ its imports included, is one line and exit status 130 (the package's own
 
 import sys
 
-from ._interrupt import INTERRUPTED, MESSAGE, end_on_swallowed_ctrl_c, from_ctrl_c
+from ._interrupt import INTERRUPTED, MESSAGE, end_on_swallowed_ctrl_c, from_ctrl_c, watch_ctrl_c
 
 
 def main() -> int:
     """Run ``arraykit`` with the process's arguments; returns its exit status."""
     sys.unraisablehook = end_on_swallowed_ctrl_c
     try:
+        watch_ctrl_c()
         from .cli import main as command
 
         return command()

@@ -1,7 +1,8 @@
 """Ctrl-C for the command's two entries (``__main__`` and ``cli``): one line, exit 130.
 
-It imports only what the interpreter has already loaded, so that
-``arraykit.__main__`` can hold it before anything heavy is imported.
+It imports only what the interpreter has already loaded (and ``signal``,
+when the command starts watching for Ctrl-C), so that ``arraykit.__main__``
+can hold it before anything heavy is imported.
 """
 
 import os
@@ -13,13 +14,41 @@ INTERRUPTED = 130
 MESSAGE = "arraykit: interrupted\n"
 
 
+_pressed = False
+"""Whether Ctrl-C has come since :func:`watch_ctrl_c`."""
+
+
+def _on_ctrl_c(signum: int, frame: object) -> None:
+    global _pressed
+    _pressed = True
+    raise KeyboardInterrupt
+
+
+def watch_ctrl_c() -> None:
+    """Mark Ctrl-C when it comes, and then raise KeyboardInterrupt as Python's own
+    handler does.
+
+    What an interrupt becomes on its way out is not always a KeyboardInterrupt
+    with a chain to follow: during NumPy's import, one that lands in the C
+    import of ``datetime`` comes out as NumPy's ImportError, with no trace of
+    it. Once marked, any error that follows is the interrupt's doing. (Until
+    ``signal`` is imported here, Python's own handler raises it as usual.)
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, _on_ctrl_c)
+
+
 def from_ctrl_c(exc: BaseException) -> bool:
     """Whether ``exc`` is Ctrl-C's KeyboardInterrupt, or an error it caused.
 
     Python 3.11 wraps a KeyboardInterrupt raised in a class's ``__set_name__``
     (a class body of a module being imported, NumPy's among them) in a
-    RuntimeError whose cause is the interrupt.
+    RuntimeError whose cause is the interrupt. Errors after Ctrl-C came (see
+    :func:`watch_ctrl_c`) are its doing, whatever they say.
     """
+    if _pressed:
+        return True
     seen: BaseException | None = exc
     for _ in range(8):  # a short chain: the wrapping is one or two deep
         if seen is None:

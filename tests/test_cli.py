@@ -481,3 +481,34 @@ def test_an_interrupt_python_would_swallow_ends_the_command() -> None:
     assert done.returncode == 0
     assert done.stdout == "before\nafter\n"
     assert "ValueError: kept" in done.stderr  # Python's own hook, as before
+
+
+def test_an_interrupt_that_an_import_turned_into_another_error_ends_the_command() -> None:
+    # Ctrl-C that lands in NumPy's C import of datetime comes out as NumPy's
+    # ImportError, with no chain back to the interrupt: once the entry watches
+    # for Ctrl-C, whatever follows it is the interrupt's doing.
+    code = (
+        "import os, signal, sys, time\n"
+        "import arraykit.__main__ as entry\n"
+        "def command():\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        time.sleep(2)\n"
+        "    except KeyboardInterrupt:\n"
+        "        pass\n"
+        "    raise ImportError('Importing the numpy C-extensions failed')\n"
+        "import arraykit.cli\n"
+        "arraykit.cli.main = command\n"
+        "sys.exit(entry.main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (130, "arraykit: interrupted\n")
+    # Without Ctrl-C, the same error is the command's to report.
+    calm = code.replace("os.kill(os.getpid(), signal.SIGINT)", "pass").replace("2)", "0)")
+    done = subprocess.run(
+        [sys.executable, "-c", calm], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 1
+    assert "ImportError: Importing the numpy C-extensions failed" in done.stderr
