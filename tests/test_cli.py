@@ -451,6 +451,13 @@ def test_an_interrupt_wrapped_by_python_is_still_ctrl_c(
         main(["regression"])
 
 
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` run by this Python in a process of its own, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+
+
 def test_an_interrupt_python_would_swallow_ends_the_command() -> None:
     # A KeyboardInterrupt in a weakref callback or __del__ (importlib's module
     # locks, during an import) is "Exception ignored" to Python; the command's
@@ -466,18 +473,14 @@ def test_an_interrupt_python_would_swallow_ends_the_command() -> None:
         "Interrupted()\n"
         "print('after')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
-    )
+    done = _python(code)
     assert (done.returncode, done.stdout, done.stderr) == (
         130,
         "before\n",
         "arraykit: interrupted\n",
     )
     other = code.replace("raise KeyboardInterrupt", "raise ValueError('kept')")
-    done = subprocess.run(
-        [sys.executable, "-c", other], capture_output=True, text=True, check=False, timeout=60
-    )
+    done = _python(other)
     assert done.returncode == 0
     assert done.stdout == "before\nafter\n"
     assert "ValueError: kept" in done.stderr  # Python's own hook, as before
@@ -501,14 +504,10 @@ def test_an_interrupt_that_an_import_turned_into_another_error_ends_the_command(
         "arraykit.cli.main = command\n"
         "sys.exit(entry.main())\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
-    )
+    done = _python(code)
     assert (done.returncode, done.stderr) == (130, "arraykit: interrupted\n")
     # Without Ctrl-C, the same error is the command's to report.
     calm = code.replace("os.kill(os.getpid(), signal.SIGINT)", "pass").replace("2)", "0)")
-    done = subprocess.run(
-        [sys.executable, "-c", calm], capture_output=True, text=True, check=False, timeout=60
-    )
+    done = _python(calm)
     assert done.returncode == 1
     assert "ImportError: Importing the numpy C-extensions failed" in done.stderr
