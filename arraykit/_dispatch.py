@@ -17,25 +17,30 @@ from ._native import _eager
 
 
 def dispatch(xp: Any, name: str, generic: Callable[..., Any], *args: Any) -> Any:
-    """``name``'s fast path on ``xp`` applied to ``args``, else ``generic(*args, xp=xp)``."""
-    native = lookup(xp, name)
-    return native(*args) if native is not None else generic(*args, xp=xp)
+    """``name`` on ``xp``: its fast path, else ``generic`` (see :func:`_eager.compute`)."""
+    return _eager.compute(fast_paths(xp), name, generic, xp, *args)
 
 
 def lookup(xp: Any, name: str) -> Callable[..., Any] | None:
-    """The fast path for ``name`` on namespace ``xp``, or None (a dict lookup once seen)."""
+    """The fast path for ``name`` on namespace ``xp``, or None."""
+    return getattr(fast_paths(xp), name, None)
+
+
+def fast_paths(xp: Any) -> Any:
+    """The fast paths of namespace ``xp`` (a dict lookup once seen), or None."""
     # _eager.fast_paths, inlined: this runs once per call of a public function.
     try:
         entry = _eager.MODULES[xp.__name__]
     except (AttributeError, KeyError):
         entry = None
     if entry is None or entry[0] is not xp:
-        return getattr(_eager.fast_paths(xp, _module_for), name, None)
-    return getattr(entry[1], name, None)
+        return _eager.fast_paths(xp, _module_for)
+    return entry[1]
 
 
-def route(x: Any, xp: Any, name: str) -> Callable[..., Any] | None:
-    """The fast path that alone computes ``name(x)`` for a one-array function, or None.
+def route(x: Any, xp: Any, name: str) -> Any:
+    """``name(x)`` computed by the fast path alone for a one-array function, or None
+    (where the entry checks are needed, or the fast path declines).
 
     Where ``x`` is an array of a type seen before with a float32 or float64
     dtype and no namespace is given, the entry checks have nothing to infer,
@@ -61,7 +66,8 @@ def route(x: Any, xp: Any, name: str) -> Callable[..., Any] | None:
     # _Known.takes, written out: a call here is a tenth of what the route saves.
     if entry[2] is not None and (x.layout is not entry[2] or x.is_nested):
         return None  # a sparse or nested tensor: the entry checks refuse it
-    return getattr(entry[1], name, None)
+    fast = getattr(entry[1], name, None)
+    return None if fast is None else fast(x)
 
 
 _ROUTES: dict[type, tuple[tuple[Any, ...], Any, Any]] = {}

@@ -53,9 +53,9 @@ def sigmoid(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     >>> ak.sigmoid(np.array([1.0, 2.0, 3.0]))
     array([0.73105858, 0.88079708, 0.95257413])
     """
-    fast = route(x, xp, "sigmoid")
-    if fast is not None:
-        return fast(x)  # the common case, without the entry checks
+    result = route(x, xp, "sigmoid")
+    if result is not None:
+        return result  # the common case, without the entry checks
     xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)
     result = dispatch(xp, "sigmoid", _formulas.sigmoid, x)
     return finish(xp, result, dtype)
@@ -95,9 +95,9 @@ def sigmoid_derivative(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array
     >>> ak.sigmoid_derivative(np.array([1.0, 2.0, 3.0]))
     array([0.19661193, 0.10499359, 0.04517666])
     """
-    fast = route(x, xp, "sigmoid_derivative")
-    if fast is not None:
-        return fast(x)  # the common case, without the entry checks
+    result = route(x, xp, "sigmoid_derivative")
+    if result is not None:
+        return result  # the common case, without the entry checks
     xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)
     result = dispatch(xp, "sigmoid_derivative", _formulas.sigmoid_derivative, x)
     return finish(xp, result, dtype)

@@ -45,6 +45,10 @@ def _inputs(dtype: str) -> Iterator[np.ndarray]:
         x = rng.normal(0.0, 8.0, shape).astype(dtype)
         x[0, 0] = -745.0 if dtype == "float64" else -103.0  # a subnormal sigmoid
         yield x
+        # Rows that take their limits (+inf, NaN, -inf alone) between finite ones.
+        x = x.copy()
+        x[1, -1], x[2, 0], x[-1, :] = np.inf, np.nan, -np.inf
+        yield x
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -63,12 +67,12 @@ def test_torch_values_do_not_depend_on_the_layout(name: str, dtype: str) -> None
     torch = pytest.importorskip("torch")
     f = FUNCTIONS[name] if not name.startswith("l") else _torch_loss(name)
     for x in _inputs(dtype):
-        expected = f(torch.from_numpy(x))
+        expected = f(torch.from_numpy(x)).numpy()
         for layout, view in _layouts(x, negative=False):
-            got = f(torch.from_numpy(view))
-            assert torch.equal(got, expected), (layout, x.shape)
+            got = f(torch.from_numpy(view)).numpy()
+            np.testing.assert_array_equal(got, expected, err_msg=f"{layout} {x.shape}")
         transposed = torch.from_numpy(np.ascontiguousarray(x.T)).T
-        assert torch.equal(f(transposed), expected)
+        np.testing.assert_array_equal(f(transposed).numpy(), expected)
 
 
 def _torch_loss(name: str) -> Callable[[Any], Any]:
@@ -92,6 +96,8 @@ def test_softmax_over_any_axis_is_the_last_axis_moved(library: str, dtype: str) 
     for shape in [(9, 31, 12), (7, 5, 19), (3, 2, 40), (15, 33), (2, 1, 3)]:
         x = rng.normal(0.0, 6.0, shape).astype(dtype)
         x.reshape(-1)[::7] *= 30.0  # entries far below their rows' maxima
+        x.reshape(-1)[5::41] = np.inf  # rows (along any axis) taking their limits
+        x.reshape(-1)[11::53] = np.nan
         for axis in range(-x.ndim, x.ndim):
             moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
             expected = np.moveaxis(np.asarray(ak.softmax(wrap(moved))), -1, axis)

@@ -12,7 +12,7 @@ import functools
 import math
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -176,7 +176,29 @@ def numpy_kernels(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         monkeypatch.setitem(kernels.COMPILED_UP_TO, key, limit)
     if request.param == "numpy-only":
         monkeypatch.setattr(kernels, "compiled", None)
-    return kernels
+    return _Routed(kernels)
+
+
+class _Routed:
+    """The NumPy kernels through the one route: what a kernel declines, the formula takes."""
+
+    FORMULAS: ClassVar[dict[str, Any]] = {
+        "sigmoid": _formulas.sigmoid,
+        "sigmoid_derivative": _formulas.sigmoid_derivative,
+        "softmax": _formulas.softmax,
+        "normalize_rows": _formulas.normalize_rows,
+        "l1_loss": _formulas.loss,
+    }
+
+    def __init__(self, kernels: Any) -> None:
+        self.kernels = kernels
+
+    def __getattr__(self, name: str) -> Any:
+        from arraykit._array_api import NUMPY_XP
+        from arraykit._native import _eager
+
+        formula = self.FORMULAS[name]
+        return lambda *args: _eager.compute(self.kernels, name, formula, NUMPY_XP, *args)
 
 
 @pytest.mark.parametrize("copies", COPIES)
@@ -326,7 +348,8 @@ def test_compiled_kernels_decline_what_they_cannot_read() -> None:
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_compiled_row_range_at_every_position(dtype: str) -> None:
     """The row maximum and the NaN check see every entry, whether in a vector, in the last
-    vector overlapping the one before, or in rows shorter than a vector."""
+    vector overlapping the one before, or in rows shorter than a vector: a row holding NaN
+    or +inf takes its limit there, and the rows beside it their own values."""
     import backends
     from arraykit._native import numpy as kernels
 
@@ -341,10 +364,16 @@ def test_compiled_row_range_at_every_position(dtype: str) -> None:
             desired = reference.softmax_rows(x[None].astype(np.float64))[0]
             assert_close(out, desired, backends.get("numpy"), dtype)
             x[p] = np.nan
-            assert kernels.compiled.softmax_rows(x, out, n) is False
+            assert kernels.compiled.softmax_rows(x, out, n) is True
+            assert np.isnan(out).all()
             rows = np.tile(np.linspace(-3.0, 0.0, n).astype(dtype), (3, 1))
+            good = np.empty_like(rows)
+            assert kernels.compiled.softmax_rows(rows, good, n) is True
             rows[1, p] = np.inf  # in a row of its own, between good ones
-            assert kernels.compiled.softmax_rows(rows, np.empty_like(rows), n) is False
+            out = np.empty_like(rows)
+            assert kernels.compiled.softmax_rows(rows, out, n) is True
+            np.testing.assert_array_equal(out[1], np.arange(n) == p)
+            np.testing.assert_array_equal(out[::2], good[::2])
 
 
 def test_compiled_kernels_are_built_where_required() -> None:
@@ -685,9 +714,9 @@ def test_torch_direct_calls_only_for_plain_tensors() -> None:
 
 def test_torch_kernels_on_tensor_memory() -> None:
     """torch's CPU kernels (the losses' too) read a contiguous float32/float64 tensor's own
-    memory; other layouts, negative views, half precision, empty tensors, rows with special
-    values and sums that need the careful form take the NumPy path. Every case gives the
-    NumPy kernels' values, bit for bit, and the references'."""
+    memory; other layouts, negative views and half precision go through NumPy views of it,
+    and what the kernels decline (empty tensors, sums that need the careful form) takes the
+    formula. Every case gives the NumPy route's values, bit for bit, and the references'."""
     torch = pytest.importorskip("torch")
     import backends
     from arraykit._native import numpy as kernels
@@ -715,14 +744,15 @@ def test_torch_kernels_on_tensor_memory() -> None:
                 a = x.numpy(force=True)  # the values, a negative view's resolved
                 a = a.astype(np.float32) if dtype == torch.float16 else a
                 got = {
-                    "sigmoid_derivative": operators._SIGMOID_DERIVATIVE_CPU(x),
-                    "softmax": operators._SOFTMAX_CPU(x, [1]),
-                    "normalize_rows": operators._NORMALIZE_CPU(x),
+                    "sigmoid_derivative": operators.sigmoid_derivative(x),
+                    "softmax": operators.softmax(x, (1,)),
+                    "normalize_rows": operators.normalize_rows(x),
                 }
+                routed = _Routed(kernels)
                 want = {
-                    "sigmoid_derivative": kernels.sigmoid_derivative(a),
-                    "softmax": kernels.softmax(a, (1,)),
-                    "normalize_rows": kernels.normalize_rows(a),
+                    "sigmoid_derivative": routed.sigmoid_derivative(a),
+                    "softmax": routed.softmax(a, (1,)),
+                    "normalize_rows": routed.normalize_rows(a),
                 }
                 for name, result in got.items():
                     assert result.dtype == dtype, name
@@ -741,7 +771,7 @@ def test_torch_kernels_on_tensor_memory() -> None:
 
 
 def _check_losses_on_memory(torch: Any, yhat: Any, y: Any) -> None:
-    """The torch CPU loss kernel against the NumPy one, bit for bit, every reduction."""
+    """The torch CPU loss route against the NumPy one, bit for bit, every reduction."""
     from arraykit._native import numpy as kernels
     from arraykit._native import torch as operators
 
@@ -751,8 +781,8 @@ def _check_losses_on_memory(torch: Any, yhat: Any, y: Any) -> None:
     )
     for power in (1, 2):
         for reduction in ("sum", "mean", "none"):
-            got = operators._LOSS_CPU(yhat, y, reduction, power)
-            want = torch.from_numpy(np.asarray(kernels.l1_loss(a, b, reduction, power)))
+            got = operators.l1_loss(yhat, y, reduction, power)
+            want = torch.from_numpy(np.asarray(_Routed(kernels).l1_loss(a, b, reduction, power)))
             assert got.dtype == yhat.dtype
             np.testing.assert_array_equal(
                 got.numpy(), want.to(yhat.dtype).numpy(), err_msg=f"{reduction}, power {power}"

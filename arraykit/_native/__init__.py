@@ -2,11 +2,13 @@
 
 Each backend module here defines functions named like the public ones, taking
 the generic formula's arguments (less ``xp``): arrays already validated and
-cast to their compute dtype. A fast path must give the same results as the
-generic formula (:mod:`arraykit._formulas`) within the accuracy contract;
-``tests/test_native.py`` checks that on every backend that has one. These
-modules import the formulas and helpers, never a public module;
-:mod:`arraykit._dispatch` chooses among them.
+cast to their compute dtype. A fast path computes, within the accuracy
+contract of the generic formula (:mod:`arraykit._formulas`), or declines by
+returning None; the dispatcher (:func:`arraykit._native._eager.compute`) then
+takes the formula. ``tests/test_native.py`` checks the values on every
+backend that has one, ``tests/test_route.py`` that no fast path calls a
+formula itself. These modules import the formulas' shared parts, never a
+public module.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ except ImportError:
     # speed, and values within the tested accuracy, with nothing else to show it.
     warnings.warn(
         "arraykit runs without its compiled kernels (arraykit._native._kernels is not "
-        f"built beside {os.path.dirname(os.path.dirname(__file__))!r}): NumPy arrays and "
-        "torch CPU tensors take NumPy's operations instead, with values within the same "
-        "tested accuracy but up to 8 times slower on small arrays. That happens when "
+        f"built beside {os.path.dirname(os.path.dirname(__file__))!r}): NumPy arrays take "
+        "NumPy's operations instead, and torch CPU tensors torch's, with values within the "
+        "same tested accuracy but up to 8 times slower on small arrays. That happens when "
         "Python imports arraykit from a source checkout that was installed without "
         "building it in place (pip install '.[...]' builds it elsewhere) or where no C "
         "compiler was found: run 'pip install -e .' in the checkout with a C compiler, "

@@ -13,14 +13,25 @@ from typing import Any
 
 
 def dispatch(xp: Any, name: str, generic: Callable[..., Any], *args: Any) -> Any:
-    """``name``'s fast path on ``xp`` applied to ``args``, else ``generic(*args, xp=xp)``."""
-    native = lookup(xp, name)
-    return native(*args) if native is not None else generic(*args, xp=xp)
+    """``name`` on the eager namespace ``xp`` (see :func:`compute`)."""
+    return compute(fast_paths(xp, module_for), name, generic, xp, *args)
 
 
-def lookup(xp: Any, name: str) -> Callable[..., Any] | None:
-    """The fast path for ``name`` on the eager namespace ``xp``, or None."""
-    return getattr(fast_paths(xp, module_for), name, None)
+def compute(paths: Any, name: str, generic: Callable[..., Any], xp: Any, *args: Any) -> Any:
+    """``name``'s fast path among ``paths`` applied to ``args``, else ``generic(*args, xp=)``.
+
+    The one route from a public function to a value: a fast path computes or
+    declines (returns None: a layout, dtype or value it does not serve), and
+    the generic formula takes what it declines, on the namespace the
+    backend's fast paths name for it (``FORMULA_NAMESPACE``, CuPy's), else on
+    ``xp``. Fast paths never call the formulas themselves.
+    """
+    native = getattr(paths, name, None)
+    if native is not None:
+        result = native(*args)
+        if result is not None:
+            return result
+    return generic(*args, xp=getattr(paths, "FORMULA_NAMESPACE", xp))
 
 
 def fast_paths(xp: Any, find: Callable[[Any], Any]) -> Any:

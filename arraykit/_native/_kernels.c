@@ -318,20 +318,11 @@ typedef void (*RangeFn)(void *ctx, Py_ssize_t begin, Py_ssize_t end);
 #if defined(_WIN32) || !defined(__STDC_VERSION__) || __STDC_VERSION__ < 201112L \
     || defined(__STDC_NO_ATOMICS__) || defined(ARRAYKIT_NO_THREADS)
 #define HAVE_POOL 0
-/* A job's "some part failed" mark, set by whichever thread saw the failure:
- * with one thread, a plain int. */
-typedef int Flag;
-#define FLAG_SET(f) ((f) = 1)
-#define FLAG_GET(f) (f)
 #else
 #define HAVE_POOL 1
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
-
-typedef atomic_int Flag;
-#define FLAG_SET(f) atomic_store(&(f), 1)
-#define FLAG_GET(f) atomic_load(&(f))
 
 static struct {
     pthread_mutex_t job, lock;
@@ -795,11 +786,10 @@ ELEMENTWISE_ENTRY(sigmoid_derivative)
  * 2^-40 for any row that fits in memory); it multiplies by the reciprocal
  * rounded to float: within three ulps in all. An entry of -inf, or a
  * difference that overflowed to -inf, has exp 0. Rows with NaN or +inf, or
- * of -inf alone, fail the job: the generic formulas define those. */
+ * of -inf alone, take their limits (softmax_limit). */
 typedef struct {
     Buffer *b; /* x, out */
     Py_ssize_t cols;
-    Flag failed; /* a row the caller's generic formula must take */
 } RowsJob;
 
 /* The exact rounding error of d = v - m (Knuth's TwoSum), in each lane. */
@@ -907,21 +897,50 @@ LARGEST(largest_wide, float, vfloat_wide, WIDE)
 ROW_MAX(row_max_double, double, vdouble, LANES, select_lanes, largest_lanes)
 ROW_MAX(row_max_float, float, vfloat_wide, WIDE, select_wide, largest_wide)
 
+/* The limit a row takes where its maximum is not finite, as the generic
+ * formula defines it: a NaN anywhere makes the row NaN; otherwise the entries
+ * equal to the maximum (+inf, or -inf in a row of -inf alone) share the mass
+ * and the rest get 0. Exact, so every layout and kernel gives these bits.
+ * Rows `stride` apart in memory: the rows' kernels pass 1, the columns' their
+ * width. */
+#define SOFTMAX_LIMIT(NAME, T)                                                             \
+    static void NAME(const T *x, T *out, Py_ssize_t cols, Py_ssize_t stride)               \
+    {                                                                                      \
+        T m = -INFINITY;                                                                   \
+        int nan = 0;                                                                       \
+        for (Py_ssize_t j = 0; j < cols; j++) {                                            \
+            T v = x[j * stride];                                                           \
+            nan |= v != v;                                                                 \
+            m = v > m ? v : m;                                                             \
+        }                                                                                  \
+        Py_ssize_t count = 0;                                                              \
+        for (Py_ssize_t j = 0; j < cols; j++) {                                            \
+            count += x[j * stride] == m;                                                   \
+        }                                                                                  \
+        T share = nan ? (T)NAN : (T)(1.0 / (double)count), rest = nan ? (T)NAN : (T)0;     \
+        for (Py_ssize_t j = 0; j < cols; j++) {                                            \
+            out[j * stride] = x[j * stride] == m ? share : rest;                           \
+        }                                                                                  \
+    }
+SOFTMAX_LIMIT(softmax_limit_double, double)
+SOFTMAX_LIMIT(softmax_limit_float, float)
+
 /* Softmax of a row of at least one vector (the caller pads shorter ones):
  * its maximum; exp(x - m) into out, summed; each over the sum. The last
  * vector of a row that is not a whole number of them is the row's last
  * elements, overlapping the vector before: their exp is the same there, and
- * the overlap is left out of the sum and not scaled twice. Returns 0 where
- * the row fails (the maximum's exp(0) makes a finite row's sum at least 1;
- * NaN, +inf and a row of -inf alone all fail that). */
-INLINE int
+ * the overlap is left out of the sum and not scaled twice. A row that fails
+ * (the maximum's exp(0) makes a finite row's sum at least 1; NaN, +inf and
+ * a row of -inf alone all fail that) takes its limit. */
+INLINE void
 softmax_row_double(const double *x, double *out, Py_ssize_t cols)
 {
     vdouble v, e;
     Py_ssize_t last = cols - LANES, k;
     double m = row_max_double(x, cols);
     if (!isfinite(m)) {
-        return 0;
+        softmax_limit_double(x, out, cols, 1);
+        return;
     }
     vdouble mv = (vdouble){0} + m, acc = {0}, comp = {0};
     for (k = 0; k <= last; k += LANES) {
@@ -937,7 +956,8 @@ softmax_row_double(const double *x, double *out, Py_ssize_t cols)
     add_compensated(&acc, &comp, select_lanes(fresh, e, (vdouble){0}));
     double total = compensated_total(acc, comp);
     if (!(total >= 1.0)) {
-        return 0;
+        softmax_limit_double(x, out, cols, 1);
+        return;
     }
     for (k = 0; k <= last; k += LANES) {
         memcpy(&v, out + k, sizeof v);
@@ -947,7 +967,6 @@ softmax_row_double(const double *x, double *out, Py_ssize_t cols)
     memcpy(&v, out + last, sizeof v);
     v = select_lanes(fresh, v / total, v);
     memcpy(out + last, &v, sizeof v);
-    return 1;
 }
 
 /* The sum of sixteen floats' halves, in double lanes. */
@@ -961,14 +980,15 @@ widened(vfloat_wide e)
     return lo + hi;
 }
 
-INLINE int
+INLINE void
 softmax_row_float(const float *x, float *out, Py_ssize_t cols)
 {
     vfloat_wide v, e;
     Py_ssize_t last = cols - WIDE, k;
     float m = row_max_float(x, cols);
     if (!isfinite(m)) {
-        return 0;
+        softmax_limit_float(x, out, cols, 1);
+        return;
     }
     vfloat_wide mv = (vfloat_wide){0} + m;
     vdouble acc = {0};
@@ -985,7 +1005,8 @@ softmax_row_float(const float *x, float *out, Py_ssize_t cols)
     acc += widened(select_wide(fresh, e, (vfloat_wide){0}));
     double total = lanes_total(acc);
     if (!(total >= 1.0)) {
-        return 0;
+        softmax_limit_float(x, out, cols, 1);
+        return;
     }
     /* total is at least 1 and at most the row's length: its reciprocal is a
      * normal float. */
@@ -998,15 +1019,14 @@ softmax_row_float(const float *x, float *out, Py_ssize_t cols)
     memcpy(&v, out + last, sizeof v);
     v = select_wide(fresh, v * factor, v);
     memcpy(out + last, &v, sizeof v);
-    return 1;
 }
 
 /* Rows shorter than a vector, a chunk of them at a time: each row's maximum
  * spread over its elements, so that one vector loop takes the exps of the
  * whole chunk (consecutive in memory); then each row's sum and scaling. */
 #define SHORT_CHUNK 1024
-#define SOFTMAX_SHORT(NAME, T, VT, WIDTH, EXP)                                             \
-    INLINE int NAME(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols)                  \
+#define SOFTMAX_SHORT(NAME, T, VT, WIDTH, EXP, LIMIT)                                      \
+    INLINE void NAME(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols)                 \
     {                                                                                      \
         T tops[SHORT_CHUNK + WIDTH];                                                       \
         Py_ssize_t per_chunk = SHORT_CHUNK / cols;                                         \
@@ -1019,9 +1039,6 @@ softmax_row_float(const float *x, float *out, Py_ssize_t cols)
                 T m = -INFINITY;                                                           \
                 for (Py_ssize_t j = 0; j < cols; j++) {                                    \
                     m = xs[r * cols + j] > m ? xs[r * cols + j] : m;                       \
-                }                                                                          \
-                if (!isfinite(m)) {                                                        \
-                    return 0;                                                              \
                 }                                                                          \
                 for (Py_ssize_t j = 0; j < cols; j++) {                                    \
                     tops[r * cols + j] = m;                                                \
@@ -1055,18 +1072,20 @@ softmax_row_float(const float *x, float *out, Py_ssize_t cols)
                     sum_add(&sum, o[j]);                                                   \
                 }                                                                          \
                 double total = sum_value(&sum);                                            \
-                if (!(total >= 1.0)) {                                                     \
-                    return 0;                                                              \
+                if (!isfinite(tops[r * cols]) || !(total >= 1.0)) {                        \
+                    LIMIT(xs + r * cols, o, cols, 1);                                      \
+                    continue;                                                              \
                 }                                                                          \
                 for (Py_ssize_t j = 0; j < cols; j++) {                                    \
                     o[j] = (T)(o[j] / total);                                              \
                 }                                                                          \
             }                                                                              \
         }                                                                                  \
-        return 1;                                                                          \
     }
-SOFTMAX_SHORT(softmax_short_double, double, vdouble, LANES, softmax_exp_lanes)
-SOFTMAX_SHORT(softmax_short_float, float, vfloat_wide, WIDE, softmax_exp_wide)
+SOFTMAX_SHORT(softmax_short_double, double, vdouble, LANES, softmax_exp_lanes,
+              softmax_limit_double)
+SOFTMAX_SHORT(softmax_short_float, float, vfloat_wide, WIDE, softmax_exp_wide,
+              softmax_limit_float)
 
 /* Softmax of rows begin to end, in one precision. */
 #define SOFTMAX_RANGE(NAME, T, WIDTH, SHORT, ROW, CLONES)                                  \
@@ -1076,12 +1095,12 @@ SOFTMAX_SHORT(softmax_short_float, float, vfloat_wide, WIDE, softmax_exp_wide)
         Py_ssize_t cols = job->cols;                                                       \
         const T *x = (const T *)job->b[0].view.buf + begin * cols;                         \
         T *out = (T *)job->b[1].view.buf + begin * cols;                                   \
-        int ok = cols >= WIDTH || SHORT(x, out, end - begin, cols);                        \
-        for (Py_ssize_t r = begin; r < end && ok && cols >= WIDTH; r++) {                  \
-            ok = ROW(x + (r - begin) * cols, out + (r - begin) * cols, cols);              \
+        if (cols < WIDTH) {                                                                \
+            SHORT(x, out, end - begin, cols);                                              \
+            return;                                                                        \
         }                                                                                  \
-        if (!ok) {                                                                         \
-            FLAG_SET(job->failed);                                                         \
+        for (Py_ssize_t r = begin; r < end; r++) {                                         \
+            ROW(x + (r - begin) * cols, out + (r - begin) * cols, cols);                   \
         }                                                                                  \
     }
 SOFTMAX_RANGE(softmax_range_double, double, LANES, softmax_short_double, softmax_row_double,
@@ -1094,7 +1113,7 @@ static PyObject *
 softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Buffer b[2];
-    RowsJob job = {b, 0, 0};
+    RowsJob job = {b, 0};
     int threads = nargs == 4 ? (int)PyLong_AsLong(args[3]) : 1;
     if (nargs != 3 && nargs != 4) {
         PyErr_SetString(PyExc_TypeError, "expected (x, out, row_length[, threads])");
@@ -1110,7 +1129,7 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     run(b[0].kind == 'd' ? &softmax_range_double : &softmax_range_float, &job,
         b[0].n / job.cols, b[0].n, threads, &b[1]);
     release_all(b, 2);
-    return Py_NewRef(FLAG_GET(job.failed) ? Py_False : Py_True);
+    return Py_NewRef(Py_True);
 }
 
 /* Softmax over the middle axis of a C-contiguous (blocks, length, width)
@@ -1126,7 +1145,6 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 typedef struct {
     Buffer *b; /* x, out */
     Py_ssize_t length, width, chunks;
-    Flag failed;
 } ColumnsJob;
 
 INLINE vdouble
@@ -1155,9 +1173,10 @@ all_lanes(vlong mask)
     return 1;
 }
 
-/* One chunk of double lanes: rows `stride` apart; 0 where a lane's row needs
- * the generic formula (±inf or NaN). */
-INLINE int
+/* One chunk of double lanes: rows `stride` apart. A lane whose row holds
+ * ±inf or NaN (its maximum not finite, or its sum below 1) computes
+ * meaningless values beside the others, then takes its limit. */
+INLINE void
 softmax_columns_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride)
 {
     vdouble m = (vdouble){0} - INFINITY, v, e[LANES], sum = {0}, err = {0};
@@ -1165,27 +1184,26 @@ softmax_columns_double(const double *x, double *out, Py_ssize_t length, Py_ssize
         memcpy(&v, x + i * stride, sizeof v);
         m = select_lanes(v > m, v, m);
     }
-    if (!all_lanes(abs_lanes(m) <= DBL_MAX)) {
-        return 0;
-    }
     for (Py_ssize_t i = 0; i < length; i++) {
         memcpy(&v, x + i * stride, sizeof v);
         e[i] = softmax_exp_lanes(v, m);
         neumaier_lanes(&sum, &err, e[i]);
     }
     vdouble total = sum + err;
-    if (!all_lanes(total >= 1.0)) {
-        return 0;
-    }
     for (Py_ssize_t i = 0; i < length; i++) {
         v = e[i] / total;
         memcpy(out + i * stride, &v, sizeof v);
     }
-    return 1;
+    vlong fails = (abs_lanes(m) > DBL_MAX) | ~(total >= 1.0);
+    for (int lane = 0; lane < LANES; lane++) {
+        if (fails[lane]) {
+            softmax_limit_double(x + lane, out + lane, length, stride);
+        }
+    }
 }
 
 /* The same in float lanes, twice as many, summed and divided in double. */
-INLINE int
+INLINE void
 softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride)
 {
     vfloat_wide m = (vfloat_wide){0} - INFINITY, v, e[WIDE];
@@ -1193,11 +1211,6 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
     for (Py_ssize_t i = 0; i < length; i++) {
         memcpy(&v, x + i * stride, sizeof v);
         m = select_wide(v > m, v, m);
-    }
-    for (int lane = 0; lane < WIDE; lane++) {
-        if (!isfinite(m[lane])) {
-            return 0;
-        }
     }
     for (Py_ssize_t i = 0; i < length; i++) {
         memcpy(&v, x + i * stride, sizeof v);
@@ -1209,9 +1222,6 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
         }
     }
     vdouble total[2] = {sum[0] + err[0], sum[1] + err[1]};
-    if (!all_lanes((total[0] >= 1.0) & (total[1] >= 1.0))) {
-        return 0;
-    }
     for (Py_ssize_t i = 0; i < length; i++) {
         vfloat half[2];
         memcpy(half, &e[i], sizeof half);
@@ -1220,7 +1230,11 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
         }
         memcpy(out + i * stride, half, sizeof half);
     }
-    return 1;
+    for (int lane = 0; lane < WIDE; lane++) {
+        if (!isfinite(m[lane]) || !(total[lane / LANES][lane % LANES] >= 1.0)) {
+            softmax_limit_float(x + lane, out + lane, length, stride);
+        }
+    }
 }
 
 #define SOFTMAX_COLUMNS_RANGE(NAME, T, WIDTH, CHUNK)                                       \
@@ -1233,9 +1247,8 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
             Py_ssize_t offset = block * length * width + first;                            \
             const T *x = (const T *)job->b[0].view.buf + offset;                           \
             T *out = (T *)job->b[1].view.buf + offset;                                     \
-            int ok;                                                                        \
             if (first + WIDTH <= width) {                                                  \
-                ok = CHUNK(x, out, length, width);                                         \
+                CHUNK(x, out, length, width);                                              \
             }                                                                              \
             else { /* the block's last columns, padded with zeros (finite, discarded) */   \
                 T in[WIDTH * WIDTH] = {0}, result[WIDTH * WIDTH];                          \
@@ -1243,14 +1256,10 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
                 for (Py_ssize_t i = 0; i < length; i++) {                                  \
                     memcpy(in + i * WIDTH, x + i * width, count * sizeof(T));              \
                 }                                                                          \
-                ok = CHUNK(in, result, length, WIDTH);                                     \
-                for (Py_ssize_t i = 0; ok && i < length; i++) {                            \
+                CHUNK(in, result, length, WIDTH);                                          \
+                for (Py_ssize_t i = 0; i < length; i++) {                                  \
                     memcpy(out + i * width, result + i * WIDTH, count * sizeof(T));        \
                 }                                                                          \
-            }                                                                              \
-            if (!ok) {                                                                     \
-                FLAG_SET(job->failed);                                                     \
-                return;                                                                    \
             }                                                                              \
         }                                                                                  \
     }
@@ -1259,14 +1268,13 @@ SOFTMAX_COLUMNS_RANGE(softmax_columns_range_float, float, WIDE, softmax_columns_
 
 /* softmax_columns(x, out, length, width, threads=1): softmax over the middle
  * axis of (blocks, length, width); False where it cannot serve (an axis of a
- * vector or more: the rows' kernel takes it moved last) or a lane's row
- * needs the generic formula. */
+ * vector or more: the rows' kernel takes it moved last). */
 static PyObject *
 softmax_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
     Buffer b[2];
-    ColumnsJob job = {b, 0, 0, 0, 0};
+    ColumnsJob job = {b, 0, 0, 0};
     if (nargs != 4 && nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "expected (x, out, length, width[, threads])");
         return NULL;
@@ -1290,7 +1298,7 @@ softmax_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     run(b[0].kind == 'd' ? &softmax_columns_range_double : &softmax_columns_range_float, &job,
         blocks * job.chunks, b[0].n, threads, &b[1]);
     release_all(b, 2);
-    return Py_NewRef(FLAG_GET(job.failed) ? Py_False : Py_True);
+    return Py_NewRef(Py_True);
 }
 
 /* Sum of |a - b|**power over n entries from i (b NULL: of |a|**power), in
@@ -1406,9 +1414,48 @@ scale_row_float(const float *x, float *out, Py_ssize_t cols, double inverse)
     }
 }
 
-/* Rows the plain sum cannot serve (inf, NaN, float64 sums that overflowed or
- * lost digits to subnormals) fail the job: the caller takes the careful path
- * for the whole array. */
+/* A row the plain sum cannot serve: one holding ±inf or NaN takes its limit
+ * (the generic formula's: NaN anywhere makes it NaN; the infinite entries
+ * become ±1 and share the norm, the rest 0); a float64 row whose sum of
+ * squares overflowed or lost digits to subnormals is scaled first, exactly,
+ * by the power of two that brings its largest entry to [0.5, 1), so that
+ * its squares do neither. Scalar: such rows are rare. */
+static void
+normalize_row_careful(const Buffer *x, const Buffer *out, Py_ssize_t start, Py_ssize_t cols)
+{
+    double largest = 0.0;
+    int nan = 0;
+    for (Py_ssize_t k = start; k < start + cols; k++) {
+        double v = fabs(LOAD(x, k));
+        nan |= v != v;
+        largest = v > largest ? v : largest;
+    }
+    if (nan || isinf(largest)) {
+        Py_ssize_t count = 0;
+        for (Py_ssize_t k = start; k < start + cols; k++) {
+            count += isinf(LOAD(x, k)) ? 1 : 0; /* glibc's isinf is -1 at -inf */
+        }
+        double share = nan ? NAN : 1.0 / sqrt((double)count);
+        for (Py_ssize_t k = start; k < start + cols; k++) {
+            double v = LOAD(x, k);
+            STORE(out, k, nan ? NAN : isinf(v) ? copysign(share, v) : 0.0);
+        }
+        return;
+    }
+    int exponent = 0;
+    frexp(largest, &exponent);
+    for (Py_ssize_t k = start; k < start + cols; k++) {
+        STORE(out, k, ldexp(LOAD(x, k), -exponent));
+    }
+    double total = powers_sum(out, NULL, start, cols, 2);
+    double inverse = total > 0.0 ? 1.0 / sqrt(total) : 1.0; /* a zero row stays zero */
+    for (Py_ssize_t k = start; k < start + cols; k++) {
+        STORE(out, k, LOAD(out, k) * inverse);
+    }
+}
+
+/* Rows whose plain sum of squares serves (every float32 row's, which is
+ * taken in double) are scaled in vectors; the rest take the careful row. */
 VECTOR_CLONES static void
 normalize_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
 {
@@ -1424,8 +1471,8 @@ normalize_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
             inverse = 1.0 / sqrt(total);
         }
         else if (!(total == 0.0 && row_is_zero(x, start, cols))) {
-            FLAG_SET(job->failed);
-            return;
+            normalize_row_careful(x, out, start, cols);
+            continue;
         }
         if (x->kind == 'd') {
             scale_row_double((const double *)x->view.buf + start, (double *)out->view.buf + start,
@@ -1443,7 +1490,7 @@ static PyObject *
 normalize_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Buffer b[2];
-    RowsJob job = {b, 0, 0};
+    RowsJob job = {b, 0};
     int threads = 1;
     if (nargs == 4) {
         threads = (int)PyLong_AsLong(args[3]);
@@ -1461,7 +1508,7 @@ normalize_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     run(&normalize_range, &job, b[0].n / job.cols, b[0].n, threads, &b[1]);
     release_all(b, 2);
-    return Py_NewRef(FLAG_GET(job.failed) ? Py_False : Py_True);
+    return Py_NewRef(Py_True);
 }
 
 /* ---- losses ------------------------------------------------------------ */

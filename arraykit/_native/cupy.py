@@ -1,4 +1,4 @@
-"""CuPy fast paths: the formulas, through a namespace whose ``clip`` never synchronises.
+"""CuPy: the formulas, through a namespace whose ``clip`` never synchronises.
 
 array-api-compat's CuPy namespace takes most functions from CuPy itself, but
 its ``clip`` is the common one, which writes each bound through a boolean
@@ -20,8 +20,6 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from .. import _formulas, _line
-
 
 class SyncFree(ModuleType):
     """A CuPy array-API namespace, with a ``clip`` made of ``minimum`` and ``maximum``."""
@@ -42,24 +40,9 @@ class SyncFree(ModuleType):
 
 
 class FastPaths:
-    """The primitives whose formulas clip, bound to one CuPy namespace."""
+    """CuPy's fast paths: no kernels of their own (the GPU cost model counts what the
+    formulas launch, ``benchmarks.gpu_costs``); the formulas run on the namespace
+    above, bound to the CuPy namespace the dispatcher was handed."""
 
     def __init__(self, xp: Any) -> None:
-        self.xp = SyncFree(xp)
-
-    def sigmoid_derivative(self, x: Any) -> Any:
-        return _formulas.sigmoid_derivative(x, xp=self.xp)
-
-    def softmax(self, x: Any, axes: tuple[int, ...]) -> Any:
-        return _formulas.softmax(x, axes, xp=self.xp)
-
-    def normalize_rows(self, x: Any) -> Any:
-        return _formulas.normalize_rows(x, xp=self.xp)
-
-    def l1_loss(self, yhat: Any, y: Any, reduction: str, power: int) -> Any:
-        return _formulas.loss(yhat, y, reduction, power, xp=self.xp)
-
-    l2_loss = l1_loss  # power selects the loss, as in the generic formula
-
-    def line_descent(self, *args: Any) -> Any:
-        return _line.descent_of(*args, xp=self.xp)
+        self.FORMULA_NAMESPACE = SyncFree(xp)

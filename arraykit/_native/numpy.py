@@ -1,20 +1,22 @@
-"""NumPy fast paths.
+"""NumPy fast paths: the compiled kernels, else NumPy's own operations.
 
-The compiled kernels (``_kernels.c``) serve every size where they were
-built: one C call per primitive that reads its input once (on small arrays a
-NumPy call's fixed cost, not arithmetic, is the time, and the careful
-formulas take several calls where the textbook takes one or two), vectorised
-on large ones and split over threads where the caller asks (torch passes its
-thread count; NumPy arrays get one, as NumPy's own functions).
+The compiled kernels (:mod:`arraykit._native._compiled`) serve every size and
+layout where they were built: one C call per primitive that reads its input
+once (on small arrays a NumPy call's fixed cost, not arithmetic, is the time,
+and the careful formulas take several calls where the textbook takes one or
+two), vectorised on large ones and split over threads where the caller asks
+(torch passes its thread count; NumPy arrays get one, as NumPy's own
+functions).
 
-Without them (no C compiler at build time), and for layouts they cannot
-read, the NumPy kernels below serve. Large-array time there is dominated by
-allocating full-size temporaries and by passes over memory, not by
-arithmetic. So these allocate one array, the result, and compute block by
-block in small scratch buffers that stay in the processor's cache. The
-formulas are those of the generic formulas (see their comments); NumPy's
-warnings for an intermediate that overflows to a harmless inf are silenced
-only where the final result is still right.
+Without them (no C compiler at build time), the NumPy kernels below serve.
+Large-array time there is dominated by allocating full-size temporaries and
+by passes over memory, not by arithmetic. So these allocate one array, the
+result, and compute block by block in small scratch buffers that stay in the
+processor's cache. The formulas are those of the generic formulas (see their
+comments); NumPy's warnings for an intermediate that overflows to a harmless
+inf are silenced only where the final result is still right. Like every
+kernel, each returns None where it does not serve (rows holding ±inf or
+NaN, sums that lost digits): the dispatcher then takes the generic formula.
 """
 
 from __future__ import annotations
@@ -26,13 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import _formulas
 from .._array_api import NUMPY_XP
+from .._formulas import bounded_sum
+from . import _compiled
 from . import compiled as compiled  # None where not built: the NumPy kernels serve every size
-
-# Per dtype: below tiny/eps a sum of squares may have lost digits to
-# subnormals; above the largest finite value it overflows.
-_RANGE = {c: (float(np.finfo(c).tiny / np.finfo(c).eps), float(np.finfo(c).max)) for c in "fd"}
+from ._compiled import reduced_loss
 
 BLOCK_BYTES = 1 << 17
 """Bytes per scratch buffer: three of them (384 KB) fit in a 1 MB L2."""
@@ -52,18 +52,8 @@ COMPILED_UP_TO = {
 kernels). ``benchmarks.crossover`` measures both sides."""
 
 
-def _readable(x: np.ndarray) -> np.ndarray:
-    """``x`` as the compiled kernels read it: C-contiguous and aligned (see
-    ``aligned()`` in ``_kernels.c``), a copy where it is not.
-
-    Every layout then takes the same kernel, so equal values give equal results
-    whatever their memory order, strides or offset (a copy costs less than
-    NumPy's kernels would, which also round differently).
-    """
-    flags = x.flags
-    if flags.c_contiguous and flags.aligned:
-        return x
-    return np.array(x, order="C")
+def _compiled_serves(name: str, x: np.ndarray) -> bool:
+    return compiled is not None and x.size <= COMPILED_UP_TO[name]
 
 
 def _blocks(n: int, step: int) -> Iterator[slice]:
@@ -106,15 +96,10 @@ _OVERFLOWS = {c: -math.log(float(np.finfo(c).max)) for c in "fd"}
 """Per dtype: where exp(-x) overflows, below -log(largest finite value)."""
 
 
-def sigmoid(x: np.ndarray, threads: int = 1) -> np.ndarray:
+def sigmoid(x: np.ndarray, threads: int = 1) -> np.ndarray | None:
     """``σ(x)``; ``threads`` as for :func:`softmax`."""
     if compiled is not None and x.size <= COMPILED_UP_TO["sigmoid"]:
-        out = np.empty_like(x)
-        if compiled.sigmoid(x, out, threads):
-            return out
-        readable = _readable(x)
-        if readable is not x:
-            return sigmoid(readable, threads)
+        return _compiled.sigmoid(x, threads)
     with np.errstate(over="ignore"):
         return _elementwise(x, _sigmoid_kernel)
 
@@ -137,94 +122,35 @@ def _sigmoid_derivative_kernel(
     np.minimum(out, 0.25, out=out)
 
 
-def sigmoid_derivative(x: np.ndarray, threads: int = 1) -> np.ndarray:
+def sigmoid_derivative(x: np.ndarray, threads: int = 1) -> np.ndarray | None:
     """``σ'(x)``; ``threads`` as for :func:`softmax`."""
-    if compiled is not None and x.size <= COMPILED_UP_TO["sigmoid_derivative"]:
-        out = np.empty_like(x)
-        if compiled.sigmoid_derivative(x, out, threads):
-            return out
-        readable = _readable(x)
-        if readable is not x:
-            return sigmoid_derivative(readable, threads)
+    if _compiled_serves("sigmoid_derivative", x):
+        return _compiled.sigmoid_derivative(x, threads)
     return _elementwise(x, _sigmoid_derivative_kernel, scratch=2)
 
 
-def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarray:
+def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarray | None:
     """Softmax over ``axes``; with ``threads`` > 1, large arrays' rows split over that many.
 
     NumPy's own functions run on one thread, so NumPy arrays get one; torch
     passes its CPU thread count, as its own kernels use.
     """
-    last = (x.ndim - 1,)
-    if len(axes) == 1 and x.shape[axes[0]] > 0 and compiled is not None:
-        served = _softmax_columns(x, axes[0], threads)
-        if served is not None:
-            return served
-    if len(axes) == 1 and axes != last and x.shape[axes[0]] > 0:
-        # The rows' kernels over the axis moved last (a copy, in its order), and
-        # the result moved back: every axis and layout takes the same kernel.
-        moved = softmax(np.moveaxis(x, axes[0], -1), last, threads)
-        return np.moveaxis(moved, -1, axes[0])
-    if axes != last or x.shape[-1] == 0:
-        return _formulas.softmax(x, axes, xp=NUMPY_XP)  # type: ignore[no-any-return]
-    fast = compiled if x.size <= COMPILED_UP_TO["softmax"] else None
-    if fast is None:
-        rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
-        result = np.empty_like(rows)
-        _softmax_rows_into(rows, result)
-        return result.reshape(x.shape)
-    out = np.empty_like(x)  # C-contiguous where x is, which the kernel needs
-    if fast.softmax_rows(x, out, x.shape[-1], threads):
-        return out
-    readable = _readable(x)
-    if readable is not x:
-        return softmax(readable, axes, threads)
-    rows, result = x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1])
-    # Rows with ±inf or NaN: the generic formula defines those limits; the
-    # kernel serves the finite rows.
-    special = ~np.isfinite(rows).all(axis=1)
-    finite = np.ascontiguousarray(rows[~special])
-    part = np.empty_like(finite)
-    if not fast.softmax_rows(finite, part, rows.shape[1], threads):
-        part = _formulas.softmax(finite, (1,), xp=NUMPY_XP)
-    result[~special] = part
-    result[special] = _formulas.softmax(rows[special], (1,), xp=NUMPY_XP)
-    return result.reshape(x.shape)
-
-
-def _softmax_columns(x: np.ndarray, axis: int, threads: int) -> np.ndarray | None:
-    """Softmax over a short ``axis`` that is not contiguous in memory, where the
-    compiled kernels read it in place: the axis of a C-ordered array other than
-    the last, or of an F-ordered one other than the first (a transposed array's
-    rows). None where they do not (the caller moves the axis last).
-
-    Its rows then run across memory, and the columns' kernel computes them
-    with vectors along it, with the rows' kernel's arithmetic (the same bits).
-    """
-    if x.size > COMPILED_UP_TO["softmax"] or x.shape[axis] >= _COLUMNS_BELOW[x.dtype.char]:
+    if _compiled_serves("softmax", x):
+        return _compiled.softmax(x, axes, threads)
+    if len(axes) != 1 or x.shape[axes[0]] == 0:
         return None
-    if x.flags.c_contiguous and axis != x.ndim - 1:
-        memory, axis_in_memory = x, axis
-    elif x.flags.f_contiguous and axis != 0:
-        memory, axis_in_memory = x.T, x.ndim - 1 - axis  # the same memory, C-ordered
-    else:
-        return None
-    length = memory.shape[axis_in_memory]
-    width = math.prod(memory.shape[axis_in_memory + 1 :])
-    out = np.empty_like(memory)
-    assert compiled is not None
-    if not compiled.softmax_columns(memory, out, length, width, threads):
-        return None  # a row with ±inf or NaN, or memory the kernels do not read
-    return out.T if memory is not x else out
+    if axes[0] != x.ndim - 1:
+        moved = softmax(np.moveaxis(x, axes[0], -1), (x.ndim - 1,), threads)
+        return None if moved is None else np.moveaxis(moved, -1, axes[0])
+    rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+    result = np.empty_like(rows)
+    return result.reshape(x.shape) if _softmax_rows_into(rows, result) else None
 
 
-_COLUMNS_BELOW = {"f": 16, "d": 8}
-"""Per dtype: the columns' kernel takes axes shorter than this (a vector's lanes)."""
-
-
-def _softmax_rows_into(rows: np.ndarray, result: np.ndarray) -> None:
+def _softmax_rows_into(rows: np.ndarray, result: np.ndarray) -> bool:
     """Softmax of each row of the C-contiguous 2-D ``rows`` into ``result``, block by block,
-    in NumPy alone (built without the compiled kernels)."""
+    in NumPy alone (built without the compiled kernels); False at a row holding ±inf
+    or NaN."""
     step = max(1, BLOCK_BYTES // (rows.shape[1] * 8))
     first = rows[:step]
     # Scratch in float64: float32 rows are shifted exactly there.
@@ -237,14 +163,14 @@ def _softmax_rows_into(rows: np.ndarray, result: np.ndarray) -> None:
             xb, ob = rows[part], result[part]
             n = part.stop - part.start
             if not _softmax_block(xb, ob, shifted[:n], None if error is None else error[:n]):
-                # ±inf or NaN in the block: the generic formula defines those limits.
-                ob[...] = _formulas.softmax(xb, (1,), xp=NUMPY_XP)
+                return False
+    return True
 
 
 def _softmax_block(
     x: np.ndarray, out: np.ndarray, shifted: np.ndarray, error: np.ndarray | None
 ) -> bool:
-    """Softmax of the rows of ``x`` into ``out``; False where a row needs the generic formula.
+    """Softmax of the rows of ``x`` into ``out``; False where a row holds ±inf or NaN.
 
     exp(x − m) carries the rounding error of x − m (Knuth's TwoSum, as in the
     generic formula; float32 differences are exact in the float64 scratch), so
@@ -270,22 +196,17 @@ def _softmax_block(
     if error is None:  # float32 rows, summed in the float64 scratch
         total = e.sum(axis=1, keepdims=True)
     else:  # each e is at most 1 + 2^-52: below 2
-        total = _formulas.bounded_sum(e, (1,), 2.0, xp=NUMPY_XP)
+        total = bounded_sum(e, (1,), 2.0, xp=NUMPY_XP)
     if not total.min() >= 1.0:
         return False
     np.divide(e, total, out=out, casting="same_kind")
     return True
 
 
-def normalize_rows(x: np.ndarray, threads: int = 1) -> np.ndarray:
+def normalize_rows(x: np.ndarray, threads: int = 1) -> np.ndarray | None:
     """Each row over its Euclidean norm; ``threads`` as for :func:`softmax`."""
-    if compiled is not None and x.size <= COMPILED_UP_TO["normalize_rows"]:
-        out = np.empty_like(x)
-        if compiled.normalize_rows(x, out, x.shape[1], threads):
-            return out
-        readable = _readable(x)
-        if readable is not x:
-            return normalize_rows(readable, threads)
+    if _compiled_serves("normalize_rows", x):
+        return _compiled.normalize_rows(x, threads)
     finfo = np.finfo(x.dtype)
     # A sum of squares at least this large is finite and did not lose
     # anything that counts to squares in the subnormal range.
@@ -308,19 +229,17 @@ def normalize_rows(x: np.ndarray, threads: int = 1) -> np.ndarray:
                 total = squares.sum(axis=1, keepdims=True)
             if enough <= total.min() and total.max() <= top:  # False for NaN
                 np.divide(xb, np.sqrt(total), out=ob)
-            else:
-                _normalize_careful(xb, ob, finfo)
+            elif not _normalize_careful(xb, ob, finfo):
+                return None
     return result
 
 
-def _normalize_careful(xb: np.ndarray, ob: np.ndarray, finfo: Any) -> None:
-    """Rows whose plain sum of squares overflowed or lost digits, or hold inf or NaN."""
+def _normalize_careful(xb: np.ndarray, ob: np.ndarray, finfo: Any) -> bool:
+    """Rows whose plain sum of squares overflowed or lost digits; False where a row
+    holds ±inf or NaN."""
     largest = np.abs(xb).max(axis=1, keepdims=True)
     if not np.isfinite(largest).all():
-        ob[...] = _formulas.normalize_rows(
-            xb, xp=NUMPY_XP
-        )  # the generic formula defines those limits
-        return
+        return False
     # A power of two bringing each row's largest entry to [0.5, 1): exact.
     # (Capped at the largest power: a subnormal row lands near 2^-52.)
     _, exponent = np.frexp(largest)
@@ -329,6 +248,7 @@ def _normalize_careful(xb: np.ndarray, ob: np.ndarray, finfo: Any) -> None:
     norm = np.sqrt(np.square(ob).sum(axis=1, keepdims=True))
     norm[norm == 0] = 1.0  # zero rows stay zero
     np.divide(ob, norm, out=ob)
+    return True
 
 
 def _error_power(a: np.ndarray, b: np.ndarray, out: np.ndarray, power: int) -> np.ndarray:
@@ -352,66 +272,23 @@ def _blocked_sum(yhat: np.ndarray, y: np.ndarray, power: int) -> float:
     return total
 
 
-def _loss(
-    yhat: np.ndarray, y: np.ndarray, reduction: str, power: int, threads: int
+def l1_loss(
+    yhat: np.ndarray, y: np.ndarray, reduction: str, power: int, threads: int = 1
 ) -> np.ndarray | None:
-    """The plain loss, block by block; None where the careful generic form is needed."""
-    fast = compiled if yhat.size <= COMPILED_UP_TO["loss"] else None
+    """L1 (power 1) or L2 (power 2) by the plain blocked sum; ``threads`` as for
+    :func:`softmax`. None where the careful generic form is needed."""
+    if _compiled_serves("loss", yhat):
+        return _compiled.loss(yhat, y, reduction, power, threads)
     if reduction == "none":
-        if fast is not None:
-            out = np.empty_like(yhat)
-            if fast.loss_elements(yhat, y, out, power, threads):
-                return out
-            a, b = _readable(yhat), _readable(y)
-            if a is not yhat or b is not y:
-                return _loss(a, b, reduction, power, threads)
         with np.errstate(over="ignore"):  # |yhat − y| or its square past the largest float: inf
             return _error_power(yhat, y, np.empty_like(yhat), power)
     if yhat.size == 0:
         return None
-    total = fast.loss_sum(yhat, y, power, threads) if fast is not None else None
-    if total is None and fast is not None:
-        a, b = _readable(yhat), _readable(y)
-        if a is not yhat or b is not y:
-            return _loss(a, b, reduction, power, threads)
-    if total is None:
-        total = _blocked_sum(yhat, y, power)
+    total = _blocked_sum(yhat, y, power)
     value = reduced_loss(
         total, yhat.size, yhat.dtype.char, power, reduction, lambda: np.array_equal(yhat, y)
     )
     return None if value is None else np.asarray(value, dtype=yhat.dtype)
-
-
-def reduced_loss(
-    total: float, size: int, kind: str, power: int, reduction: str, equal: Callable[[], bool]
-) -> float | None:
-    """The loss from the plain sum of ``size`` terms of dtype ``kind`` ('f' or 'd'), or None
-    where the careful generic form is needed. ``equal()`` says whether the arrays are equal.
-
-    Overflow anywhere, or squares small enough to have lost digits in the
-    subnormal range: the generic formula scales them first. (A zero sum of
-    equal arrays is exact.)
-    """
-    smallest, largest = _RANGE[kind]
-    if not math.isfinite(total):
-        return None
-    if power == 2 and total < smallest and not (total == 0 and equal()):
-        return None
-    if reduction == "mean":
-        total /= size
-    if total > largest:  # near or past the top of a narrower dtype
-        return None
-    return total
-
-
-def l1_loss(
-    yhat: np.ndarray, y: np.ndarray, reduction: str, power: int, threads: int = 1
-) -> np.ndarray:
-    """L1 (power 1) or L2 (power 2): the plain blocked sum, else the generic formula.
-
-    ``threads`` as for :func:`softmax`."""
-    fast = _loss(yhat, y, reduction, power, threads)
-    return fast if fast is not None else _formulas.loss(yhat, y, reduction, power, xp=NUMPY_XP)
 
 
 l2_loss = l1_loss  # power selects the loss, as in the generic formula

@@ -46,8 +46,8 @@ import torch
 import torch.autograd.forward_ad as forward_ad
 
 from .. import _adagrad, _fork, _formulas
+from . import _compiled
 from . import _torch_private as private
-from . import numpy as numpy_kernels
 
 _LIBRARY = torch.library.Library("arraykit", "DEF")
 
@@ -145,7 +145,8 @@ def _in_float32(kernel: Callable[..., Any], tensors: int) -> Callable[..., Any]:
         if dtype not in _HALF:
             return kernel(*args)
         wide = [t.float() for t in args[:tensors]]
-        return kernel(*wide, *args[tensors:]).to(dtype)
+        result = kernel(*wide, *args[tensors:])
+        return None if result is None else result.to(dtype)
 
     return run
 
@@ -173,7 +174,7 @@ def share_threads() -> bool:
     arraykit's pool, also where this module is first imported there: an
     OpenMP runtime's threads do not survive a fork (see :mod:`arraykit._fork`).
     """
-    kernels = numpy_kernels.compiled
+    kernels = _compiled.compiled
     if kernels is None or not torch.backends.openmp.is_available() or _fork.forked:
         return False
     return any(kernels.share_threads(str(library)) for library in _torch_cpu_libraries())
@@ -196,13 +197,14 @@ SHARES_THREADS = share_threads()
 
 
 def _through_numpy(kernel: Callable[..., Any], tensors: int = 1) -> Callable[..., Any]:
-    """A CPU kernel: ``kernel`` on the NumPy views of the (dense, CPU) tensors, split over
-    torch's thread count, as torch's own CPU kernels are."""
+    """A CPU kernel: the compiled ``kernel`` (:mod:`arraykit._native._compiled`, any
+    layout) on the NumPy views of the (dense, CPU) tensors, split over torch's thread
+    count, as torch's own CPU kernels are; None where it declines."""
 
-    def cpu(*args: Any) -> torch.Tensor:
+    def cpu(*args: Any) -> torch.Tensor | None:
         arrays = [_numpy_view(t) for t in args[:tensors]]
         result = kernel(*arrays, *args[tensors:], threads=torch.get_num_threads())
-        return torch.from_numpy(np.asarray(result))
+        return None if result is None else torch.from_numpy(np.asarray(result))
 
     return _in_float32(cpu, tensors)
 
@@ -222,7 +224,7 @@ def _memory(t: torch.Tensor) -> tuple[int, int, str] | None:
 
 def _on_memory(name: str, fallback: Callable[..., Any], rows: bool = False) -> Callable[..., Any]:
     """A CPU kernel: the compiled kernel ``name`` on the tensor's own memory (see
-    :func:`_memory`) where it can read it and takes it (no special values), else ``fallback``.
+    :func:`_memory`) where it can read it, else ``fallback``.
 
     The kernel gets the memory as (address, elements, kind), the tensors held
     by this frame: a NumPy view and the NumPy layer around the kernel cost a
@@ -233,7 +235,7 @@ def _on_memory(name: str, fallback: Callable[..., Any], rows: bool = False) -> C
     ``rows``: the kernel works on rows along the last axis, whose length it
     is given (the arguments after the tensor go to ``fallback`` alone).
     """
-    kernel = getattr(numpy_kernels.compiled, name, None)
+    kernel = getattr(_compiled.compiled, name, None)
     if kernel is None:
         return fallback
 
@@ -290,12 +292,23 @@ def _impl(
     default = everywhere or _in_float32(generic, tensors)
     _LIBRARY.impl(name, default, "CompositeExplicitAutograd")
     if cpu is not None:
-        _LIBRARY.impl(name, cpu, "CPU")
+        _LIBRARY.impl(name, _or_else(cpu, default), "CPU")
     CUDA_KERNELS[name] = _on_cuda(cuda, default) if cuda is not None else default
     if cuda is not None:
         _LIBRARY.impl(name, CUDA_KERNELS[name], "CUDA")
     torch.library.register_fake(f"arraykit::{name}", fake, lib=_LIBRARY)
     torch.library.register_vmap(f"arraykit::{name}", vmap, lib=_LIBRARY)
+
+
+def _or_else(kernel: Callable[..., Any], default: Callable[..., Any]) -> Callable[..., Any]:
+    """An operator's kernel: ``kernel``, and ``default`` (the formula in torch operations)
+    where it declines: the dispatcher's route, inside the operator."""
+
+    def run(*args: Any) -> Any:
+        result = kernel(*args)
+        return default(*args) if result is None else result
+
+    return run
 
 
 def _define(
@@ -499,7 +512,7 @@ def _sigmoid_derivative_backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
 
 
 _SIGMOID_DERIVATIVE_CPU = _on_memory(
-    "sigmoid_derivative", _through_numpy(numpy_kernels.sigmoid_derivative)
+    "sigmoid_derivative", _through_numpy(_compiled.sigmoid_derivative)
 )
 
 sigmoid_derivative_differentiable: Any = _define_differentiable(
@@ -525,7 +538,8 @@ _sigmoid_derivative: Any = _define(
 
 
 def sigmoid_derivative(x: torch.Tensor) -> torch.Tensor:
-    return _SIGMOID_DERIVATIVE_CPU(x) if direct(x) else _sigmoid_derivative(x)  # type: ignore[no-any-return]
+    result = _SIGMOID_DERIVATIVE_CPU(x) if direct(x) else None
+    return _sigmoid_derivative(x) if result is None else result  # type: ignore[no-any-return]
 
 
 # --- softmax ------------------------------------------------------------------------------
@@ -533,7 +547,7 @@ def sigmoid_derivative(x: torch.Tensor) -> torch.Tensor:
 
 # The operator's int[] arrives as a list; the NumPy kernel wants the tuple of axes.
 _SOFTMAX_NUMPY = _through_numpy(
-    lambda x, axes, threads: numpy_kernels.softmax(x, tuple(axes), threads=threads)
+    lambda x, axes, threads: _compiled.softmax(x, tuple(axes), threads=threads)
 )
 _SOFTMAX_ROWS = _on_memory("softmax_rows", _SOFTMAX_NUMPY, rows=True)
 
@@ -589,9 +603,8 @@ _softmax: Any = _define(
 
 
 def softmax(x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
-    if direct(x):
-        return _SOFTMAX_CPU(x, axes)  # type: ignore[no-any-return]
-    return _softmax(x, list(axes))  # type: ignore[no-any-return]
+    result = _SOFTMAX_CPU(x, axes) if direct(x) else None
+    return _softmax(x, list(axes)) if result is None else result  # type: ignore[no-any-return]
 
 
 # --- normalize_rows -----------------------------------------------------------------------
@@ -610,9 +623,7 @@ def _normalize_rows_backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
     return normalize_rows_backward(grad, x)  # type: ignore[no-any-return]
 
 
-_NORMALIZE_CPU = _on_memory(
-    "normalize_rows", _through_numpy(numpy_kernels.normalize_rows), rows=True
-)
+_NORMALIZE_CPU = _on_memory("normalize_rows", _through_numpy(_compiled.normalize_rows), rows=True)
 
 normalize_rows_differentiable: Any = _define_differentiable(
     "normalize_rows_differentiable(Tensor x) -> Tensor",
@@ -637,7 +648,8 @@ _normalize_rows: Any = _define(
 
 
 def normalize_rows(x: torch.Tensor) -> torch.Tensor:
-    return _NORMALIZE_CPU(x) if direct(x) else _normalize_rows(x)  # type: ignore[no-any-return]
+    result = _NORMALIZE_CPU(x) if direct(x) else None
+    return _normalize_rows(x) if result is None else result  # type: ignore[no-any-return]
 
 
 # --- losses -------------------------------------------------------------------------------
@@ -696,14 +708,16 @@ def _loss_backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
     return (gradient if first else None, -gradient if second else None, None, None)
 
 
-_LOSS_NUMPY = _through_numpy(numpy_kernels.l1_loss, tensors=2)
+_LOSS_NUMPY = _through_numpy(_compiled.loss, tensors=2)
 
 
-def _LOSS_CPU(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> torch.Tensor:
+def _LOSS_CPU(
+    yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int
+) -> torch.Tensor | None:
     """The loss's CPU kernel: the compiled kernels on the tensors' own memory (see
-    :func:`_memory`) where they can read both, of one dtype and shape; the NumPy path
-    otherwise, and where the plain sum needs the careful form."""
-    kernels = numpy_kernels.compiled
+    :func:`_memory`) where they can read both, of one dtype and shape, else through
+    NumPy views; None where the plain sum needs the careful form."""
+    kernels = _compiled.compiled
     a, b = _memory(yhat), _memory(y)
     if (
         kernels is not None
@@ -721,12 +735,10 @@ def _LOSS_CPU(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -
                 return torch.from_numpy(out)
         else:
             total = kernels.loss_sum(a, b, power, threads)
-            value = None
             if total is not None:
                 equal = lambda: bool(torch.equal(yhat, y))  # noqa: E731
-                value = numpy_kernels.reduced_loss(total, n, kind, power, reduction, equal)
-            if value is not None:
-                return torch.from_numpy(np.asarray(value, dtype=kind))
+                value = _compiled.reduced_loss(total, n, kind, power, reduction, equal)
+                return None if value is None else torch.from_numpy(np.asarray(value, dtype=kind))
     return _LOSS_NUMPY(yhat, y, reduction, power)  # type: ignore[no-any-return]
 
 
@@ -753,9 +765,8 @@ _loss: Any = _define(
 
 
 def l1_loss(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> torch.Tensor:
-    if direct(yhat, y):
-        return _LOSS_CPU(yhat, y, reduction, power)  # type: ignore[no-any-return]
-    return _loss(yhat, y, reduction, power)  # type: ignore[no-any-return]
+    result = _LOSS_CPU(yhat, y, reduction, power) if direct(yhat, y) else None
+    return _loss(yhat, y, reduction, power) if result is None else result  # type: ignore[no-any-return]
 
 
 l2_loss = l1_loss  # power selects the loss, as in the generic formula
