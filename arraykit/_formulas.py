@@ -158,6 +158,9 @@ def sigmoid_second_derivative(x: Array, /, *, xp: Namespace) -> Array:
 
 def softmax(x: Array, axes: tuple[int, ...], /, *, xp: Namespace) -> Array:
     """Softmax over the (normalised, non-empty) ``axes``, with the limits of ±inf and NaN."""
+    wide = wider_sum_dtype(xp, x)
+    if wide is not None:
+        return _softmax_widened(x, axes, wide, xp)
     finfo = xp.finfo(x.dtype)
     largest = float(finfo.max)
     # exp(-cutoff) underflows to 0: anything further below the maximum is
@@ -190,6 +193,28 @@ def softmax(x: Array, axes: tuple[int, ...], /, *, xp: Namespace) -> Array:
     return divide_by_sum(e, axes, 2.0 * softmax_boost(finfo), xp=xp)
 
 
+_BEYOND_FLOAT32 = 2.0**200
+"""Past float32's range, inside float64's: where float32's ±inf are put."""
+
+
+def _softmax_widened(x: Array, axes: tuple[int, ...], wide: Any, xp: Namespace) -> Array:
+    """float32 in float64: one exp, one sum and one division per entry, rounded once.
+
+    A difference whose exp is not 0 is below 104 in size, rounded to 2^-53
+    relative, and float64's exp and sum add errors of the same order: the
+    float32 result is within an ulp. The special rows come from clamps, with
+    no select: −inf becomes −2**200, so a row of −inf is uniform; a row
+    holding +inf shifts by 2**200, so its finite entries vanish and its +inf
+    entries (inf − 2**200, taken down to 2**−1000, which no finite entry
+    reaches, so that no tie splits a derivative) become exp(≈0) = 1; a NaN
+    propagates through the maximum.
+    """
+    y = xp.clip(xp.astype(x, wide), min=-_BEYOND_FLOAT32)
+    shift = xp.clip(xp.max(y, axis=axes, keepdims=True), max=_BEYOND_FLOAT32)
+    e = xp.exp(xp.clip(y - shift, max=2.0**-1000))
+    return xp.astype(e / xp.sum(e, axis=axes, keepdims=True), x.dtype)
+
+
 def softmax_boost(finfo: Any) -> float:
     """The power of two the exponentials are scaled by (see :func:`softmax`)."""
     return 2.0 ** (round(-math.log2(float(finfo.eps))) + 4)
@@ -218,8 +243,26 @@ def divide_by_sum(e: Array, axes: tuple[int, ...], bound: float, /, *, xp: Names
 
 def normalize_rows(x: Array, /, *, xp: Namespace) -> Array:
     """Each row of the (non-empty) matrix ``x`` divided by its Euclidean norm."""
+    wide = wider_sum_dtype(xp, x)
+    if wide is not None:
+        return _normalize_widened(x, wide, xp)
     y, norm, _ = _scaled_rows(x, xp)
     return y / xp.where(norm > 0, norm, 1.0)
+
+
+def _normalize_widened(x: Array, wide: Any, xp: Namespace) -> Array:
+    """float32 rows in float64, clamped at ±2**278 and scaled by 2**−278 (exact).
+
+    The squares can then neither overflow nor underflow, for any float32
+    row, and a row holding ±inf gives its limit without a select: the
+    infinite entries become ±1 and share the norm, the finite ones fall
+    below 2**−150 and round to 0. A zero row stays zero (its norm is taken
+    as the smallest normal); NaN propagates.
+    """
+    beyond = 2.0**278
+    z = xp.clip(xp.astype(x, wide), min=-beyond, max=beyond) * 2.0**-278
+    total = xp.sum(z * z, axis=-1, keepdims=True)
+    return xp.astype(z / xp.sqrt(xp.clip(total, min=2.0**-1022)), x.dtype)
 
 
 def normalize_rows_backward(g: Array, x: Array, /, *, xp: Namespace) -> Array:
@@ -273,6 +316,9 @@ def _scaled_rows(x: Array, xp: Namespace) -> tuple[Array, Array, Array]:
 
 def loss(yhat: Array, y: Array, reduction: str, power: int, /, *, xp: Namespace) -> Array:
     """L1 (power 1) and L2 (power 2) losses, reduced by "sum", "mean" or "none"."""
+    wide = wider_sum_dtype(xp, yhat)
+    if wide is not None and not is_empty(yhat):
+        return _loss_widened(yhat, y, reduction, power, wide, xp)
     if reduction == "none":
         absolute, pre = _pre_scaled_error(yhat, y, xp)
         absolute = _product(absolute, 1.0 / pre, xp)
@@ -286,6 +332,30 @@ def loss(yhat: Array, y: Array, reduction: str, power: int, /, *, xp: Namespace)
         # functions refuse an unknown one before it gets here.
         total = total / element_count(yhat)
     return unscale(total, scale, power, xp=xp)
+
+
+def _loss_widened(
+    yhat: Array, y: Array, reduction: str, power: int, wide: Any, xp: Namespace
+) -> Array:
+    """float32 in float64: the differences and their squares can neither overflow nor
+    underflow there, so no scaling; the sum's errors are far below float32's last bit,
+    and the result is rounded once."""
+    error = xp.abs(xp.astype(yhat, wide) - xp.astype(y, wide))
+    terms = error if power == 1 else error * error
+    if reduction != "none":
+        terms = xp.sum(terms)
+        if reduction == "mean":
+            terms = terms / element_count(yhat)
+    return _narrowed(terms, yhat.dtype, xp)
+
+
+def _narrowed(v: Array, dtype: Any, xp: Namespace) -> Array:
+    """Non-negative float64 ``v`` rounded to the narrower ``dtype``: inf from where it
+    rounds there (half an ulp past the largest float) without the warning NumPy gives a
+    cast that overflows; NaN stays NaN."""
+    top = float(xp.finfo(dtype).max)
+    edge = math.ldexp(1.0 - float(xp.finfo(dtype).eps) / 4, math.frexp(top)[1])
+    return xp.astype(xp.where(v >= edge, math.inf, v), dtype)
 
 
 def loss_backward(

@@ -124,6 +124,25 @@ def test_support_matrix_is_current() -> None:
     )
 
 
+def test_every_fast_path_says_what_it_pays_for() -> None:
+    """docs/benchmarks.md has a row, per backend, naming each fast path its module
+    defines (and no row for one that is gone): a copy of a formula stays only with the
+    measurement of what it wins."""
+    import re
+
+    page = (DOCS / "benchmarks.md").read_text()
+    table = page.split("## What each copy pays for", 1)[1].split("\n## ", 1)[0]
+    listed: dict[str, set[str]] = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[0] not in ("backend", "---"):
+            listed.setdefault(cells[0], set()).update(re.findall(r"`(\w+)`", cells[1]))
+    support = _support()
+    for library in ("numpy", "torch", "jax", "dask", "cupy"):
+        defined = support.fast_paths(library)
+        assert listed.get(library, set()) == defined, (library, sorted(defined))
+
+
 def test_support_matrix_lists_every_backend_and_primitive() -> None:
     import backends
 

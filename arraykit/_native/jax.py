@@ -15,6 +15,7 @@ other dtypes' counts).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -67,30 +68,11 @@ def sigmoid_derivative(x: Any) -> Any:
 
 @jax.jit(static_argnums=1)
 def softmax(x: Any, axes: tuple[int, ...]) -> Any:
-    """Softmax with no data-dependent branch: one kernel for float32 where float64 exists."""
+    """Softmax with no data-dependent branch: float32 where float64 exists is the
+    formula's (one fused kernel); otherwise the rows' TwoSum with selects below."""
     if wider_sum_dtype(jnp, x) is not None:
-        return _softmax_in_float64(x, axes)
+        return _formulas.softmax(x, axes, xp=jnp)
     return _softmax_twosum(x, axes)
-
-
-_BEYOND_FLOAT32 = 2.0**200
-"""Past float32's range, inside float64's: where float32's ±inf are put."""
-
-
-def _softmax_in_float64(x: Any, axes: tuple[int, ...]) -> Any:
-    """float32 in float64: the differences are exact, ``exp`` is float64's; one rounding.
-
-    XLA fuses it into one kernel: the special rows are handled by clamps on
-    one side, not selects. −inf becomes −2**200, so a row of −inf is
-    uniform; a row holding +inf shifts by 2**200, so its finite entries
-    vanish and its +inf entries (inf − 2**200, taken down to 2**−1000, which
-    no finite entry reaches, so that no tie splits a derivative) become
-    exp(≈0) = 1; a NaN propagates through the maximum.
-    """
-    y = jnp.maximum(x.astype(jnp.float64), -_BEYOND_FLOAT32)
-    shift = jnp.minimum(jnp.max(y, axis=axes, keepdims=True), _BEYOND_FLOAT32)
-    e = jnp.exp(jnp.minimum(y - shift, 2.0**-1000))
-    return (e / jnp.sum(e, axis=axes, keepdims=True)).astype(x.dtype)
 
 
 def _softmax_twosum(x: Any, axes: tuple[int, ...]) -> Any:
@@ -182,21 +164,9 @@ def _normalize_scaled(x: Any) -> Any:
     return y / jnp.sqrt(jnp.maximum(total, float(finfo.smallest_normal))).astype(y.dtype)
 
 
-@jax.jit(static_argnums=(2, 3))
-def l1_loss(yhat: Any, y: Any, reduction: str, power: int) -> Any:
-    wide = wider_sum_dtype(jnp, yhat)
-    if wide is None:
-        return _formulas.loss(yhat, y, reduction, power, xp=jnp)
-    # float32 in float64: differences and their squares can neither overflow
-    # nor underflow there, so no scaling pass is needed.
-    error = jnp.abs(yhat.astype(wide) - y.astype(wide))
-    terms = error if power == 1 else error * error
-    if reduction != "none":
-        terms = jnp.sum(terms)
-        if reduction == "mean":
-            terms = terms / _formulas.element_count(yhat)
-    return terms.astype(yhat.dtype)
-
+# The formula, compiled once per reduction and power: eagerly its operations would
+# each dispatch on their own.
+l1_loss = jax.jit(functools.partial(_formulas.loss, xp=jnp), static_argnums=(2, 3))
 
 l2_loss = l1_loss  # the same compiled function; power selects the loss
 
