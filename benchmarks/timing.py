@@ -64,6 +64,9 @@ def machine() -> dict[str, str]:
         "processor": _cpu_name(),
         "numpy": numpy.__version__,
     }
+    from arraykit._native import compiled
+
+    info["kernels"] = "not built" if compiled is None else compiled.INSTRUCTIONS
     for name in ("torch", "jax", "dask", "cupy", "scipy"):
         try:
             module = __import__(name)

@@ -105,3 +105,33 @@ def test_softmax_over_any_axis_is_the_last_axis_moved(library: str, dtype: str) 
                 got = np.asarray(ak.softmax(wrap(view), axis=axis))
                 message = f"{shape}, axis {axis}, {layout}"
                 np.testing.assert_array_equal(got, expected, err_msg=message)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_paths_that_read_memory_in_place_allocate_only_the_result(dtype: str) -> None:
+    """Counted with tracemalloc (NumPy reports its allocations there): the contiguous
+    rows, and short softmax axes across memory (a transposed array's rows, the first or
+    a middle axis: the columns' kernel), allocate the result and nothing of its size."""
+    import tracemalloc
+
+    rng = np.random.default_rng(9)
+    flat = rng.normal(size=1_200_000).astype(dtype)
+    cases = [
+        ("sigmoid", lambda: ak.sigmoid(flat)),
+        ("sigmoid_derivative", lambda: ak.sigmoid_derivative(flat)),
+        ("softmax rows", lambda: ak.softmax(flat.reshape(-1, 100))),
+        ("normalize_rows", lambda: ak.normalize_rows(flat.reshape(-1, 100))),
+        ("l2_loss none", lambda: ak.l2_loss(flat, flat, reduction="none")),
+        ("softmax, transposed rows of 3", lambda: ak.softmax(flat.reshape(3, -1).T)),
+        ("softmax over axis 0", lambda: ak.softmax(flat.reshape(5, -1), axis=0)),
+        ("softmax over a middle axis", lambda: ak.softmax(flat.reshape(40, 6, -1), axis=1)),
+    ]
+    for name, call in cases:
+        call()  # first calls set up what they keep
+        tracemalloc.start()
+        try:
+            result = call()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < result.nbytes + (1 << 16), (name, peak, result.nbytes)

@@ -76,9 +76,13 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
         return None
     last = x.ndim - 1
     if axes == (last,):
-        out = np.empty_like(x)
-        if compiled.softmax_rows(x, out, x.shape[last], threads):
-            return out  # the common case: the kernels read x as it is
+        if x.flags.c_contiguous:
+            out = np.empty_like(x)
+            if compiled.softmax_rows(x, out, x.shape[last], threads):
+                return out  # the common case: the kernels read x as it is
+        served = _softmax_columns(x, last, threads) if serves(x) else None
+        if served is not None:
+            return served  # a transposed array's short rows, in place
         copy = readable(x) if serves(x) else x
         return None if copy is x else softmax(copy, axes, threads)
     if len(axes) == 1:

@@ -218,6 +218,7 @@ sum_value(const Sum *s)
  * vectors the target has (or to scalars). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
     && defined(__GLIBC__) && !defined(ARRAYKIT_NO_CLONES) /* musl has no clone resolver */
+#define VECTOR_CLONES_ARE_CLONES
 #define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 /* The same, with a * b + c fused where the processor can: in the exps'
  * polynomials that is faster and more accurate (measured: sigmoid_derivative
@@ -237,6 +238,18 @@ sum_value(const Sum *s)
 #define VECTOR_CLONES_FUSED
 #endif
 #endif
+/* Which instructions the vector code was built for, as the sweep records it. */
+#if defined(VECTOR_CLONES_ARE_CLONES)
+#define INSTRUCTIONS "clones: x86-64-v4, x86-64-v3, baseline (the processor's best)"
+#elif defined(__AVX512F__)
+#define INSTRUCTIONS "x86-64-v4 (AVX-512) only"
+#elif defined(__AVX2__)
+#define INSTRUCTIONS "x86-64-v3 (AVX2) only"
+#elif defined(__x86_64__)
+#define INSTRUCTIONS "x86-64 baseline (SSE2) only"
+#else
+#define INSTRUCTIONS "the target's default"
+#endif
 #define INLINE static inline __attribute__((always_inline))
 /* Vectors wider than the baseline's registers pass between inlined helpers
  * only: the note on their calling convention does not apply. */
@@ -255,6 +268,47 @@ typedef int vint_wide __attribute__((vector_size(8 * LANES)));
 #define WIDE (2 * LANES)
 
 typedef double vdouble_wide __attribute__((vector_size(16 * LANES)));
+
+/* Comparisons of vectors. GCC (12) compiles a floating-point comparison of
+ * vectors wider than the target's registers (these 64-byte vectors, where
+ * the target is AVX2) into one scalar comparison and branch per lane; made
+ * of comparisons of halves, each half is one instruction from AVX on. Where the build is for AVX2 alone (or the
+ * baseline), the halves serve. The clones keep whole comparisons: the
+ * AVX-512 clone's are one instruction, where halves cost it a tenth to a
+ * quarter, and a choice per clone would need each level's own vector width
+ * (docs/benchmarks.md, "At each instruction level"). */
+#if defined(__x86_64__) && !defined(__AVX512F__) && !defined(VECTOR_CLONES_ARE_CLONES)
+#define WHOLE_COMPARES 0
+#else
+#define WHOLE_COMPARES 1
+#endif
+typedef double vdouble_half __attribute__((vector_size(4 * LANES)));
+typedef long long vlong_half __attribute__((vector_size(4 * LANES)));
+typedef int vint_half __attribute__((vector_size(4 * LANES)));
+#define HALVES_COMPARE(NAME, VT, MT, HT, HMT, OP)                                          \
+    INLINE MT NAME(VT a, VT b)                                                             \
+    {                                                                                      \
+        if (WHOLE_COMPARES) {                                                              \
+            return a OP b;                                                                 \
+        }                                                                                  \
+        HT x[2], y[2];                                                                     \
+        HMT r[2];                                                                          \
+        MT mask;                                                                           \
+        memcpy(x, &a, sizeof a);                                                           \
+        memcpy(y, &b, sizeof b);                                                           \
+        r[0] = x[0] OP y[0];                                                               \
+        r[1] = x[1] OP y[1];                                                               \
+        memcpy(&mask, r, sizeof mask);                                                     \
+        return mask;                                                                       \
+    }
+HALVES_COMPARE(lanes_lt, vdouble, vlong, vdouble_half, vlong_half, <)
+HALVES_COMPARE(lanes_gt, vdouble, vlong, vdouble_half, vlong_half, >)
+HALVES_COMPARE(lanes_ge, vdouble, vlong, vdouble_half, vlong_half, >=)
+HALVES_COMPARE(wide_lt, vfloat_wide, vint_wide, vfloat, vint_half, <)
+HALVES_COMPARE(wide_gt, vfloat_wide, vint_wide, vfloat, vint_half, >)
+HALVES_COMPARE(wide_ge, vfloat_wide, vint_wide, vfloat, vint_half, >=)
+HALVES_COMPARE(index_ge_lanes, vlong, vlong, vlong_half, vlong_half, >=)
+HALVES_COMPARE(index_ge_wide, vint_wide, vint_wide, vint_half, vint_half, >=)
 
 /* Eight floats in double lanes. GCC (12) splits the direct conversion into
  * four-lane ones; the conversion of twice the lanes it emits as two whole
@@ -629,7 +683,7 @@ INLINE vdouble
 exp_nonpositive(vdouble s)
 {
     vdouble floor = (vdouble){0} - 746.0; /* exp below it rounds to 0 */
-    s = select_lanes(s < floor, floor, s);
+    s = select_lanes(lanes_lt(s, floor), floor, s);
     vdouble n = (s * 0x1.71547652b82fep0 + SHIFTER) - SHIFTER;
     vdouble hi = s - n * 0x1.62e42fee00000p-1, lo = n * 0x1.a39ef35793c76p-33;
     vdouble r = hi - lo, q = (vdouble){0} + 0x1.af631d0059becp-26;
@@ -650,7 +704,7 @@ INLINE vfloat_wide
 exp_nonpositive_wide(vfloat_wide s)
 {
     vfloat_wide floor = (vfloat_wide){0} - 104.0f; /* exp below it rounds to 0 */
-    s = select_wide(s < floor, floor, s);
+    s = select_wide(wide_lt(s, floor), floor, s);
     vfloat_wide n = (s * 0x1.715476p0f + SHIFTER_FLOAT) - SHIFTER_FLOAT;
     vfloat_wide r = (s - n * 0x1.62e4p-1f) - n * 0x1.7f7d1cp-20f;
     vfloat_wide q = (vfloat_wide){0} + 0x1.6d7532p-10f;
@@ -675,7 +729,7 @@ sigmoid_derivative_lanes(vdouble v)
     vdouble e = exp_nonpositive(-(vdouble)((vlong)v & ((vlong){0} + 0x7fffffffffffffffLL)));
     vdouble d = 1.0 + e, d_low = (1.0 - d) + e;
     vdouble r = e / (d * (d + 2.0 * d_low)), quarter = (vdouble){0} + 0.25;
-    return select_lanes(r > quarter, quarter, r);
+    return select_lanes(lanes_gt(r, quarter), quarter, r);
 }
 
 INLINE vfloat_wide
@@ -684,7 +738,7 @@ sigmoid_derivative_wide(vfloat_wide v)
     vfloat_wide e = exp_nonpositive_wide(-(vfloat_wide)((vint_wide)v & 0x7fffffff));
     vfloat_wide d = 1.0f + e, d_low = (1.0f - d) + e;
     vfloat_wide r = e / (d * (d + 2.0f * d_low)), quarter = (vfloat_wide){0} + 0.25f;
-    return select_wide(r > quarter, quarter, r);
+    return select_wide(wide_gt(r, quarter), quarter, r);
 }
 
 /* 1 / (1 + e) for x >= 0 and e / (1 + e) below, e = exp(-|x|) <= 1: nothing
@@ -693,14 +747,14 @@ INLINE vdouble
 sigmoid_lanes(vdouble v)
 {
     vdouble e = exp_nonpositive(-(vdouble)((vlong)v & ((vlong){0} + 0x7fffffffffffffffLL)));
-    return select_lanes(v >= 0.0, (vdouble){0} + 1.0, e) / (1.0 + e);
+    return select_lanes(lanes_ge(v, (vdouble){0}), (vdouble){0} + 1.0, e) / (1.0 + e);
 }
 
 INLINE vfloat_wide
 sigmoid_wide(vfloat_wide v)
 {
     vfloat_wide e = exp_nonpositive_wide(-(vfloat_wide)((vint_wide)v & 0x7fffffff));
-    return select_wide(v >= 0.0f, (vfloat_wide){0} + 1.0f, e) / (1.0f + e);
+    return select_wide(wide_ge(v, (vfloat_wide){0}), (vfloat_wide){0} + 1.0f, e) / (1.0f + e);
 }
 
 typedef struct {
@@ -807,14 +861,14 @@ softmax_exp_lanes(vdouble v, vdouble m)
 {
     vdouble d = v - m, e = exp_nonpositive(d), floor = (vdouble){0} - 746.0;
     /* Below the floor (-inf too, whose error term is NaN) exp is 0; NaN stays NaN. */
-    return select_lanes(d < floor, (vdouble){0}, e + e * difference_error_lanes(v, m, d));
+    return select_lanes(lanes_lt(d, floor), (vdouble){0}, e + e * difference_error_lanes(v, m, d));
 }
 
 INLINE vfloat_wide
 softmax_exp_wide(vfloat_wide v, vfloat_wide m)
 {
     vfloat_wide d = v - m, e = exp_nonpositive_wide(d), floor = (vfloat_wide){0} - 104.0f;
-    return select_wide(d < floor, (vfloat_wide){0}, e + e * difference_error_wide(v, m, d));
+    return select_wide(wide_lt(d, floor), (vfloat_wide){0}, e + e * difference_error_wide(v, m, d));
 }
 
 /* Sums in compensated lanes (TwoSum in each). */
@@ -848,14 +902,14 @@ INLINE vlong
 lanes_from(Py_ssize_t first)
 {
     vlong index = {0, 1, 2, 3, 4, 5, 6, 7};
-    return index >= first;
+    return index_ge_lanes(index, (vlong){0} + first);
 }
 
 INLINE vint_wide
 wide_lanes_from(Py_ssize_t first)
 {
     vint_wide index = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    return index >= (int)first;
+    return index_ge_wide(index, (vint_wide){0} + (int)first);
 }
 
 /* The largest lane (NaN never wins a comparison: the caller checks the sum). */
@@ -873,7 +927,7 @@ LARGEST(largest_wide, float, vfloat_wide, WIDE)
 
 /* The largest entry of a row of at least one vector: whole vectors, then the
  * last one, which may overlap the one before. */
-#define ROW_MAX(NAME, T, VT, WIDTH, SELECT, LARGEST_LANE)                                  \
+#define ROW_MAX(NAME, T, VT, WIDTH, SELECT, GREATER, LARGEST_LANE)                         \
     INLINE T NAME(const T *x, Py_ssize_t cols)                                             \
     {                                                                                      \
         VT top = (VT){0} - INFINITY, other = top, v, w;                                    \
@@ -883,19 +937,19 @@ LARGEST(largest_wide, float, vfloat_wide, WIDE)
         for (; k <= cols - 2 * WIDTH; k += 2 * WIDTH) {                                    \
             memcpy(&v, x + k, sizeof v);                                                   \
             memcpy(&w, x + k + WIDTH, sizeof w);                                           \
-            top = SELECT(v > top, v, top);                                                 \
-            other = SELECT(w > other, w, other);                                           \
+            top = SELECT(GREATER(v, top), v, top);                                         \
+            other = SELECT(GREATER(w, other), w, other);                                   \
         }                                                                                  \
         if (k <= cols - WIDTH) {                                                           \
             memcpy(&v, x + k, sizeof v);                                                   \
-            top = SELECT(v > top, v, top);                                                 \
+            top = SELECT(GREATER(v, top), v, top);                                         \
         }                                                                                  \
         memcpy(&w, x + cols - WIDTH, sizeof w);                                            \
-        other = SELECT(w > other, w, other);                                               \
-        return LARGEST_LANE(SELECT(other > top, other, top));                              \
+        other = SELECT(GREATER(w, other), w, other);                                       \
+        return LARGEST_LANE(SELECT(GREATER(other, top), other, top));                      \
     }
-ROW_MAX(row_max_double, double, vdouble, LANES, select_lanes, largest_lanes)
-ROW_MAX(row_max_float, float, vfloat_wide, WIDE, select_wide, largest_wide)
+ROW_MAX(row_max_double, double, vdouble, LANES, select_lanes, lanes_gt, largest_lanes)
+ROW_MAX(row_max_float, float, vfloat_wide, WIDE, select_wide, wide_gt, largest_wide)
 
 /* The limit a row takes where its maximum is not finite, as the generic
  * formula defines it: a NaN anywhere makes the row NaN; otherwise the entries
@@ -1158,19 +1212,19 @@ INLINE void
 neumaier_lanes(vdouble *sum, vdouble *err, vdouble v)
 {
     vdouble t = *sum + v;
-    *err += select_lanes(abs_lanes(*sum) >= abs_lanes(v), (*sum - t) + v, (v - t) + *sum);
+    *err += select_lanes(lanes_ge(abs_lanes(*sum), abs_lanes(v)), (*sum - t) + v, (v - t) + *sum);
     *sum = t;
 }
 
+/* Whether any lane of the mask is set, without a branch per lane. */
 INLINE int
-all_lanes(vlong mask)
+any_lanes(vlong mask)
 {
+    long long any = 0;
     for (int lane = 0; lane < LANES; lane++) {
-        if (!mask[lane]) {
-            return 0;
-        }
+        any |= mask[lane];
     }
-    return 1;
+    return any != 0;
 }
 
 /* One chunk of double lanes: rows `stride` apart. A lane whose row holds
@@ -1182,7 +1236,7 @@ softmax_columns_double(const double *x, double *out, Py_ssize_t length, Py_ssize
     vdouble m = (vdouble){0} - INFINITY, v, e[LANES], sum = {0}, err = {0};
     for (Py_ssize_t i = 0; i < length; i++) {
         memcpy(&v, x + i * stride, sizeof v);
-        m = select_lanes(v > m, v, m);
+        m = select_lanes(lanes_gt(v, m), v, m);
     }
     for (Py_ssize_t i = 0; i < length; i++) {
         memcpy(&v, x + i * stride, sizeof v);
@@ -1194,10 +1248,12 @@ softmax_columns_double(const double *x, double *out, Py_ssize_t length, Py_ssize
         v = e[i] / total;
         memcpy(out + i * stride, &v, sizeof v);
     }
-    vlong fails = (abs_lanes(m) > DBL_MAX) | ~(total >= 1.0);
-    for (int lane = 0; lane < LANES; lane++) {
-        if (fails[lane]) {
-            softmax_limit_double(x + lane, out + lane, length, stride);
+    vlong fails = lanes_gt(abs_lanes(m), (vdouble){0} + DBL_MAX) | ~lanes_ge(total, (vdouble){0} + 1.0);
+    if (any_lanes(fails)) {
+        for (int lane = 0; lane < LANES; lane++) {
+            if (fails[lane]) {
+                softmax_limit_double(x + lane, out + lane, length, stride);
+            }
         }
     }
 }
@@ -1210,7 +1266,7 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
     vdouble sum[2] = {{0}, {0}}, err[2] = {{0}, {0}};
     for (Py_ssize_t i = 0; i < length; i++) {
         memcpy(&v, x + i * stride, sizeof v);
-        m = select_wide(v > m, v, m);
+        m = select_wide(wide_gt(v, m), v, m);
     }
     for (Py_ssize_t i = 0; i < length; i++) {
         memcpy(&v, x + i * stride, sizeof v);
@@ -1230,9 +1286,13 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
         }
         memcpy(out + i * stride, half, sizeof half);
     }
-    for (int lane = 0; lane < WIDE; lane++) {
-        if (!isfinite(m[lane]) || !(total[lane / LANES][lane % LANES] >= 1.0)) {
-            softmax_limit_float(x + lane, out + lane, length, stride);
+    vint_wide infinite = wide_gt((vfloat_wide)((vint_wide)m & 0x7fffffff), (vfloat_wide){0} + FLT_MAX);
+    vlong below = ~lanes_ge(total[0], (vdouble){0} + 1.0) | ~lanes_ge(total[1], (vdouble){0} + 1.0);
+    if (any_lanes(below) || any_lanes((vlong)infinite)) {
+        for (int lane = 0; lane < WIDE; lane++) {
+            if (!isfinite(m[lane]) || !(total[lane / LANES][lane % LANES] >= 1.0)) {
+                softmax_limit_float(x + lane, out + lane, length, stride);
+            }
         }
     }
 }
@@ -1806,6 +1866,10 @@ PyInit__kernels(void)
     }
 #endif
     PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddStringConstant(m, "INSTRUCTIONS", INSTRUCTIONS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     if (m != NULL && PyModule_AddIntConstant(m, "THREADS", HAVE_POOL) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -4,6 +4,7 @@
 from typing import Any
 
 THREADS: int  # 1 where built with threads, 0 for C99 or -DARRAYKIT_NO_THREADS
+INSTRUCTIONS: str  # the vector instructions built for (clones, or one level)
 
 def sigmoid(x: Any, out: Any, threads: int = 1, /) -> bool: ...
 def sigmoid_derivative(x: Any, out: Any, threads: int = 1, /) -> bool: ...
