@@ -72,18 +72,18 @@ sigmoid_derivative = elementwise("sigmoid_derivative")
 
 def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarray | None:
     """Softmax over the (nonnegative, non-empty) ``axes``, in any layout."""
-    if compiled is None or x.size == 0 or not axes:
+    if not serves(x) or x.size == 0 or not axes:
         return None
     last = x.ndim - 1
     if axes == (last,):
         if x.flags.c_contiguous:
             out = np.empty_like(x)
-            if compiled.softmax_rows(x, out, x.shape[last], threads):
+            if compiled.softmax_rows(x, out, x.shape[last], threads):  # type: ignore[union-attr]
                 return out  # the common case: the kernels read x as it is
-        served = _softmax_columns(x, last, threads) if serves(x) else None
+        served = _softmax_columns(x, last, threads)
         if served is not None:
             return served  # a transposed array's short rows, in place
-        copy = readable(x) if serves(x) else x
+        copy = readable(x)
         return None if copy is x else softmax(copy, axes, threads)
     if len(axes) == 1:
         served = _softmax_columns(x, axes[0], threads)
@@ -94,12 +94,10 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
         # The axes moved last (one copy, in their order), the result moved back.
         moved = softmax(np.moveaxis(x, axes, ends), ends, threads)
         return None if moved is None else np.moveaxis(moved, ends, axes)
-    if not serves(x):
-        return None
     x = readable(x)
     out = np.empty_like(x)
     length = math.prod(x.shape[-len(axes) :])
-    return out if compiled.softmax_rows(x, out, length, threads) else None
+    return out if compiled.softmax_rows(x, out, length, threads) else None  # type: ignore[union-attr]
 
 
 def _softmax_columns(x: np.ndarray, axis: int, threads: int) -> np.ndarray | None:
