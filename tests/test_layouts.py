@@ -111,7 +111,7 @@ def test_softmax_over_any_axis_is_the_last_axis_moved(library: str, dtype: str) 
 def test_paths_that_read_memory_in_place_allocate_only_the_result(dtype: str) -> None:
     """Counted with tracemalloc (NumPy reports its allocations there): the contiguous
     rows, and short softmax axes across memory (a transposed array's rows, the first or
-    a middle axis: the columns' kernel), allocate the result and nothing of its size."""
+    a middle axis: the columns' kernel), allocate the result and nothing near its size."""
     import tracemalloc
 
     rng = np.random.default_rng(9)
@@ -134,4 +134,6 @@ def test_paths_that_read_memory_in_place_allocate_only_the_result(dtype: str) ->
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-        assert peak < result.nbytes + (1 << 16), (name, peak, result.nbytes)
+        # Beside the result, only small things (Python's own, which vary with
+        # how the package was installed): any temporary of the data's size breaks it.
+        assert peak < result.nbytes + result.nbytes // 8, (name, peak, result.nbytes)
