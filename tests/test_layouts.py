@@ -6,6 +6,7 @@ CPU tensors. Their accuracy against mpmath, per layout and axis, is
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -109,14 +110,31 @@ def test_softmax_over_any_axis_is_the_last_axis_moved(library: str, dtype: str) 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_paths_that_read_memory_in_place_allocate_only_the_result(dtype: str) -> None:
-    """Counted with tracemalloc (NumPy reports its allocations there): the contiguous
-    rows, and short softmax axes across memory (a transposed array's rows, the first or
-    a middle axis: the columns' kernel), allocate the result and nothing near its size."""
+    """Counted with tracemalloc (NumPy reports its allocations there): every layout
+    allocates the result and nothing near its size. Contiguous rows; short softmax axes
+    across memory (a transposed array's rows, the first or a middle axis: the columns'
+    kernel); strided, reversed and transposed inputs and long axes across memory, which
+    the kernels gather a stretch at a time (or, for strided rows longer than that, a
+    block of rows)."""
     import tracemalloc
 
     rng = np.random.default_rng(9)
     flat = rng.normal(size=1_200_000).astype(dtype)
+    wide = rng.normal(size=(600, 4000)).astype(dtype)
+    strided, reversed_ = wide[:, ::2], wide[::-1, ::-1][:, :1000]
+    other = rng.normal(size=(1000, 600)).astype(dtype)[::-1].T  # the reversed's shape
     cases = [
+        ("sigmoid, strided", lambda: ak.sigmoid(strided)),
+        ("sigmoid_derivative, transposed", lambda: ak.sigmoid_derivative(wide.T)),
+        ("softmax, strided rows", lambda: ak.softmax(strided)),
+        ("softmax, reversed rows", lambda: ak.softmax(reversed_)),
+        ("softmax, long strided rows", lambda: ak.softmax(wide.reshape(150, -1)[:, ::2])),
+        ("softmax over a long first axis", lambda: ak.softmax(wide, axis=0)),
+        ("softmax over two axes", lambda: ak.softmax(wide.reshape(600, 40, 100), axis=(0, 2))),
+        ("normalize_rows, transposed", lambda: ak.normalize_rows(wide.T)),
+        ("normalize_rows, long strided rows", lambda: ak.normalize_rows(wide[:, ::-1][::2])),
+        ("l1_loss none, strided", lambda: ak.l1_loss(strided, wide[:, 1::2], reduction="none")),
+        ("l2_loss none, transposed", lambda: ak.l2_loss(wide.T, wide.T, reduction="none")),
         ("sigmoid", lambda: ak.sigmoid(flat)),
         ("sigmoid_derivative", lambda: ak.sigmoid_derivative(flat)),
         ("softmax rows", lambda: ak.softmax(flat.reshape(-1, 100))),
@@ -137,3 +155,18 @@ def test_paths_that_read_memory_in_place_allocate_only_the_result(dtype: str) ->
         # Beside the result, only small things (Python's own, which vary with
         # how the package was installed): any temporary of the data's size breaks it.
         assert peak < result.nbytes + result.nbytes // 8, (name, peak, result.nbytes)
+    # The reduced losses allocate nothing of the data's size at all.
+    pairs = [
+        ("l2_loss, strided", ak.l2_loss, strided, wide[:, 1::2]),
+        ("l1_loss, reversed", ak.l1_loss, reversed_, other),
+        ("l2_loss, transposed", ak.l2_loss, wide.T, wide.T[::-1]),
+    ]
+    for (name, function, a, b), reduction in itertools.product(pairs, ("mean", "sum")):
+        function(a, b, reduction=reduction)
+        tracemalloc.start()
+        try:
+            function(a, b, reduction=reduction)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < strided.nbytes // 8, (name, reduction, peak)

@@ -317,8 +317,105 @@ def test_numpy_kernels_losses(numpy_kernels: Any, power: int, dtype: str, copies
         assert_close(numpy_kernels.l1_loss(yhat, y, "sum", power), desired * copies, xb, dtype)
 
 
+def _every_kernel_on(kernels: Any, dtype: str) -> list[np.ndarray]:
+    """Every compiled kernel's results on one battery of inputs: rows of every length
+    class (short, a vector, long), special values, strided and reversed views, both
+    loss powers, one thread and two."""
+    rng = np.random.default_rng(17)
+    values = (rng.normal(scale=30.0, size=(64, 300))).astype(dtype)
+    values[3, 7], values[5, :4], values[9, 2] = np.inf, -np.inf, np.nan
+    results = []
+    for x in (values, values[:, ::3], values[::-1, ::-1], values[:, :5], values[:, :17]):
+        for threads in (1, 2):
+            for name in ("sigmoid", "sigmoid_derivative"):
+                out = np.empty(x.shape, dtype)
+                assert getattr(kernels, name)(x, out, threads)
+                results.append(out)
+            for name in ("softmax_rows", "normalize_rows"):
+                out = np.empty(x.shape, dtype)
+                assert getattr(kernels, name)(x, out, x.shape[1], threads)
+                results.append(out)
+            for power in (1, 2):
+                out = np.empty(x.shape, dtype)
+                assert kernels.loss_elements(x, x[::-1], out, power, threads)
+                results += [out, np.float64(kernels.loss_sum(x, x[::-1], power, threads))]
+    for length in (2, 5, 7):  # shorter than a vector of doubles
+        x = np.ascontiguousarray(values[:, : 4 * length].reshape(64, length, 4))
+        out = np.empty(x.shape, dtype)
+        assert kernels.softmax_columns(x, out, length, 4, 1)
+        results.append(out)
+    return results
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_avx2_build_gives_the_default_builds_bits(dtype: str) -> None:
+    """The kernels built for AVX2 alone (``_kernels_avx2``, which processors with AVX2
+    and without AVX-512 run) compute what the default build computes, bit for bit:
+    the same vectors, comparisons made of halves."""
+    import importlib
+
+    from arraykit import _native
+
+    if _native.compiled is None:
+        pytest.skip(NOT_COMPILED)
+    default = importlib.import_module("arraykit._native._kernels")
+    if default.PROCESSOR not in ("x86-64-v3", "x86-64-v4"):
+        pytest.skip(f"this processor ({default.PROCESSOR!r}) has no AVX2")
+    try:
+        avx2 = importlib.import_module("arraykit._native._kernels_avx2")
+    except ImportError:
+        pytest.skip("the AVX2 build is not built here (another compiler or architecture)")
+    if not default.INSTRUCTIONS.startswith("clones"):
+        pytest.skip("the default build has no AVX2 clone (fused as the AVX2 build) to compare")
+    assert avx2.INSTRUCTIONS.startswith("x86-64-v3")
+    for got, want in zip(
+        _every_kernel_on(avx2, dtype), _every_kernel_on(default, dtype), strict=True
+    ):
+        np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
+
+
+def test_the_build_for_this_processor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The AVX2 build serves processors with AVX2 and without AVX-512 (or where the
+    default build holds no AVX-512 clone); ``ARRAYKIT_KERNELS`` picks a build, and
+    refuses one the processor cannot run."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    from arraykit import _native
+
+    if _native.compiled is None:
+        pytest.skip(NOT_COMPILED)
+    choose = _native._for_this_processor
+    built = importlib.util.find_spec("arraykit._native._kernels_avx2") is not None
+    monkeypatch.delenv(_native.KERNELS_VARIABLE, raising=False)
+    clones, one_level = "clones: x86-64-v4, x86-64-v3, baseline", "x86-64 baseline (SSE2) only"
+    for level, instructions, avx2 in [
+        ("x86-64-v4", clones, False),
+        ("x86-64-v3", clones, True),
+        ("x86-64-v4", one_level, True),  # a compiler without clones
+        ("x86-64", clones, False),
+        ("", one_level, False),  # another architecture
+    ]:
+        default = SimpleNamespace(PROCESSOR=level, INSTRUCTIONS=instructions)
+        chosen = choose(default)  # type: ignore[arg-type]
+        # (where the AVX2 build is absent, the default serves)
+        assert (chosen is not default) == (avx2 and built), (level, instructions)
+        assert chosen is default or chosen.__name__ == "arraykit._native._kernels_avx2"
+    old = SimpleNamespace(PROCESSOR="x86-64", INSTRUCTIONS=clones)
+    monkeypatch.setenv(_native.KERNELS_VARIABLE, "avx2")
+    with pytest.raises(ValueError, match="has no AVX2"):
+        choose(old)  # type: ignore[arg-type]
+    monkeypatch.setenv(_native.KERNELS_VARIABLE, "avx-9000")
+    with pytest.raises(ValueError, match="expected 'avx2' or 'default'"):
+        choose(old)  # type: ignore[arg-type]
+    monkeypatch.setenv(_native.KERNELS_VARIABLE, "default")
+    modern = SimpleNamespace(PROCESSOR="x86-64-v3", INSTRUCTIONS=clones)
+    assert choose(modern) is modern  # type: ignore[arg-type]
+
+
 def test_compiled_kernels_decline_what_they_cannot_read() -> None:
-    """Layouts and types the C code does not handle go back to NumPy's kernels."""
+    """Memory and types the C code does not read (misaligned strides, a strided
+    result, other dtypes) it declines; the public functions then still serve."""
     from arraykit._native import numpy as kernels
 
     if kernels.compiled is None:
@@ -326,8 +423,10 @@ def test_compiled_kernels_decline_what_they_cannot_read() -> None:
     x = np.linspace(-3.0, 3.0, 12)
     readonly = np.empty_like(x)
     readonly.flags.writeable = False
+    raw = np.zeros(8 * 13, dtype=np.uint8)
     declined = [
-        (x[::2], np.empty(6)),  # not contiguous
+        (x[::2], np.empty(12)[::2]),  # a result not contiguous (inputs may have any strides)
+        (np.lib.stride_tricks.as_strided(raw.view(np.float64)[:6], (6,), (12,)), np.empty(6)),
         (x.astype(">f8"), np.empty(12)),  # not native byte order
         (x, np.empty(12, dtype=np.float32)),  # two dtypes
         (x, np.empty(11)),  # two sizes
@@ -337,12 +436,45 @@ def test_compiled_kernels_decline_what_they_cannot_read() -> None:
     for a, out in declined:
         assert kernels.compiled.sigmoid(a, out) is False
     assert kernels.compiled.softmax_rows(x, np.empty(12), 5) is False  # 12 is not rows of 5
+    long_rows = np.zeros((2, 2 * 4097))[:, ::2]  # strided rows longer than a stretch
+    assert kernels.compiled.softmax_rows(long_rows, np.empty((2, 4097)), 4097) is False
     # and through the public functions, the NumPy kernels serve them
     import arraykit as ak
 
     for a in (x[::2], x.astype(">f8")):
         desired = reference.sigmoid(np.array(a, dtype=np.float64))
         np.testing.assert_allclose(ak.sigmoid(a), desired, rtol=4 * np.finfo(np.float64).eps)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_normalize_columns_gives_the_rows_bits(dtype: str) -> None:
+    """normalize's columns' kernel (a transposed matrix's rows, read in place) gives
+    each row the bits the rows' kernel gives it, at every length it takes (sums in
+    eight lanes, the tail, both), with careful rows among the others: zero, ±inf,
+    NaN, rows whose squares overflow or vanish into subnormals."""
+    from arraykit._native import _compiled
+
+    kernels = _compiled.compiled
+    if kernels is None:
+        pytest.skip(NOT_COMPILED)
+    rng = np.random.default_rng(23)
+    big, small = {"float32": (1e30, 1e-30), "float64": (1e200, 1e-200)}[dtype]
+    for length in (*range(1, 20), 31, 64, 100, 127, 128):
+        rows = rng.normal(size=(150, length)).astype(dtype)
+        rows[3], rows[7, 0], rows[11, -1], rows[19] = 0.0, np.inf, np.nan, -0.0
+        rows[23] *= big
+        rows[29] *= small
+        rows[31, : (length + 1) // 2] = -np.inf
+        want = np.empty_like(rows)
+        assert kernels.normalize_rows(rows, want, length, 1)
+        memory = np.ascontiguousarray(rows.T)  # the transposed matrix's memory
+        for threads in (1, 2):
+            got = np.empty_like(memory)
+            assert kernels.normalize_columns(memory, got, length, 150, threads)
+            bits = f"u{got.itemsize}"
+            np.testing.assert_array_equal(got.T.view(bits), want.view(bits), err_msg=str(length))
+    longer = np.zeros((129, 4), dtype)
+    assert kernels.normalize_columns(longer, np.empty_like(longer), 129, 4, 1) is False
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

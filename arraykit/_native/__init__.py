@@ -13,12 +13,41 @@ public module.
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 from types import ModuleType
 
+KERNELS_VARIABLE = "ARRAYKIT_KERNELS"
+"""The environment variable that picks a build of the kernels, to measure or test
+one: ``avx2`` (where the processor has AVX2), ``default``; unset, the best."""
+
+
+def _for_this_processor(default: ModuleType) -> ModuleType:
+    """The build of the kernels this processor runs best: the AVX2 build
+    (``_kernels_avx2``) where it has AVX2 and the default build (``_kernels``) holds
+    no AVX-512 clone it runs, else the default build. The default build says
+    which the processor has, before any code for one level is loaded."""
+    level, wanted = default.PROCESSOR, os.environ.get(KERNELS_VARIABLE, "")
+    if wanted not in ("", "avx2", "default"):
+        raise ValueError(f"{KERNELS_VARIABLE}={wanted!r}: expected 'avx2' or 'default'")
+    has_avx2 = level in ("x86-64-v3", "x86-64-v4")
+    if wanted == "avx2":  # asked for: an error, not another build, where it cannot run
+        if not has_avx2:
+            raise ValueError(f"{KERNELS_VARIABLE}=avx2: this processor ({level!r}) has no AVX2")
+        return importlib.import_module("._kernels_avx2", __name__)
+    clones = default.INSTRUCTIONS.startswith("clones")
+    if wanted == "default" or not has_avx2 or (level == "x86-64-v4" and clones):
+        return default
+    try:
+        return importlib.import_module("._kernels_avx2", __name__)
+    except ImportError:  # not built (another compiler, or a build without it)
+        return default
+
+
 compiled: ModuleType | None
-"""The compiled kernels (``_kernels.c``), or None where they were not built."""
+"""The compiled kernels (``_kernels.c``) in the build this processor runs best, or
+None where they were not built."""
 try:
     from . import _kernels as compiled
 except ImportError:
@@ -37,3 +66,5 @@ except ImportError:
         RuntimeWarning,
         stacklevel=2,
     )
+else:
+    compiled = _for_this_processor(compiled)

@@ -2,21 +2,26 @@
 that both NumPy arrays and torch's CPU tensors (as NumPy views of their
 memory) go through.
 
-The kernels read C-contiguous, aligned float32/float64 memory. Here every
-other layout reaches them: a short axis that is not contiguous (a transposed
-array's rows, a middle or first axis) through the columns' kernel, in place;
-any other axis or set of axes moved last; a strided, reversed or misaligned
-array through one aligned copy. So equal values give the same bits whatever
-their memory order. The kernels compute ±inf and NaN rows' limits themselves.
-Each function returns None where the kernels do not serve (not built, a
-dtype they do not take, a loss whose plain sum overflowed or lost digits):
-the caller's dispatcher then takes the generic formula.
+The kernels read their inputs in any strides (``gather()`` in ``_kernels.c``
+copies a stretch, or whole rows of at most a stretch, at a time into scratch
+on the stack) and write a fresh C-ordered result. Here the rest is arranged:
+a short axis across memory goes to the columns' kernel, in place; any other
+axis or set of axes is moved last as a view; a Fortran-ordered array's
+elements are taken in memory order; rows longer than a stretch in strided
+memory are copied a block of rows at a time. So every path allocates its
+result and at most a block, and equal values give the same bits whatever
+their memory order. Only misaligned memory (``np.frombuffer`` at an odd
+offset) is copied whole, aligned. The kernels compute ±inf and NaN rows'
+limits themselves. Each function returns None where the kernels do not serve
+(not built, a dtype they do not take, a loss whose plain sum overflowed or
+lost digits): the caller's dispatcher then takes the generic formula.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +34,11 @@ _RANGE = {c: (float(np.finfo(c).tiny / np.finfo(c).eps), float(np.finfo(c).max))
 subnormals; above the largest finite value it overflows."""
 
 _COLUMNS_BELOW = {"f": 16, "d": 8}
-"""Per dtype: the columns' kernel takes axes shorter than this (a vector's lanes)."""
+"""Per dtype: softmax's columns' kernel takes axes shorter than this (a vector's lanes)."""
+
+_NORMALIZE_COLUMNS_UP_TO = 128
+"""normalize's columns' kernel takes rows up to this long (a row's sum below its
+pairwise split); longer transposed rows are gathered."""
 
 
 def serves(x: np.ndarray) -> bool:
@@ -38,12 +47,19 @@ def serves(x: np.ndarray) -> bool:
 
 
 def readable(x: np.ndarray) -> np.ndarray:
-    """``x`` as the kernels read it: C-contiguous and aligned (see ``aligned()`` in
-    ``_kernels.c``), a copy where it is not."""
+    """``x`` as the kernels read it: aligned (see ``aligned()`` in ``_kernels.c``),
+    C-contiguous where it has to be copied."""
     flags = x.flags
-    if flags.c_contiguous and flags.aligned:
+    if flags.aligned and all(s % x.itemsize == 0 for s in x.strides):
         return x
     return np.array(x, order="C")
+
+
+def _transposed(x: np.ndarray) -> bool:
+    """Whether ``x`` is Fortran-ordered and not C-ordered: its transpose is, and
+    elementwise work takes it in memory order."""
+    flags = x.flags
+    return flags.f_contiguous and not flags.c_contiguous
 
 
 def elementwise(name: str) -> Callable[[np.ndarray, int], np.ndarray | None]:
@@ -57,10 +73,19 @@ def elementwise(name: str) -> Callable[[np.ndarray, int], np.ndarray | None]:
     def run(x: np.ndarray, threads: int = 1) -> np.ndarray | None:
         if kernel is None:
             return None
-        out = np.empty_like(x)
+        out = np.empty_like(x)  # in x's layout
         if kernel(x, out, threads):
             return out
-        copy = readable(x) if serves(x) else x
+        if not serves(x):
+            return None
+        if _transposed(x) and kernel(x.T, out.T, threads):
+            return out  # the memory in order
+        del out  # (before the next, which takes its size again)
+        out = np.empty_like(x, order="C")
+        if kernel(x, out, threads):
+            return out
+        del out
+        copy = readable(x)
         return None if copy is x else run(copy, threads)
 
     return run
@@ -69,35 +94,68 @@ def elementwise(name: str) -> Callable[[np.ndarray, int], np.ndarray | None]:
 sigmoid = elementwise("sigmoid")
 sigmoid_derivative = elementwise("sigmoid_derivative")
 
+_BLOCK = 1 << 16
+"""Elements of the block of rows that is copied where the kernels cannot gather
+a row themselves (a strided row longer than their stretch): small enough to
+stay in cache between its copy and its reading."""
+
+
+def _rows(
+    kernel: Callable[..., bool], x: np.ndarray, row_axes: int, threads: int
+) -> np.ndarray | None:
+    """``kernel(x, out, row_length, threads)`` on the rows made of ``x``'s last
+    ``row_axes`` axes, in any layout: into a fresh C-ordered result, in one call
+    where the kernel reads ``x`` as it is, else a block of rows at a time
+    (long strided rows, misaligned or byte-swapped memory)."""
+    length = x.shape[-1] if row_axes == 1 else math.prod(x.shape[x.ndim - row_axes :])
+    out = np.empty_like(x, order="C")
+    if kernel(x, out, length, threads):
+        return out
+    if not serves(x):
+        return None
+    native = x.dtype.newbyteorder("=")
+    if out.dtype != native:  # byte-swapped: the result in native order
+        del out
+        out = np.empty(x.shape, native)
+    lead = x.shape[: x.ndim - row_axes]
+    cut = len(lead)  # blocks take whole sub-arrays from this axis on
+    while cut > 0 and math.prod(lead[cut - 1 :]) * length <= _BLOCK:
+        cut -= 1
+    scratch = np.empty(min(x.size, max(_BLOCK, length)), native)
+    if cut == 0:
+        blocks: Iterator[tuple[Any, ...]] = iter([()])
+    else:
+        inner = math.prod(lead[cut:]) * length
+        step = max(1, _BLOCK // inner)
+        blocks = (
+            (*index, slice(start, start + step))
+            for index in np.ndindex(*lead[: cut - 1])
+            for start in range(0, lead[cut - 1], step)
+        )
+    for index in blocks:
+        block = x[index]
+        dense = scratch[: block.size].reshape(block.shape)
+        np.copyto(dense, block)
+        if not kernel(dense, out[index], length, threads):
+            return None
+    return out
+
 
 def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarray | None:
     """Softmax over the (nonnegative, non-empty) ``axes``, in any layout."""
     if not serves(x) or x.size == 0 or not axes:
         return None
-    last = x.ndim - 1
-    if axes == (last,):
-        if x.flags.c_contiguous:
-            out = np.empty_like(x)
-            if compiled.softmax_rows(x, out, x.shape[last], threads):  # type: ignore[union-attr]
-                return out  # the common case: the kernels read x as it is
-        served = _softmax_columns(x, last, threads)
-        if served is not None:
-            return served  # a transposed array's short rows, in place
-        copy = readable(x)
-        return None if copy is x else softmax(copy, axes, threads)
+    if axes == (x.ndim - 1,) and x.flags.c_contiguous:
+        return _rows(compiled.softmax_rows, x, 1, threads)  # type: ignore[union-attr]
     if len(axes) == 1:
         served = _softmax_columns(x, axes[0], threads)
         if served is not None:
-            return served
+            return served  # a short axis across memory, in place
     ends = tuple(range(x.ndim - len(axes), x.ndim))
-    if tuple(axes) != ends:
-        # The axes moved last (one copy, in their order), the result moved back.
-        moved = softmax(np.moveaxis(x, axes, ends), ends, threads)
-        return None if moved is None else np.moveaxis(moved, ends, axes)
-    x = readable(x)
-    out = np.empty_like(x)
-    length = math.prod(x.shape[-len(axes) :])
-    return out if compiled.softmax_rows(x, out, length, threads) else None  # type: ignore[union-attr]
+    if axes == ends:
+        return _rows(compiled.softmax_rows, x, len(axes), threads)  # type: ignore[union-attr]
+    moved = _rows(compiled.softmax_rows, np.moveaxis(x, axes, ends), len(axes), threads)  # type: ignore[union-attr]
+    return None if moved is None else np.moveaxis(moved, ends, axes)
 
 
 def _softmax_columns(x: np.ndarray, axis: int, threads: int) -> np.ndarray | None:
@@ -128,11 +186,13 @@ def normalize_rows(x: np.ndarray, threads: int = 1) -> np.ndarray | None:
     """Each row of the (non-empty) matrix ``x`` over its Euclidean norm, in any layout."""
     if compiled is None:
         return None
-    out = np.empty_like(x)
-    if compiled.normalize_rows(x, out, x.shape[1], threads):
-        return out
-    copy = readable(x) if serves(x) else x
-    return None if copy is x else normalize_rows(copy, threads)
+    if _transposed(x) and x.shape[1] <= _NORMALIZE_COLUMNS_UP_TO and x.flags.aligned:
+        # A transposed matrix's rows run across memory: the columns' kernel reads
+        # them in place, with the rows' kernel's arithmetic (the same bits).
+        out = np.empty_like(x.T)
+        if compiled.normalize_columns(x.T, out, x.shape[1], x.shape[0], threads):
+            return out.T
+    return _rows(compiled.normalize_rows, x, 1, threads)  # type: ignore[union-attr]
 
 
 def loss(
@@ -142,7 +202,10 @@ def loss(
     if compiled is None or yhat.size == 0:
         return None
     if reduction == "none":
-        out = np.empty_like(yhat)
+        if _transposed(yhat) and _transposed(y):
+            served = loss(yhat.T, y.T, reduction, power, threads)
+            return None if served is None else served.T
+        out = np.empty_like(yhat, order="C")
         if compiled.loss_elements(yhat, y, out, power, threads):
             return out
         total = None

@@ -37,7 +37,15 @@ typedef struct {
     Py_buffer view;
     char kind; /* 'f' or 'd' */
     Py_ssize_t n;
+    int dense; /* C-contiguous; else an input read through gather() */
 } Buffer;
+
+/* Elementwise work is split in stretches of this many elements; the losses
+ * sum each on its own and add the sums pairwise, so that a total does not
+ * depend on how many threads took them. A strided input is gathered a
+ * stretch (or whole rows of at most a stretch) at a time into scratch on
+ * the stack. */
+#define STRETCH 4096
 
 /* Whether an address holds items of this size at their natural alignment.
  * The kernels read and write through typed pointers, which for misaligned
@@ -74,6 +82,7 @@ acquire_address(PyObject *spec, Buffer *b)
     }
     b->kind = kind[0];
     b->n = n;
+    b->dense = 1;
     b->view.buf = address;
     b->view.obj = NULL; /* nothing to release */
     b->view.itemsize = kind[0] == 'd' ? 8 : 4;
@@ -81,25 +90,42 @@ acquire_address(PyObject *spec, Buffer *b)
     return 1;
 }
 
-/* 1 on success; 0 (no exception set) when obj is not an aligned, C-contiguous
- * buffer of native float32/float64; -1 only for a failed release. */
+/* Whether a strided buffer's every item is at its natural alignment. */
 static int
-acquire(PyObject *obj, Buffer *b, int writable)
+aligned_strides(const Py_buffer *view)
+{
+    for (int d = 0; d < view->ndim; d++) {
+        if (view->shape[d] > 1 && view->strides[d] % view->itemsize != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* 1 on success; 0 (no exception set) when obj is not an aligned buffer of
+ * native float32/float64, C-contiguous unless `strided` (an input the
+ * kernel reads through gather(): any strides, negative ones included). */
+static int
+acquire(PyObject *obj, Buffer *b, int writable, int strided)
 {
     if (PyTuple_CheckExact(obj)) {
         return acquire_address(obj, b);
     }
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, &b->view, flags) < 0) {
+    int flags = PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, &b->view, flags | PyBUF_C_CONTIGUOUS) < 0) {
         PyErr_Clear();
-        return 0;
+        if (!strided || PyObject_GetBuffer(obj, &b->view, flags | PyBUF_STRIDES) < 0) {
+            PyErr_Clear();
+            return 0;
+        }
     }
     const char *f = b->view.format;
     if (f != NULL && (f[0] == '@' || f[0] == '=')) {
         f++;
     }
+    b->dense = !strided || PyBuffer_IsContiguous(&b->view, 'C');
     if (f == NULL || (strcmp(f, "d") != 0 && strcmp(f, "f") != 0) ||
-        !aligned(b->view.buf, b->view.itemsize)) {
+        !aligned(b->view.buf, b->view.itemsize) || (!b->dense && !aligned_strides(&b->view))) {
         PyBuffer_Release(&b->view);
         return 0;
     }
@@ -110,10 +136,12 @@ acquire(PyObject *obj, Buffer *b, int writable)
 
 /* Acquire `count` buffers of one length: those before `first_scratch` of
  * one float kind (the caller's arrays), those from it on float64 scratch,
- * which may be None (pointer NULL). Bit i of `writable` marks an output.
+ * which may be None (pointer NULL). Bit i of `writable` marks an output,
+ * bit i of `strided` an input that may have any strides.
  * 1 on success, 0 (everything released) when the buffers cannot be served. */
 static int
-acquire_all(PyObject *const *objs, Buffer *bufs, int count, int writable, int first_scratch)
+acquire_all(PyObject *const *objs, Buffer *bufs, int count, int writable, int strided,
+            int first_scratch)
 {
     int got = 0;
     for (; got < count; got++) {
@@ -123,9 +151,10 @@ acquire_all(PyObject *const *objs, Buffer *bufs, int count, int writable, int fi
             b->view.obj = NULL;
             b->n = bufs[0].n;
             b->kind = 'd';
+            b->dense = 1;
             continue;
         }
-        if (!acquire(objs[got], b, (writable >> got) & 1)) {
+        if (!acquire(objs[got], b, (writable >> got) & 1, (strided >> got) & 1)) {
             break;
         }
         char kind = got >= first_scratch ? 'd' : bufs[0].kind;
@@ -158,21 +187,102 @@ release_all(Buffer *bufs, int count)
 /* Read a row length and acquire buffers holding whole rows of it:
  * 1 served, 0 not served (nothing held), -1 with an exception set. */
 static int
-acquire_rows(PyObject *const *objs, Buffer *bufs, int count, int writable, int first_scratch,
-             PyObject *length, Py_ssize_t *cols)
+acquire_rows(PyObject *const *objs, Buffer *bufs, int count, int writable, int strided,
+             int first_scratch, PyObject *length, Py_ssize_t *cols)
 {
     *cols = PyLong_AsSsize_t(length);
     if (*cols == -1 && PyErr_Occurred()) {
         return -1;
     }
-    if (*cols <= 0 || !acquire_all(objs, bufs, count, writable, first_scratch)) {
+    if (*cols <= 0 || !acquire_all(objs, bufs, count, writable, strided, first_scratch)) {
         return 0;
     }
-    if (bufs[0].n % *cols != 0) {
+    /* A strided input's rows are gathered into a stretch's scratch, whole. */
+    if (bufs[0].n % *cols != 0 || (!bufs[0].dense && *cols > STRETCH)) {
         release_all(bufs, count);
         return 0;
     }
     return 1;
+}
+
+/* m items `step` bytes apart from `from` to `to`, four at a time. */
+#define GATHER_ITEMS(NAME, T)                                                              \
+    static void NAME(T *restrict to, const char *from, Py_ssize_t step, Py_ssize_t m)      \
+    {                                                                                      \
+        Py_ssize_t j = 0;                                                                  \
+        for (; j + 4 <= m; j += 4, from += 4 * step) {                                     \
+            T a = *(const T *)from, b = *(const T *)(from + step);                         \
+            T c = *(const T *)(from + 2 * step), d = *(const T *)(from + 3 * step);        \
+            to[j] = a;                                                                     \
+            to[j + 1] = b;                                                                 \
+            to[j + 2] = c;                                                                 \
+            to[j + 3] = d;                                                                 \
+        }                                                                                  \
+        for (; j < m; j++, from += step) {                                                 \
+            to[j] = *(const T *)from;                                                      \
+        }                                                                                  \
+    }
+GATHER_ITEMS(gather_doubles, double)
+GATHER_ITEMS(gather_floats, float)
+
+/* Copy n items of a strided buffer, from position `start` in C order on, to
+ * dst: the one reader of strided memory, under every kernel that takes it.
+ * Offsets are kept in bytes, and a pointer is formed only to read an item. */
+static void
+gather(const Buffer *b, Py_ssize_t start, Py_ssize_t n, void *dst)
+{
+    const Py_buffer *v = &b->view;
+    int last = v->ndim - 1;
+    Py_ssize_t index[PyBUF_MAX_NDIM], offset = 0, rest = start;
+    for (int d = last; d >= 0; d--) {
+        index[d] = rest % v->shape[d];
+        rest /= v->shape[d];
+        offset += index[d] * v->strides[d];
+    }
+    const char *base = v->buf;
+    Py_ssize_t step = v->strides[last], size = v->itemsize;
+    char *to = dst;
+    while (n > 0) {
+        Py_ssize_t m = v->shape[last] - index[last];
+        m = m < n ? m : n;
+        if (step == size) {
+            memcpy(to, base + offset, (size_t)(m * size));
+        }
+        else if (size == 8) {
+            gather_doubles((double *)to, base + offset, step, m);
+        }
+        else {
+            gather_floats((float *)to, base + offset, step, m);
+        }
+        to += m * size;
+        n -= m;
+        index[last] += m;
+        offset += m * step;
+        /* Past the end of the last axis: carry into the axes before it. */
+        for (int d = last; d > 0 && index[d] == v->shape[d]; d--) {
+            offset += v->strides[d - 1] - index[d] * v->strides[d];
+            index[d] = 0;
+            index[d - 1]++;
+        }
+    }
+}
+
+/* Items start to start + n of b as a dense buffer: b's own memory where it
+ * is dense, else gathered into scratch (room for n items of b's kind). */
+static Buffer
+piece(const Buffer *b, Py_ssize_t start, Py_ssize_t n, void *scratch)
+{
+    Buffer p = *b;
+    p.n = n;
+    p.dense = 1;
+    if (b->dense) {
+        p.view.buf = (char *)b->view.buf + start * b->view.itemsize;
+    }
+    else {
+        gather(b, start, n, scratch);
+        p.view.buf = scratch;
+    }
+    return p;
 }
 
 #define LOAD(b, i) ((b)->kind == 'd' ? ((const double *)(b)->view.buf)[i] \
@@ -543,10 +653,6 @@ parallel(RangeFn fn, void *ctx, Py_ssize_t items, int threads)
 }
 #endif
 
-/* Elementwise work is split in stretches of this many elements; the losses
- * sum each on its own and add the sums pairwise, so that a total does not
- * depend on how many threads took them. */
-#define STRETCH 4096
 
 /* Threads worth using for `elements` elements: one per 2^15 (torch's own
  * grain), at most `threads`. */
@@ -798,11 +904,16 @@ ELEMENTWISE(sigmoid_floats, float, vfloat_wide, WIDE, sigmoid_wide)
         ElementsJob *job = ctx;                                                            \
         const Buffer *x = &job->b[0], *out = &job->b[1];                                   \
         Py_ssize_t i = begin * STRETCH, stop = end * STRETCH < x->n ? end * STRETCH : x->n; \
-        if (x->kind == 'd') {                                                              \
-            NAME##_doubles(x->view.buf, out->view.buf, i, stop);                           \
-        }                                                                                  \
-        else {                                                                             \
-            NAME##_floats(x->view.buf, out->view.buf, i, stop);                            \
+        double scratch[STRETCH];                                                           \
+        for (; i < stop; i += STRETCH) {                                                   \
+            Py_ssize_t n = stop - i < STRETCH ? stop - i : STRETCH;                        \
+            const void *from = piece(x, i, n, scratch).view.buf;                           \
+            if (x->kind == 'd') {                                                          \
+                NAME##_doubles(from, (double *)out->view.buf + i, 0, n);                   \
+            }                                                                              \
+            else {                                                                         \
+                NAME##_floats(from, (float *)out->view.buf + i, 0, n);                     \
+            }                                                                              \
         }                                                                                  \
     }                                                                                      \
                                                                                            \
@@ -818,7 +929,7 @@ ELEMENTWISE(sigmoid_floats, float, vfloat_wide, WIDE, sigmoid_wide)
         if (PyErr_Occurred()) {                                                            \
             return NULL;                                                                   \
         }                                                                                  \
-        if (!acquire_all(args, b, 2, 0x2, 2)) {                                            \
+        if (!acquire_all(args, b, 2, 0x2, 0x1, 2)) {                                       \
             Py_RETURN_FALSE;                                                               \
         }                                                                                  \
         run(&NAME##_range, &job, (b[0].n + STRETCH - 1) / STRETCH, b[0].n, threads, &b[1]); \
@@ -1143,19 +1254,32 @@ SOFTMAX_SHORT(softmax_short_float, float, vfloat_wide, WIDE, softmax_exp_wide,
 
 /* Softmax of rows begin to end, in one precision. */
 #define SOFTMAX_RANGE(NAME, T, WIDTH, SHORT, ROW, CLONES)                                  \
+    INLINE void NAME##_dense(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols)         \
+    {                                                                                      \
+        if (cols < WIDTH) {                                                                \
+            SHORT(x, out, rows, cols);                                                     \
+            return;                                                                        \
+        }                                                                                  \
+        for (Py_ssize_t r = 0; r < rows; r++) {                                            \
+            ROW(x + r * cols, out + r * cols, cols);                                       \
+        }                                                                                  \
+    }                                                                                      \
     CLONES static void NAME(void *ctx, Py_ssize_t begin, Py_ssize_t end)                   \
     {                                                                                      \
         RowsJob *job = ctx;                                                                \
         Py_ssize_t cols = job->cols;                                                       \
-        const T *x = (const T *)job->b[0].view.buf + begin * cols;                         \
         T *out = (T *)job->b[1].view.buf + begin * cols;                                   \
-        if (cols < WIDTH) {                                                                \
-            SHORT(x, out, end - begin, cols);                                              \
+        if (!job->b[0].dense) { /* whole rows gathered, a stretch at a time */             \
+            T scratch[STRETCH];                                                            \
+            Py_ssize_t per = STRETCH / cols;                                               \
+            for (Py_ssize_t r = begin; r < end; r += per) {                                \
+                Py_ssize_t count = end - r < per ? end - r : per;                          \
+                gather(&job->b[0], r * cols, count * cols, scratch);                       \
+                NAME##_dense(scratch, out + (r - begin) * cols, count, cols);              \
+            }                                                                              \
             return;                                                                        \
         }                                                                                  \
-        for (Py_ssize_t r = begin; r < end; r++) {                                         \
-            ROW(x + (r - begin) * cols, out + (r - begin) * cols, cols);                   \
-        }                                                                                  \
+        NAME##_dense((const T *)job->b[0].view.buf + begin * cols, out, end - begin, cols); \
     }
 SOFTMAX_RANGE(softmax_range_double, double, LANES, softmax_short_double, softmax_row_double,
               VECTOR_CLONES_FUSED)
@@ -1176,7 +1300,7 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (PyErr_Occurred()) {
         return NULL;
     }
-    int ok = acquire_rows(args, b, 2, 0x2, 2, args[2], &job.cols);
+    int ok = acquire_rows(args, b, 2, 0x2, 0x1, 2, args[2], &job.cols);
     if (ok <= 0) {
         return ok < 0 ? NULL : Py_NewRef(Py_False);
     }
@@ -1344,7 +1468,7 @@ softmax_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (PyErr_Occurred()) {
         return NULL;
     }
-    int ok = acquire_rows(args, b, 2, 0x2, 2, args[2], &job.length);
+    int ok = acquire_rows(args, b, 2, 0x2, 0x0, 2, args[2], &job.length);
     if (ok <= 0) {
         return ok < 0 ? NULL : Py_NewRef(Py_False);
     }
@@ -1516,21 +1640,30 @@ normalize_row_careful(const Buffer *x, const Buffer *out, Py_ssize_t start, Py_s
 
 /* Rows whose plain sum of squares serves (every float32 row's, which is
  * taken in double) are scaled in vectors; the rest take the careful row. */
-VECTOR_CLONES static void
-normalize_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
+/* 1 / sqrt(total) where a row's plain sum of squares serves: positive, finite,
+ * and (float64) clear of the subnormals where squares lose digits (`enough`);
+ * else 0, a zero row's factor or a careful row's mark. The square root is
+ * taken of 1 where it is not wanted, so that a loop of these can compute both
+ * sides on vectors (built with -fno-math-errno: no kernel reads errno, and a
+ * square root is then one instruction). */
+INLINE double
+inverse_norm(double total, double enough)
 {
-    RowsJob *job = ctx;
-    const Buffer *x = &job->b[0], *out = &job->b[1];
-    Py_ssize_t cols = job->cols;
+    int plain = (total > 0.0) & (total >= enough) & (total <= DBL_MAX); /* no branches */
+    double root = sqrt(plain ? total : 1.0);
+    return plain ? 1.0 / root : 0.0;
+}
+
+INLINE void
+normalize_dense(const Buffer *x, const Buffer *out, Py_ssize_t begin, Py_ssize_t end,
+                Py_ssize_t cols)
+{
     double enough = x->kind == 'd' ? 4.0 * (double)cols * DBL_MIN / DBL_EPSILON : 0.0;
     for (Py_ssize_t r = begin; r < end; r++) {
         Py_ssize_t start = r * cols;
         double total = powers_sum(x, NULL, start, cols, 2);
-        double inverse = 0.0; /* a zero row stays zero, signs kept */
-        if (total > 0.0 && total >= enough && total <= DBL_MAX) {
-            inverse = 1.0 / sqrt(total);
-        }
-        else if (!(total == 0.0 && row_is_zero(x, start, cols))) {
+        double inverse = inverse_norm(total, enough); /* a zero row stays zero, signs kept */
+        if (inverse == 0.0 && !(total == 0.0 && row_is_zero(x, start, cols))) {
             normalize_row_careful(x, out, start, cols);
             continue;
         }
@@ -1542,6 +1675,26 @@ normalize_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
             scale_row_float((const float *)x->view.buf + start, (float *)out->view.buf + start,
                             cols, inverse);
         }
+    }
+}
+
+VECTOR_CLONES static void
+normalize_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
+{
+    RowsJob *job = ctx;
+    const Buffer *x = &job->b[0], *out = &job->b[1];
+    Py_ssize_t cols = job->cols;
+    if (x->dense) {
+        normalize_dense(x, out, begin, end, cols);
+        return;
+    }
+    double scratch[STRETCH]; /* whole rows gathered, a stretch at a time */
+    Py_ssize_t per = STRETCH / cols;
+    for (Py_ssize_t r = begin; r < end; r += per) {
+        Py_ssize_t count = end - r < per ? end - r : per;
+        Buffer rows = piece(x, r * cols, count * cols, scratch);
+        Buffer to = piece(out, r * cols, count * cols, NULL);
+        normalize_dense(&rows, &to, 0, count, cols);
     }
 }
 
@@ -1562,11 +1715,156 @@ normalize_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "expected (x, out, row_length[, threads])");
         return NULL;
     }
-    int ok = acquire_rows(args, b, 2, 0x2, 2, args[2], &job.cols);
+    int ok = acquire_rows(args, b, 2, 0x2, 0x1, 2, args[2], &job.cols);
     if (ok <= 0) {
         return ok < 0 ? NULL : Py_NewRef(Py_False);
     }
     run(&normalize_range, &job, b[0].n / job.cols, b[0].n, threads, &b[1]);
+    release_all(b, 2);
+    return Py_NewRef(Py_True);
+}
+
+/* Normalize over the middle axis of a C-contiguous (blocks, length, width)
+ * array, for rows of at most 128 values that run across memory (a
+ * transposed matrix's rows): a chunk of columns at a time, each column a
+ * row. Each row's sum of squares is taken in the rows' kernel's order (eight
+ * lanes along the row, added in lanes_total's tree, then the last few in
+ * turn: powers_sum below its pairwise split), and scaled as there, so the
+ * results are the bits the rows' kernel gives the same row
+ * (tests/test_layouts.py). Careful rows are gathered and take the rows'
+ * careful path. */
+#define COLUMN_CHUNK 64
+#define COLUMNS_LONGEST 128
+
+VECTOR_CLONES static void
+normalize_columns_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
+{
+    ColumnsJob *job = ctx;
+    const Buffer *x = &job->b[0], *out = &job->b[1];
+    Py_ssize_t length = job->length, width = job->width, whole = length / LANES * LANES;
+    double enough = x->kind == 'd' ? 4.0 * (double)length * DBL_MIN / DBL_EPSILON : 0.0;
+    for (Py_ssize_t item = begin; item < end; item++) {
+        Py_ssize_t first = (item % job->chunks) * COLUMN_CHUNK;
+        Py_ssize_t lanes = width - first < COLUMN_CHUNK ? width - first : COLUMN_CHUNK;
+        Py_ssize_t base = (item / job->chunks) * length * width + first;
+        double total[COLUMN_CHUNK], inverse[COLUMN_CHUNK];
+        if (whole > 0) { /* the row's eight lanes, and lanes_total's tree */
+            double acc[LANES][COLUMN_CHUNK];
+            for (int i = 0; i < LANES; i++) {
+                for (Py_ssize_t j = 0; j < lanes; j++) {
+                    acc[i][j] = 0.0;
+                }
+            }
+            for (Py_ssize_t k = 0; k < whole; k++) {
+                for (Py_ssize_t j = 0; j < lanes; j++) {
+                    double v = LOAD(x, base + k * width + j);
+                    acc[k % LANES][j] += v * v;
+                }
+            }
+            for (Py_ssize_t j = 0; j < lanes; j++) {
+                total[j] = ((acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j])) +
+                           ((acc[4][j] + acc[5][j]) + (acc[6][j] + acc[7][j]));
+            }
+        }
+        else {
+            for (Py_ssize_t j = 0; j < lanes; j++) {
+                total[j] = 0.0;
+            }
+        }
+        for (Py_ssize_t k = whole; k < length; k++) { /* the last few, in turn */
+            for (Py_ssize_t j = 0; j < lanes; j++) {
+                double v = LOAD(x, base + k * width + j);
+                total[j] += v * v;
+            }
+        }
+        float factor[COLUMN_CHUNK]; /* float32: as scale_row_float, where float holds it */
+        int narrow = 1;
+        for (Py_ssize_t j = 0; j < lanes; j++) {
+            inverse[j] = inverse_norm(total[j], enough);
+        }
+        for (Py_ssize_t j = 0; j < lanes; j++) {
+            double v = inverse[j];
+            int holds = (v == 0.0) | ((v >= FLT_MIN) & (v <= FLT_MAX)); /* 0: zero rows */
+            factor[j] = (float)(holds ? v : 1.0);
+            narrow &= holds;
+        }
+        for (Py_ssize_t k = 0; k < length; k++) {
+            Py_ssize_t row = base + k * width;
+            if (x->kind == 'd') {
+                const double *from = (const double *)x->view.buf + row;
+                double *to = (double *)out->view.buf + row;
+                for (Py_ssize_t j = 0; j < lanes; j++) {
+                    to[j] = from[j] * inverse[j];
+                }
+                continue;
+            }
+            const float *from = (const float *)x->view.buf + row;
+            float *to = (float *)out->view.buf + row;
+            for (Py_ssize_t j = 0; narrow && j < lanes; j++) {
+                to[j] = from[j] * factor[j];
+            }
+            for (Py_ssize_t j = 0; !narrow && j < lanes; j++) { /* a factor float cannot hold */
+                double v = inverse[j];
+                to[j] = (v >= FLT_MIN && v <= FLT_MAX) ? from[j] * factor[j]
+                                                        : (float)((double)from[j] * v);
+            }
+        }
+        for (Py_ssize_t j = 0; j < lanes; j++) { /* zero rows, and careful ones */
+            if (inverse[j] != 0.0) {
+                continue;
+            }
+            int zero = total[j] == 0.0;
+            for (Py_ssize_t k = 0; zero && k < length; k++) {
+                zero = LOAD(x, base + k * width + j) == 0.0;
+            }
+            if (zero) {
+                continue;
+            }
+            double row_in[COLUMNS_LONGEST], row_out[COLUMNS_LONGEST]; /* room for either kind */
+            Buffer in = *x, to = *x;
+            in.view.buf = row_in;
+            to.view.buf = row_out;
+            in.n = to.n = length;
+            for (Py_ssize_t k = 0; k < length; k++) {
+                STORE(&in, k, LOAD(x, base + k * width + j));
+            }
+            normalize_row_careful(&in, &to, 0, length);
+            for (Py_ssize_t k = 0; k < length; k++) {
+                STORE(out, base + k * width + j, LOAD(&to, k));
+            }
+        }
+    }
+}
+
+/* normalize_columns(x, out, length, width, threads=1): False where the rows are
+ * longer than 128 values (the rows' kernel then gathers them). */
+static PyObject *
+normalize_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    Buffer b[2];
+    ColumnsJob job = {b, 0, 0, 0};
+    if (nargs != 4 && nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "expected (x, out, length, width[, threads])");
+        return NULL;
+    }
+    int threads = nargs == 5 ? (int)PyLong_AsLong(args[4]) : 1;
+    job.width = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    int ok = acquire_rows(args, b, 2, 0x2, 0x0, 2, args[2], &job.length);
+    if (ok <= 0) {
+        return ok < 0 ? NULL : Py_NewRef(Py_False);
+    }
+    if (job.width <= 0 || job.length > COLUMNS_LONGEST ||
+        b[0].n % (job.length * job.width) != 0) {
+        release_all(b, 2);
+        return Py_NewRef(Py_False);
+    }
+    job.chunks = (job.width + COLUMN_CHUNK - 1) / COLUMN_CHUNK;
+    Py_ssize_t blocks = b[0].n / (job.length * job.width);
+    run(&normalize_columns_range, &job, blocks * job.chunks, b[0].n, threads, &b[1]);
     release_all(b, 2);
     return Py_NewRef(Py_True);
 }
@@ -1584,10 +1882,11 @@ VECTOR_CLONES static void
 loss_sum_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
 {
     LossJob *job = ctx;
-    const Buffer *a = &job->b[0], *b = &job->b[1];
+    double left[STRETCH], right[STRETCH]; /* strided inputs, gathered a stretch at a time */
     for (Py_ssize_t s = begin; s < end; s++) {
-        Py_ssize_t i = s * STRETCH, n = i + STRETCH < a->n ? STRETCH : a->n - i;
-        job->sums[s] = powers_sum(a, b, i, n, job->power);
+        Py_ssize_t i = s * STRETCH, n = i + STRETCH < job->b[0].n ? STRETCH : job->b[0].n - i;
+        Buffer a = piece(&job->b[0], i, n, left), b = piece(&job->b[1], i, n, right);
+        job->sums[s] = powers_sum(&a, &b, 0, n, job->power);
     }
 }
 
@@ -1595,13 +1894,18 @@ VECTOR_CLONES static void
 loss_elements_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
 {
     LossJob *job = ctx;
-    const Buffer *a = &job->b[0], *b = &job->b[1], *out = &job->b[2];
-    Py_ssize_t i = begin * STRETCH, stop = end * STRETCH < a->n ? end * STRETCH : a->n;
-    for (; i + LANES <= stop; i += LANES) {
-        store_lanes(out, i, error_power_lanes(load_lanes(a, i), load_lanes(b, i), job->power));
-    }
-    for (; i < stop; i++) {
-        STORE(out, i, error_power(LOAD(a, i), LOAD(b, i), job->power));
+    double left[STRETCH], right[STRETCH];
+    Py_ssize_t stop = end * STRETCH < job->b[0].n ? end * STRETCH : job->b[0].n;
+    for (Py_ssize_t i = begin * STRETCH; i < stop; i += STRETCH) {
+        Py_ssize_t n = stop - i < STRETCH ? stop - i : STRETCH, k = 0;
+        Buffer a = piece(&job->b[0], i, n, left), b = piece(&job->b[1], i, n, right);
+        Buffer out = piece(&job->b[2], i, n, NULL);
+        for (; k + LANES <= n; k += LANES) {
+            store_lanes(&out, k, error_power_lanes(load_lanes(&a, k), load_lanes(&b, k), job->power));
+        }
+        for (; k < n; k++) {
+            STORE(&out, k, error_power(LOAD(&a, k), LOAD(&b, k), job->power));
+        }
     }
 }
 
@@ -1630,7 +1934,7 @@ loss_sum(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!loss_options(args, nargs, 2, &job.power, &threads)) {
         return NULL;
     }
-    if (!acquire_all(args, b, 2, 0x0, 2)) {
+    if (!acquire_all(args, b, 2, 0x0, 0x3, 2)) {
         Py_RETURN_NONE;
     }
     Py_ssize_t stretches = (b[0].n + STRETCH - 1) / STRETCH;
@@ -1659,7 +1963,7 @@ loss_elements(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (!loss_options(args, nargs, 3, &job.power, &threads)) {
         return NULL;
     }
-    if (!acquire_all(args, b, 3, 0x4, 3)) {
+    if (!acquire_all(args, b, 3, 0x4, 0x3, 3)) {
         Py_RETURN_FALSE;
     }
     run(&loss_elements_range, &job, (b[0].n + STRETCH - 1) / STRETCH, b[0].n, threads, &b[2]);
@@ -1767,7 +2071,7 @@ line_adagrad(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     for (int i = 0; i < 3; i++) {
-        if (acquire(args[i], &b[i], i == 2) != 1) {
+        if (acquire(args[i], &b[i], i == 2, 0) != 1) {
             release_all(b, i);
             Py_RETURN_FALSE;
         }
@@ -1834,6 +2138,9 @@ static PyMethodDef methods[] = {
      " of (blocks, length, width), for axes shorter than a vector."},
     {"normalize_rows", (PyCFunction)(void (*)(void))normalize_rows, METH_FASTCALL,
      "normalize_rows(x, out, row_length, threads=1) -> bool: each row over its Euclidean norm."},
+    {"normalize_columns", (PyCFunction)(void (*)(void))normalize_columns, METH_FASTCALL,
+     "normalize_columns(x, out, length, width, threads=1) -> bool: normalize over the "
+     "middle axis."},
     {"loss_sum", (PyCFunction)(void (*)(void))loss_sum, METH_FASTCALL,
      "loss_sum(yhat, y, power, threads=1) -> float | None: sum of |yhat - y|**power."},
     {"loss_elements", (PyCFunction)(void (*)(void))loss_elements, METH_FASTCALL,
@@ -1844,10 +2151,41 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* The module's name: _kernels, or that of a build for one instruction level
+ * (pyproject.toml builds _kernels_avx2 too; arraykit/_native/__init__.py
+ * chooses at import). */
+#ifndef ARRAYKIT_MODULE
+#define ARRAYKIT_MODULE _kernels
+#endif
+#define NAME_STRING(name) #name
+#define NAME_OF(name) NAME_STRING(name)
+#define INIT_FUNCTION(name) INIT_FUNCTION_OF(name)
+#define INIT_FUNCTION_OF(name) PyInit_##name
+
+/* The widest of the levels the builds name that this processor (and its
+ * system) runs: "x86-64-v4" (AVX-512), "x86-64-v3" (AVX2), "x86-64"; ""
+ * elsewhere. */
+static const char *
+processor_level(void)
+{
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+    __builtin_cpu_init();
+    /* (every processor with these has the rest of x86-64-v3; clang 14 knows no f16c) */
+    int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("bmi2");
+    int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512cd");
+    return v4 ? "x86-64-v4" : v3 ? "x86-64-v3" : "x86-64";
+#else
+    return "";
+#endif
+}
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
-    "_kernels",
-    "Compiled kernels for NumPy arrays and torch CPU tensors (see arraykit/_native/numpy.py).",
+    NAME_OF(ARRAYKIT_MODULE),
+    "Compiled kernels for NumPy arrays and torch CPU tensors (see arraykit/_native/_compiled.py).",
     -1,
     methods,
     NULL,
@@ -1857,7 +2195,7 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC
-PyInit__kernels(void)
+INIT_FUNCTION(ARRAYKIT_MODULE)(void)
 {
 #if HAVE_POOL
     static int registered = 0;
@@ -1866,11 +2204,9 @@ PyInit__kernels(void)
     }
 #endif
     PyObject *m = PyModule_Create(&module);
-    if (m != NULL && PyModule_AddStringConstant(m, "INSTRUCTIONS", INSTRUCTIONS) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    if (m != NULL && PyModule_AddIntConstant(m, "THREADS", HAVE_POOL) < 0) {
+    if (m != NULL && (PyModule_AddStringConstant(m, "INSTRUCTIONS", INSTRUCTIONS) < 0 ||
+                      PyModule_AddStringConstant(m, "PROCESSOR", processor_level()) < 0 ||
+                      PyModule_AddIntConstant(m, "THREADS", HAVE_POOL) < 0)) {
         Py_DECREF(m);
         return NULL;
     }
