@@ -290,33 +290,6 @@ piece(const Buffer *b, Py_ssize_t start, Py_ssize_t n, void *scratch)
 #define STORE(b, i, v) ((b)->kind == 'd' ? (void)(((double *)(b)->view.buf)[i] = (v)) \
                                          : (void)(((float *)(b)->view.buf)[i] = (float)(v)))
 
-/* Neumaier's compensated sum: the running error is carried, so a sum of n
- * terms is accurate to a couple of ulps instead of n/2. */
-typedef struct {
-    double sum, err;
-} Sum;
-
-/* Always inlined, as every helper the vector loops call (INLINE below): a
- * helper left out of line is compiled for the baseline alone, and the
- * AVX2 and AVX-512 clones of a loop would call it per element. */
-static inline __attribute__((always_inline)) void
-sum_add(Sum *s, double v)
-{
-    double t = s->sum + v;
-    if (fabs(s->sum) >= fabs(v)) {
-        s->err += (s->sum - t) + v;
-    }
-    else {
-        s->err += (v - t) + s->sum;
-    }
-    s->sum = t;
-}
-
-static inline __attribute__((always_inline)) double
-sum_value(const Sum *s)
-{
-    return s->sum + s->err;
-}
 
 /* ---- vectors and threads ------------------------------------------------ */
 
@@ -360,6 +333,9 @@ sum_value(const Sum *s)
 #else
 #define INSTRUCTIONS "the target's default"
 #endif
+/* Every helper the vector loops call is always inlined: a helper left out of
+ * line is compiled for the baseline alone, and the AVX2 and AVX-512 clones
+ * of a loop would call it per element. */
 #define INLINE static inline __attribute__((always_inline))
 /* Vectors wider than the baseline's registers pass between inlined helpers
  * only: the note on their calling convention does not apply. */
@@ -1186,135 +1162,11 @@ softmax_row_float(const float *x, float *out, Py_ssize_t cols)
     memcpy(out + last, &v, sizeof v);
 }
 
-/* Rows shorter than a vector, a chunk of them at a time: each row's maximum
- * spread over its elements, so that one vector loop takes the exps of the
- * whole chunk (consecutive in memory); then each row's sum and scaling. */
-#define SHORT_CHUNK 1024
-#define SOFTMAX_SHORT(NAME, T, VT, WIDTH, EXP, LIMIT)                                      \
-    INLINE void NAME(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols)                 \
-    {                                                                                      \
-        T tops[SHORT_CHUNK + WIDTH];                                                       \
-        Py_ssize_t per_chunk = SHORT_CHUNK / cols;                                         \
-        for (Py_ssize_t first = 0; first < rows; first += per_chunk) {                     \
-            Py_ssize_t count = rows - first < per_chunk ? rows - first : per_chunk;        \
-            Py_ssize_t n = count * cols, k;                                                \
-            const T *xs = x + first * cols;                                                \
-            T *os = out + first * cols;                                                    \
-            for (Py_ssize_t r = 0; r < count; r++) {                                       \
-                T m = -INFINITY;                                                           \
-                for (Py_ssize_t j = 0; j < cols; j++) {                                    \
-                    m = xs[r * cols + j] > m ? xs[r * cols + j] : m;                       \
-                }                                                                          \
-                for (Py_ssize_t j = 0; j < cols; j++) {                                    \
-                    tops[r * cols + j] = m;                                                \
-                }                                                                          \
-            }                                                                              \
-            VT v, m, e;                                                                    \
-            for (k = 0; k + WIDTH <= n; k += WIDTH) {                                      \
-                memcpy(&v, xs + k, sizeof v);                                              \
-                memcpy(&m, tops + k, sizeof m);                                            \
-                e = EXP(v, m);                                                             \
-                memcpy(os + k, &e, sizeof e);                                              \
-            }                                                                              \
-            if (k < n) { /* the last few, padded with -inf (exp 0) */                      \
-                T part[WIDTH], part_top[WIDTH];                                            \
-                for (int j = 0; j < WIDTH; j++) {                                          \
-                    part[j] = k + j < n ? xs[k + j] : -INFINITY;                           \
-                    part_top[j] = k + j < n ? tops[k + j] : 0;                             \
-                }                                                                          \
-                memcpy(&v, part, sizeof v);                                                \
-                memcpy(&m, part_top, sizeof m);                                            \
-                e = EXP(v, m);                                                             \
-                memcpy(part, &e, sizeof e);                                                \
-                for (Py_ssize_t j = 0; k + j < n; j++) {                                   \
-                    os[k + j] = part[j];                                                   \
-                }                                                                          \
-            }                                                                              \
-            for (Py_ssize_t r = 0; r < count; r++) {                                       \
-                T *o = os + r * cols;                                                      \
-                Sum sum = {0.0, 0.0};                                                      \
-                for (Py_ssize_t j = 0; j < cols; j++) {                                    \
-                    sum_add(&sum, o[j]);                                                   \
-                }                                                                          \
-                double total = sum_value(&sum);                                            \
-                if (!isfinite(tops[r * cols]) || !(total >= 1.0)) {                        \
-                    LIMIT(xs + r * cols, o, cols, 1);                                      \
-                    continue;                                                              \
-                }                                                                          \
-                for (Py_ssize_t j = 0; j < cols; j++) {                                    \
-                    o[j] = (T)(o[j] / total);                                              \
-                }                                                                          \
-            }                                                                              \
-        }                                                                                  \
-    }
-SOFTMAX_SHORT(softmax_short_double, double, vdouble, LANES, softmax_exp_lanes,
-              softmax_limit_double)
-SOFTMAX_SHORT(softmax_short_float, float, vfloat_wide, WIDE, softmax_exp_wide,
-              softmax_limit_float)
-
-/* Softmax of rows begin to end, in one precision. */
-#define SOFTMAX_RANGE(NAME, T, WIDTH, SHORT, ROW, CLONES)                                  \
-    INLINE void NAME##_dense(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols)         \
-    {                                                                                      \
-        if (cols < WIDTH) {                                                                \
-            SHORT(x, out, rows, cols);                                                     \
-            return;                                                                        \
-        }                                                                                  \
-        for (Py_ssize_t r = 0; r < rows; r++) {                                            \
-            ROW(x + r * cols, out + r * cols, cols);                                       \
-        }                                                                                  \
-    }                                                                                      \
-    CLONES static void NAME(void *ctx, Py_ssize_t begin, Py_ssize_t end)                   \
-    {                                                                                      \
-        RowsJob *job = ctx;                                                                \
-        Py_ssize_t cols = job->cols;                                                       \
-        T *out = (T *)job->b[1].view.buf + begin * cols;                                   \
-        if (!job->b[0].dense) { /* whole rows gathered, a stretch at a time */             \
-            T scratch[STRETCH];                                                            \
-            Py_ssize_t per = STRETCH / cols;                                               \
-            for (Py_ssize_t r = begin; r < end; r += per) {                                \
-                Py_ssize_t count = end - r < per ? end - r : per;                          \
-                gather(&job->b[0], r * cols, count * cols, scratch);                       \
-                NAME##_dense(scratch, out + (r - begin) * cols, count, cols);              \
-            }                                                                              \
-            return;                                                                        \
-        }                                                                                  \
-        NAME##_dense((const T *)job->b[0].view.buf + begin * cols, out, end - begin, cols); \
-    }
-SOFTMAX_RANGE(softmax_range_double, double, LANES, softmax_short_double, softmax_row_double,
-              VECTOR_CLONES_FUSED)
-SOFTMAX_RANGE(softmax_range_float, float, WIDE, softmax_short_float, softmax_row_float,
-              VECTOR_CLONES_FUSED)
-
-/* softmax_rows(x, out, row_length, threads=1) */
-static PyObject *
-softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    Buffer b[2];
-    RowsJob job = {b, 0};
-    int threads = nargs == 4 ? (int)PyLong_AsLong(args[3]) : 1;
-    if (nargs != 3 && nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "expected (x, out, row_length[, threads])");
-        return NULL;
-    }
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    int ok = acquire_rows(args, b, 2, 0x2, 0x1, 2, args[2], &job.cols);
-    if (ok <= 0) {
-        return ok < 0 ? NULL : Py_NewRef(Py_False);
-    }
-    run(b[0].kind == 'd' ? &softmax_range_double : &softmax_range_float, &job,
-        b[0].n / job.cols, b[0].n, threads, &b[1]);
-    release_all(b, 2);
-    return Py_NewRef(Py_True);
-}
-
 /* Softmax over the middle axis of a C-contiguous (blocks, length, width)
  * array, for axes shorter than a vector: the rows of the softmax are the
  * columns of each block, one to a lane, so the vectors run along memory
  * where the rows' kernel would need a copy with the axis moved last. Each
- * lane takes softmax_short's arithmetic in its order — the maximum, the exps,
+ * lane takes the short rows' arithmetic in its order — the maximum, the exps,
  * Neumaier's sum (both of its branches computed, one selected), the
  * divisions — so the results are the bits the rows' kernel gives on the
  * axis moved last (tests/test_layouts.py). A chunk is one block's lanes of
@@ -1331,7 +1183,8 @@ abs_lanes(vdouble v)
     return (vdouble)((vlong)v & ((vlong){0} + 0x7fffffffffffffffLL));
 }
 
-/* Neumaier's step in each lane (sum_add's arithmetic). */
+/* Neumaier's compensated step in each lane: the running error is carried, so a
+ * sum of n terms is accurate to a couple of ulps instead of n/2. */
 INLINE void
 neumaier_lanes(vdouble *sum, vdouble *err, vdouble v)
 {
@@ -1419,6 +1272,93 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
             }
         }
     }
+}
+
+/* Rows shorter than a vector, a vector of rows at a time: the rows are
+ * transposed into scratch, one to a lane, and computed by the columns'
+ * kernel's chunk (below), whose lanes take each row through the short
+ * rows' arithmetic — the maximum, the exps, Neumaier's sum, the divisions —
+ * all in vectors; the last rows are padded with zeros (finite, discarded). */
+#define SOFTMAX_SHORT(NAME, T, WIDTH, CHUNK)                                               \
+    INLINE void NAME(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols)                 \
+    {                                                                                      \
+        T in[WIDTH * WIDTH], result[WIDTH * WIDTH];                                        \
+        for (Py_ssize_t first = 0; first < rows; first += WIDTH) {                         \
+            Py_ssize_t count = rows - first < WIDTH ? rows - first : WIDTH;                \
+            const T *xs = x + first * cols;                                                \
+            T *os = out + first * cols;                                                    \
+            for (Py_ssize_t r = 0; r < WIDTH; r++) {                                       \
+                for (Py_ssize_t i = 0; i < cols; i++) {                                    \
+                    in[i * WIDTH + r] = r < count ? xs[r * cols + i] : 0;                  \
+                }                                                                          \
+            }                                                                              \
+            CHUNK(in, result, cols, WIDTH);                                                \
+            for (Py_ssize_t r = 0; r < count; r++) {                                       \
+                for (Py_ssize_t i = 0; i < cols; i++) {                                    \
+                    os[r * cols + i] = result[i * WIDTH + r];                              \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+    }
+SOFTMAX_SHORT(softmax_short_double, double, LANES, softmax_columns_double)
+SOFTMAX_SHORT(softmax_short_float, float, WIDE, softmax_columns_float)
+
+/* Softmax of rows begin to end, in one precision. */
+#define SOFTMAX_RANGE(NAME, T, WIDTH, SHORT, ROW, CLONES)                                  \
+    INLINE void NAME##_dense(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols)         \
+    {                                                                                      \
+        if (cols < WIDTH) {                                                                \
+            SHORT(x, out, rows, cols);                                                     \
+            return;                                                                        \
+        }                                                                                  \
+        for (Py_ssize_t r = 0; r < rows; r++) {                                            \
+            ROW(x + r * cols, out + r * cols, cols);                                       \
+        }                                                                                  \
+    }                                                                                      \
+    CLONES static void NAME(void *ctx, Py_ssize_t begin, Py_ssize_t end)                   \
+    {                                                                                      \
+        RowsJob *job = ctx;                                                                \
+        Py_ssize_t cols = job->cols;                                                       \
+        T *out = (T *)job->b[1].view.buf + begin * cols;                                   \
+        if (!job->b[0].dense) { /* whole rows gathered, a stretch at a time */             \
+            T scratch[STRETCH];                                                            \
+            Py_ssize_t per = STRETCH / cols;                                               \
+            for (Py_ssize_t r = begin; r < end; r += per) {                                \
+                Py_ssize_t count = end - r < per ? end - r : per;                          \
+                gather(&job->b[0], r * cols, count * cols, scratch);                       \
+                NAME##_dense(scratch, out + (r - begin) * cols, count, cols);              \
+            }                                                                              \
+            return;                                                                        \
+        }                                                                                  \
+        NAME##_dense((const T *)job->b[0].view.buf + begin * cols, out, end - begin, cols); \
+    }
+SOFTMAX_RANGE(softmax_range_double, double, LANES, softmax_short_double, softmax_row_double,
+              VECTOR_CLONES_FUSED)
+SOFTMAX_RANGE(softmax_range_float, float, WIDE, softmax_short_float, softmax_row_float,
+              VECTOR_CLONES_FUSED)
+
+/* softmax_rows(x, out, row_length, threads=1) */
+static PyObject *
+softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Buffer b[2];
+    RowsJob job = {b, 0};
+    int threads = nargs == 4 ? (int)PyLong_AsLong(args[3]) : 1;
+    if (nargs != 3 && nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "expected (x, out, row_length[, threads])");
+        return NULL;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    int ok = acquire_rows(args, b, 2, 0x2, 0x1, 2, args[2], &job.cols);
+    if (ok <= 0) {
+        return ok < 0 ? NULL : Py_NewRef(Py_False);
+    }
+    run(b[0].kind == 'd' ? &softmax_range_double : &softmax_range_float, &job,
+        b[0].n / job.cols, b[0].n, threads, &b[1]);
+    release_all(b, 2);
+    return Py_NewRef(Py_True);
 }
 
 #define SOFTMAX_COLUMNS_RANGE(NAME, T, WIDTH, CHUNK)                                       \
