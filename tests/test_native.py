@@ -450,8 +450,10 @@ def test_compiled_kernels_decline_what_they_cannot_read() -> None:
 def test_normalize_columns_gives_the_rows_bits(dtype: str) -> None:
     """normalize's columns' kernel (a transposed matrix's rows, read in place) gives
     each row the bits the rows' kernel gives it, at every length it takes (sums in
-    eight lanes, the tail, both), with careful rows among the others: zero, ±inf,
-    NaN, rows whose squares overflow or vanish into subnormals."""
+    eight lanes, the tail, both, pairwise halves above 128 values), with careful rows
+    among the others: zero, ±inf, NaN, rows whose squares overflow or vanish into
+    subnormals. (Rows of up to 32 values take the columns' arithmetic in the rows'
+    kernel too, transposed a chunk at a time.)"""
     from arraykit._native import _compiled
 
     kernels = _compiled.compiled
@@ -459,7 +461,7 @@ def test_normalize_columns_gives_the_rows_bits(dtype: str) -> None:
         pytest.skip(NOT_COMPILED)
     rng = np.random.default_rng(23)
     big, small = {"float32": (1e30, 1e-30), "float64": (1e200, 1e-200)}[dtype]
-    for length in (*range(1, 20), 31, 64, 100, 127, 128):
+    for length in (*range(1, 20), 31, 33, 64, 100, 127, 128, 129, 200, 1000, 4096):
         rows = rng.normal(size=(150, length)).astype(dtype)
         rows[3], rows[7, 0], rows[11, -1], rows[19] = 0.0, np.inf, np.nan, -0.0
         rows[23] *= big
@@ -473,8 +475,8 @@ def test_normalize_columns_gives_the_rows_bits(dtype: str) -> None:
             assert kernels.normalize_columns(memory, got, length, 150, threads)
             bits = f"u{got.itemsize}"
             np.testing.assert_array_equal(got.T.view(bits), want.view(bits), err_msg=str(length))
-    longer = np.zeros((129, 4), dtype)
-    assert kernels.normalize_columns(longer, np.empty_like(longer), 129, 4, 1) is False
+    longer = np.zeros((4097, 4), dtype)
+    assert kernels.normalize_columns(longer, np.empty_like(longer), 4097, 4, 1) is False
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

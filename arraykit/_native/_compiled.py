@@ -36,9 +36,9 @@ subnormals; above the largest finite value it overflows."""
 _COLUMNS_BELOW = {"f": 16, "d": 8}
 """Per dtype: softmax's columns' kernel takes axes shorter than this (a vector's lanes)."""
 
-_NORMALIZE_COLUMNS_UP_TO = 128
-"""normalize's columns' kernel takes rows up to this long (a row's sum below its
-pairwise split); longer transposed rows are gathered."""
+_NORMALIZE_COLUMNS_UP_TO = 4096
+"""normalize's columns' kernel takes rows up to this long (a stretch of the
+kernels); longer transposed rows are gathered, a block at a time."""
 
 
 def serves(x: np.ndarray) -> bool:

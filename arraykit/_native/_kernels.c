@@ -1387,16 +1387,14 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             }                                                                              \
         }                                                                                  \
     }
-SOFTMAX_COLUMNS_RANGE(softmax_columns_range_double, double, LANES, softmax_columns_double)
-SOFTMAX_COLUMNS_RANGE(softmax_columns_range_float, float, WIDE, softmax_columns_float)
-
-/* softmax_columns(x, out, length, width, threads=1): softmax over the middle
- * axis of (blocks, length, width); False where it cannot serve (an axis of a
- * vector or more: the rows' kernel takes it moved last). */
+/* A columns' kernel's entry, NAME(x, out, length, width, threads=1): the range
+ * functions `fns` ([0] float32, [1] float64) over chunks of `chunk` columns of
+ * each block of the (blocks, length, width) array; False where the arrays
+ * cannot be read, or the axis is longer than `longest`. */
 static PyObject *
-softmax_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+columns_entry(PyObject *const *args, Py_ssize_t nargs, const Py_ssize_t longest[2],
+              const Py_ssize_t chunk[2], RangeFn const fns[2])
 {
-    (void)self;
     Buffer b[2];
     ColumnsJob job = {b, 0, 0, 0};
     if (nargs != 4 && nargs != 5) {
@@ -1412,17 +1410,30 @@ softmax_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (ok <= 0) {
         return ok < 0 ? NULL : Py_NewRef(Py_False);
     }
-    Py_ssize_t lanes = b[0].kind == 'd' ? LANES : WIDE;
-    if (job.width <= 0 || job.length >= lanes || b[0].n % (job.length * job.width) != 0) {
+    int d = b[0].kind == 'd';
+    if (job.width <= 0 || job.length > longest[d] || b[0].n % (job.length * job.width) != 0) {
         release_all(b, 2);
         return Py_NewRef(Py_False);
     }
-    job.chunks = (job.width + lanes - 1) / lanes;
-    Py_ssize_t blocks = b[0].n / (job.length * job.width);
-    run(b[0].kind == 'd' ? &softmax_columns_range_double : &softmax_columns_range_float, &job,
-        blocks * job.chunks, b[0].n, threads, &b[1]);
+    job.chunks = (job.width + chunk[d] - 1) / chunk[d];
+    run(fns[d], &job, b[0].n / (job.length * job.width) * job.chunks, b[0].n, threads, &b[1]);
     release_all(b, 2);
     return Py_NewRef(Py_True);
+}
+
+SOFTMAX_COLUMNS_RANGE(softmax_columns_range_double, double, LANES, softmax_columns_double)
+SOFTMAX_COLUMNS_RANGE(softmax_columns_range_float, float, WIDE, softmax_columns_float)
+
+/* softmax_columns(x, out, length, width, threads=1): softmax over the middle
+ * axis of (blocks, length, width); False where it cannot serve (an axis of a
+ * vector or more: the rows' kernel takes it moved last). */
+static PyObject *
+softmax_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    static const Py_ssize_t longest[2] = {WIDE - 1, LANES - 1}, chunk[2] = {WIDE, LANES};
+    static RangeFn const fns[2] = {&softmax_columns_range_float, &softmax_columns_range_double};
+    return columns_entry(args, nargs, longest, chunk, fns);
 }
 
 /* Sum of |a - b|**power over n entries from i (b NULL: of |a|**power), in
@@ -1618,12 +1629,211 @@ normalize_dense(const Buffer *x, const Buffer *out, Py_ssize_t begin, Py_ssize_t
     }
 }
 
+/* normalize_rows' kernel for rows that run across memory (a transposed
+ * matrix's rows: the middle axis of a C-contiguous (blocks, length, width)
+ * array), and for short rows, transposed a chunk at a time into scratch:
+ * a chunk of up to COLUMN_CHUNK columns at a time, each column a row,
+ * computed in vectors across the rows. Each row's sum of squares is taken
+ * in powers_sum's order (eight lanes along the row added in lanes_total's
+ * tree, then the last few in turn; pairwise above 128 values), and scaled
+ * as the rows' kernel scales, so the results are the bits it gives the same
+ * row (tests/test_native.py, tests/test_layouts.py). Careful rows are
+ * gathered and take the rows' careful path. */
+#define COLUMN_CHUNK 64
+#define COLUMNS_LONGEST STRETCH
+
+/* The sums of squares of rows start to start + n of each of `lanes` columns
+ * `width` apart from `base`, in powers_sum's order. */
+static void
+column_squares(const Buffer *x, Py_ssize_t base, Py_ssize_t width, Py_ssize_t start,
+               Py_ssize_t n, Py_ssize_t lanes, double total[COLUMN_CHUNK])
+{
+    if (n > 128) {
+        Py_ssize_t half = (n / 2) & ~(Py_ssize_t)(LANES - 1);
+        double right[COLUMN_CHUNK];
+        column_squares(x, base, width, start, half, lanes, total);
+        column_squares(x, base, width, start + half, n - half, lanes, right);
+        for (Py_ssize_t j = 0; j < lanes; j++) {
+            total[j] += right[j];
+        }
+        return;
+    }
+    Py_ssize_t whole = n / LANES * LANES;
+    for (Py_ssize_t j = 0; j < lanes; j++) {
+        total[j] = 0.0;
+    }
+    if (whole > 0) { /* the row's eight lanes, and lanes_total's tree */
+        double acc[LANES][COLUMN_CHUNK];
+        for (int i = 0; i < LANES; i++) {
+            for (Py_ssize_t j = 0; j < lanes; j++) {
+                acc[i][j] = 0.0;
+            }
+        }
+        for (Py_ssize_t k = 0; k < whole; k++) {
+            for (Py_ssize_t j = 0; j < lanes; j++) {
+                double v = LOAD(x, base + (start + k) * width + j);
+                acc[k % LANES][j] += v * v;
+            }
+        }
+        for (Py_ssize_t j = 0; j < lanes; j++) {
+            total[j] = ((acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j])) +
+                       ((acc[4][j] + acc[5][j]) + (acc[6][j] + acc[7][j]));
+        }
+    }
+    for (Py_ssize_t k = whole; k < n; k++) { /* the last few, in turn */
+        for (Py_ssize_t j = 0; j < lanes; j++) {
+            double v = LOAD(x, base + (start + k) * width + j);
+            total[j] += v * v;
+        }
+    }
+}
+
+/* A careful row of the columns (see normalize_row_careful), through scratch. */
+static void
+normalize_column_careful(const Buffer *x, const Buffer *out, Py_ssize_t at, Py_ssize_t width,
+                         Py_ssize_t length)
+{
+    double row_in[COLUMNS_LONGEST], row_out[COLUMNS_LONGEST]; /* room for either kind */
+    Buffer in = *x, to = *x;
+    in.view.buf = row_in;
+    to.view.buf = row_out;
+    in.n = to.n = length;
+    for (Py_ssize_t k = 0; k < length; k++) {
+        STORE(&in, k, LOAD(x, at + k * width));
+    }
+    normalize_row_careful(&in, &to, 0, length);
+    for (Py_ssize_t k = 0; k < length; k++) {
+        STORE(out, at + k * width, LOAD(&to, k));
+    }
+}
+
+/* `lanes` columns of `length` rows, `width` apart from `base`, normalized. */
+INLINE void
+normalize_columns_chunk(const Buffer *x, const Buffer *out, Py_ssize_t base, Py_ssize_t length,
+                        Py_ssize_t width, Py_ssize_t lanes)
+{
+    double enough = x->kind == 'd' ? 4.0 * (double)length * DBL_MIN / DBL_EPSILON : 0.0;
+    double total[COLUMN_CHUNK], inverse[COLUMN_CHUNK];
+    float factor[COLUMN_CHUNK]; /* float32: as scale_row_float, where float holds it */
+    int narrow = 1;
+    column_squares(x, base, width, 0, length, lanes, total);
+    for (Py_ssize_t j = 0; j < lanes; j++) {
+        inverse[j] = inverse_norm(total[j], enough);
+    }
+    for (Py_ssize_t j = 0; j < lanes; j++) {
+        double v = inverse[j];
+        int holds = (v == 0.0) | ((v >= FLT_MIN) & (v <= FLT_MAX)); /* 0: zero rows */
+        factor[j] = (float)(holds ? v : 1.0);
+        narrow &= holds;
+    }
+    for (Py_ssize_t k = 0; k < length; k++) {
+        Py_ssize_t row = base + k * width;
+        if (x->kind == 'd') {
+            const double *from = (const double *)x->view.buf + row;
+            double *to = (double *)out->view.buf + row;
+            for (Py_ssize_t j = 0; j < lanes; j++) {
+                to[j] = from[j] * inverse[j];
+            }
+            continue;
+        }
+        const float *from = (const float *)x->view.buf + row;
+        float *to = (float *)out->view.buf + row;
+        for (Py_ssize_t j = 0; narrow && j < lanes; j++) {
+            to[j] = from[j] * factor[j];
+        }
+        for (Py_ssize_t j = 0; !narrow && j < lanes; j++) { /* a factor float cannot hold */
+            double v = inverse[j];
+            to[j] = (v >= FLT_MIN && v <= FLT_MAX) ? from[j] * factor[j]
+                                                    : (float)((double)from[j] * v);
+        }
+    }
+    for (Py_ssize_t j = 0; j < lanes; j++) { /* zero rows, and careful ones */
+        if (inverse[j] != 0.0) {
+            continue;
+        }
+        int zero = total[j] == 0.0;
+        for (Py_ssize_t k = 0; zero && k < length; k++) {
+            zero = LOAD(x, base + k * width + j) == 0.0;
+        }
+        if (!zero) {
+            normalize_column_careful(x, out, base + j, width, length);
+        }
+    }
+}
+
+VECTOR_CLONES static void
+normalize_columns_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
+{
+    ColumnsJob *job = ctx;
+    Py_ssize_t length = job->length, width = job->width;
+    for (Py_ssize_t item = begin; item < end; item++) {
+        Py_ssize_t first = (item % job->chunks) * COLUMN_CHUNK;
+        Py_ssize_t lanes = width - first < COLUMN_CHUNK ? width - first : COLUMN_CHUNK;
+        normalize_columns_chunk(&job->b[0], &job->b[1], (item / job->chunks) * length * width + first,
+                                length, width, lanes);
+    }
+}
+
+/* Rows this short go through the columns' chunk, transposed into scratch a
+ * chunk of rows at a time: in vectors across the rows, where the rows'
+ * kernel takes each row's sum, root and division alone. */
+#define NORMALIZE_SHORT 8
+
+/* to[j][i] = from[i][j] for an n by m matrix of T, rows `from_row` and
+ * `to_row` items apart. */
+#define TRANSPOSE(T, FROM, TO, N, M, FROM_ROW, TO_ROW)                                     \
+    do {                                                                                   \
+        const T *from_ = (const T *)(FROM);                                                \
+        T *to_ = (T *)(TO);                                                                \
+        for (Py_ssize_t i_ = 0; i_ < (N); i_++) {                                          \
+            for (Py_ssize_t j_ = 0; j_ < (M); j_++) {                                      \
+                to_[j_ * (TO_ROW) + i_] = from_[i_ * (FROM_ROW) + j_];                     \
+            }                                                                              \
+        }                                                                                  \
+    } while (0)
+
+INLINE void
+normalize_short(const Buffer *x, const Buffer *out, Py_ssize_t begin, Py_ssize_t end,
+                Py_ssize_t cols)
+{
+    double rows[NORMALIZE_SHORT * COLUMN_CHUNK], in[NORMALIZE_SHORT * COLUMN_CHUNK],
+        result[NORMALIZE_SHORT * COLUMN_CHUNK]; /* room for either kind */
+    Buffer across = *x, back = *x;
+    across.view.buf = in;
+    back.view.buf = result;
+    across.dense = back.dense = 1;
+    across.n = back.n = cols * COLUMN_CHUNK;
+    for (Py_ssize_t r = begin; r < end; r += COLUMN_CHUNK) {
+        Py_ssize_t count = end - r < COLUMN_CHUNK ? end - r : COLUMN_CHUNK;
+        const void *from = piece(x, r * cols, count * cols, rows).view.buf;
+        if (x->kind == 'd') {
+            TRANSPOSE(double, from, in, count, cols, cols, COLUMN_CHUNK);
+        }
+        else {
+            TRANSPOSE(float, from, in, count, cols, cols, COLUMN_CHUNK);
+        }
+        normalize_columns_chunk(&across, &back, 0, cols, COLUMN_CHUNK, count);
+        if (x->kind == 'd') {
+            TRANSPOSE(double, result, (double *)out->view.buf + r * cols, cols, count,
+                      COLUMN_CHUNK, cols);
+        }
+        else {
+            TRANSPOSE(float, result, (float *)out->view.buf + r * cols, cols, count,
+                      COLUMN_CHUNK, cols);
+        }
+    }
+}
+
 VECTOR_CLONES static void
 normalize_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
 {
     RowsJob *job = ctx;
     const Buffer *x = &job->b[0], *out = &job->b[1];
     Py_ssize_t cols = job->cols;
+    if (cols <= NORMALIZE_SHORT) {
+        normalize_short(x, out, begin, end, cols);
+        return;
+    }
     if (x->dense) {
         normalize_dense(x, out, begin, end, cols);
         return;
@@ -1664,149 +1874,16 @@ normalize_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_NewRef(Py_True);
 }
 
-/* Normalize over the middle axis of a C-contiguous (blocks, length, width)
- * array, for rows of at most 128 values that run across memory (a
- * transposed matrix's rows): a chunk of columns at a time, each column a
- * row. Each row's sum of squares is taken in the rows' kernel's order (eight
- * lanes along the row, added in lanes_total's tree, then the last few in
- * turn: powers_sum below its pairwise split), and scaled as there, so the
- * results are the bits the rows' kernel gives the same row
- * (tests/test_layouts.py). Careful rows are gathered and take the rows'
- * careful path. */
-#define COLUMN_CHUNK 64
-#define COLUMNS_LONGEST 128
-
-VECTOR_CLONES static void
-normalize_columns_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
-{
-    ColumnsJob *job = ctx;
-    const Buffer *x = &job->b[0], *out = &job->b[1];
-    Py_ssize_t length = job->length, width = job->width, whole = length / LANES * LANES;
-    double enough = x->kind == 'd' ? 4.0 * (double)length * DBL_MIN / DBL_EPSILON : 0.0;
-    for (Py_ssize_t item = begin; item < end; item++) {
-        Py_ssize_t first = (item % job->chunks) * COLUMN_CHUNK;
-        Py_ssize_t lanes = width - first < COLUMN_CHUNK ? width - first : COLUMN_CHUNK;
-        Py_ssize_t base = (item / job->chunks) * length * width + first;
-        double total[COLUMN_CHUNK], inverse[COLUMN_CHUNK];
-        if (whole > 0) { /* the row's eight lanes, and lanes_total's tree */
-            double acc[LANES][COLUMN_CHUNK];
-            for (int i = 0; i < LANES; i++) {
-                for (Py_ssize_t j = 0; j < lanes; j++) {
-                    acc[i][j] = 0.0;
-                }
-            }
-            for (Py_ssize_t k = 0; k < whole; k++) {
-                for (Py_ssize_t j = 0; j < lanes; j++) {
-                    double v = LOAD(x, base + k * width + j);
-                    acc[k % LANES][j] += v * v;
-                }
-            }
-            for (Py_ssize_t j = 0; j < lanes; j++) {
-                total[j] = ((acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j])) +
-                           ((acc[4][j] + acc[5][j]) + (acc[6][j] + acc[7][j]));
-            }
-        }
-        else {
-            for (Py_ssize_t j = 0; j < lanes; j++) {
-                total[j] = 0.0;
-            }
-        }
-        for (Py_ssize_t k = whole; k < length; k++) { /* the last few, in turn */
-            for (Py_ssize_t j = 0; j < lanes; j++) {
-                double v = LOAD(x, base + k * width + j);
-                total[j] += v * v;
-            }
-        }
-        float factor[COLUMN_CHUNK]; /* float32: as scale_row_float, where float holds it */
-        int narrow = 1;
-        for (Py_ssize_t j = 0; j < lanes; j++) {
-            inverse[j] = inverse_norm(total[j], enough);
-        }
-        for (Py_ssize_t j = 0; j < lanes; j++) {
-            double v = inverse[j];
-            int holds = (v == 0.0) | ((v >= FLT_MIN) & (v <= FLT_MAX)); /* 0: zero rows */
-            factor[j] = (float)(holds ? v : 1.0);
-            narrow &= holds;
-        }
-        for (Py_ssize_t k = 0; k < length; k++) {
-            Py_ssize_t row = base + k * width;
-            if (x->kind == 'd') {
-                const double *from = (const double *)x->view.buf + row;
-                double *to = (double *)out->view.buf + row;
-                for (Py_ssize_t j = 0; j < lanes; j++) {
-                    to[j] = from[j] * inverse[j];
-                }
-                continue;
-            }
-            const float *from = (const float *)x->view.buf + row;
-            float *to = (float *)out->view.buf + row;
-            for (Py_ssize_t j = 0; narrow && j < lanes; j++) {
-                to[j] = from[j] * factor[j];
-            }
-            for (Py_ssize_t j = 0; !narrow && j < lanes; j++) { /* a factor float cannot hold */
-                double v = inverse[j];
-                to[j] = (v >= FLT_MIN && v <= FLT_MAX) ? from[j] * factor[j]
-                                                        : (float)((double)from[j] * v);
-            }
-        }
-        for (Py_ssize_t j = 0; j < lanes; j++) { /* zero rows, and careful ones */
-            if (inverse[j] != 0.0) {
-                continue;
-            }
-            int zero = total[j] == 0.0;
-            for (Py_ssize_t k = 0; zero && k < length; k++) {
-                zero = LOAD(x, base + k * width + j) == 0.0;
-            }
-            if (zero) {
-                continue;
-            }
-            double row_in[COLUMNS_LONGEST], row_out[COLUMNS_LONGEST]; /* room for either kind */
-            Buffer in = *x, to = *x;
-            in.view.buf = row_in;
-            to.view.buf = row_out;
-            in.n = to.n = length;
-            for (Py_ssize_t k = 0; k < length; k++) {
-                STORE(&in, k, LOAD(x, base + k * width + j));
-            }
-            normalize_row_careful(&in, &to, 0, length);
-            for (Py_ssize_t k = 0; k < length; k++) {
-                STORE(out, base + k * width + j, LOAD(&to, k));
-            }
-        }
-    }
-}
-
 /* normalize_columns(x, out, length, width, threads=1): False where the rows are
- * longer than 128 values (the rows' kernel then gathers them). */
+ * longer than a stretch (the rows' kernel then takes them, a block at a time). */
 static PyObject *
 normalize_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    Buffer b[2];
-    ColumnsJob job = {b, 0, 0, 0};
-    if (nargs != 4 && nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "expected (x, out, length, width[, threads])");
-        return NULL;
-    }
-    int threads = nargs == 5 ? (int)PyLong_AsLong(args[4]) : 1;
-    job.width = PyLong_AsSsize_t(args[3]);
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    int ok = acquire_rows(args, b, 2, 0x2, 0x0, 2, args[2], &job.length);
-    if (ok <= 0) {
-        return ok < 0 ? NULL : Py_NewRef(Py_False);
-    }
-    if (job.width <= 0 || job.length > COLUMNS_LONGEST ||
-        b[0].n % (job.length * job.width) != 0) {
-        release_all(b, 2);
-        return Py_NewRef(Py_False);
-    }
-    job.chunks = (job.width + COLUMN_CHUNK - 1) / COLUMN_CHUNK;
-    Py_ssize_t blocks = b[0].n / (job.length * job.width);
-    run(&normalize_columns_range, &job, blocks * job.chunks, b[0].n, threads, &b[1]);
-    release_all(b, 2);
-    return Py_NewRef(Py_True);
+    static const Py_ssize_t longest[2] = {COLUMNS_LONGEST, COLUMNS_LONGEST};
+    static const Py_ssize_t chunk[2] = {COLUMN_CHUNK, COLUMN_CHUNK};
+    static RangeFn const fns[2] = {&normalize_columns_range, &normalize_columns_range};
+    return columns_entry(args, nargs, longest, chunk, fns);
 }
 
 /* ---- losses ------------------------------------------------------------ */
