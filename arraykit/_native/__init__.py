@@ -49,7 +49,7 @@ compiled: ModuleType | None
 """The compiled kernels (``_kernels.c``) in the build this processor runs best, or
 None where they were not built."""
 try:
-    from . import _kernels as compiled
+    from . import _kernels as _default
 except ImportError:
     compiled = None
     # Said once, where the kernels are first looked for: their absence changes
@@ -67,4 +67,4 @@ except ImportError:
         stacklevel=2,
     )
 else:
-    compiled = _for_this_processor(compiled)
+    compiled = _for_this_processor(_default)
