@@ -36,10 +36,6 @@ subnormals; above the largest finite value it overflows."""
 _COLUMNS_BELOW = {"f": 16, "d": 8}
 """Per dtype: softmax's columns' kernel takes axes shorter than this (a vector's lanes)."""
 
-_NORMALIZE_COLUMNS_UP_TO = 4096
-"""normalize's columns' kernel takes rows up to this long (a stretch of the
-kernels); longer transposed rows are gathered, a block at a time."""
-
 
 def serves(x: np.ndarray) -> bool:
     """Whether the kernels are built and take ``x``'s dtype."""
@@ -186,9 +182,10 @@ def normalize_rows(x: np.ndarray, threads: int = 1) -> np.ndarray | None:
     """Each row of the (non-empty) matrix ``x`` over its Euclidean norm, in any layout."""
     if compiled is None:
         return None
-    if _transposed(x) and x.shape[1] <= _NORMALIZE_COLUMNS_UP_TO and x.flags.aligned:
+    if _transposed(x) and x.shape[1] <= compiled.COLUMNS_LONGEST and x.flags.aligned:
         # A transposed matrix's rows run across memory: the columns' kernel reads
-        # them in place, with the rows' kernel's arithmetic (the same bits).
+        # them in place, with the rows' kernel's arithmetic (the same bits). Longer
+        # rows are checked here, not declined there: the result would be allocated twice.
         out = np.empty_like(x.T)
         if compiled.normalize_columns(x.T, out, x.shape[1], x.shape[0], threads):
             return out.T

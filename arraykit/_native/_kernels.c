@@ -1274,6 +1274,19 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
     }
 }
 
+/* to[j][i] = from[i][j] for an n by m matrix of T, rows `from_row` and
+ * `to_row` items apart. */
+#define TRANSPOSE(T, FROM, TO, N, M, FROM_ROW, TO_ROW)                                     \
+    do {                                                                                   \
+        const T *from_ = (const T *)(FROM);                                                \
+        T *to_ = (T *)(TO);                                                                \
+        for (Py_ssize_t i_ = 0; i_ < (N); i_++) {                                          \
+            for (Py_ssize_t j_ = 0; j_ < (M); j_++) {                                      \
+                to_[j_ * (TO_ROW) + i_] = from_[i_ * (FROM_ROW) + j_];                     \
+            }                                                                              \
+        }                                                                                  \
+    } while (0)
+
 /* Rows shorter than a vector, a vector of rows at a time: the rows are
  * transposed into scratch, one to a lane, and computed by the columns'
  * kernel's chunk (below), whose lanes take each row through the short
@@ -1285,19 +1298,12 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
         T in[WIDTH * WIDTH], result[WIDTH * WIDTH];                                        \
         for (Py_ssize_t first = 0; first < rows; first += WIDTH) {                         \
             Py_ssize_t count = rows - first < WIDTH ? rows - first : WIDTH;                \
-            const T *xs = x + first * cols;                                                \
-            T *os = out + first * cols;                                                    \
-            for (Py_ssize_t r = 0; r < WIDTH; r++) {                                       \
-                for (Py_ssize_t i = 0; i < cols; i++) {                                    \
-                    in[i * WIDTH + r] = r < count ? xs[r * cols + i] : 0;                  \
-                }                                                                          \
+            if (count < WIDTH) {                                                           \
+                memset(in, 0, sizeof in);                                                  \
             }                                                                              \
+            TRANSPOSE(T, x + first * cols, in, count, cols, cols, WIDTH);                  \
             CHUNK(in, result, cols, WIDTH);                                                \
-            for (Py_ssize_t r = 0; r < count; r++) {                                       \
-                for (Py_ssize_t i = 0; i < cols; i++) {                                    \
-                    os[r * cols + i] = result[i * WIDTH + r];                              \
-                }                                                                          \
-            }                                                                              \
+            TRANSPOSE(T, result, out + first * cols, cols, count, WIDTH, cols);            \
         }                                                                                  \
     }
 SOFTMAX_SHORT(softmax_short_double, double, LANES, softmax_columns_double)
@@ -1779,18 +1785,6 @@ normalize_columns_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
  * kernel takes each row's sum, root and division alone. */
 #define NORMALIZE_SHORT 8
 
-/* to[j][i] = from[i][j] for an n by m matrix of T, rows `from_row` and
- * `to_row` items apart. */
-#define TRANSPOSE(T, FROM, TO, N, M, FROM_ROW, TO_ROW)                                     \
-    do {                                                                                   \
-        const T *from_ = (const T *)(FROM);                                                \
-        T *to_ = (T *)(TO);                                                                \
-        for (Py_ssize_t i_ = 0; i_ < (N); i_++) {                                          \
-            for (Py_ssize_t j_ = 0; j_ < (M); j_++) {                                      \
-                to_[j_ * (TO_ROW) + i_] = from_[i_ * (FROM_ROW) + j_];                     \
-            }                                                                              \
-        }                                                                                  \
-    } while (0)
 
 INLINE void
 normalize_short(const Buffer *x, const Buffer *out, Py_ssize_t begin, Py_ssize_t end,
@@ -2223,6 +2217,7 @@ INIT_FUNCTION(ARRAYKIT_MODULE)(void)
     PyObject *m = PyModule_Create(&module);
     if (m != NULL && (PyModule_AddStringConstant(m, "INSTRUCTIONS", INSTRUCTIONS) < 0 ||
                       PyModule_AddStringConstant(m, "PROCESSOR", processor_level()) < 0 ||
+                      PyModule_AddIntConstant(m, "COLUMNS_LONGEST", COLUMNS_LONGEST) < 0 ||
                       PyModule_AddIntConstant(m, "THREADS", HAVE_POOL) < 0)) {
         Py_DECREF(m);
         return NULL;

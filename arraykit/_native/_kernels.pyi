@@ -5,6 +5,7 @@ from typing import Any
 
 THREADS: int  # 1 where built with threads, 0 for C99 or -DARRAYKIT_NO_THREADS
 INSTRUCTIONS: str  # the vector instructions built for (clones, or one level)
+COLUMNS_LONGEST: int  # the longest rows normalize_columns takes
 PROCESSOR: str  # the widest level this processor runs: x86-64-v4, x86-64-v3, x86-64 or ''
 
 def sigmoid(x: Any, out: Any, threads: int = 1, /) -> bool: ...
