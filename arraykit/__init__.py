@@ -17,16 +17,28 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing: see abo
 if TYPE_CHECKING:
     from . import optim, regression
     from .activations import sigmoid, sigmoid_derivative, softmax
+    from .classification import (
+        binary_cross_entropy,
+        binary_cross_entropy_with_logits,
+        cross_entropy,
+    )
     from .drivers import OptimizeResult, optimize, run_adagrad, run_gradient_descent
+    from .log_space import log_sigmoid, log_softmax, logsumexp, softplus
     from .losses import l1_loss, l2_loss
     from .normalization import normalize_rows
     from .shapes import image2vector
 
 _HOMES = {
     "OptimizeResult": "drivers",
+    "binary_cross_entropy": "classification",
+    "binary_cross_entropy_with_logits": "classification",
+    "cross_entropy": "classification",
     "image2vector": "shapes",
     "l1_loss": "losses",
     "l2_loss": "losses",
+    "log_sigmoid": "log_space",
+    "log_softmax": "log_space",
+    "logsumexp": "log_space",
     "normalize_rows": "normalization",
     "optimize": "drivers",
     "run_adagrad": "drivers",
@@ -34,13 +46,16 @@ _HOMES = {
     "sigmoid": "activations",
     "sigmoid_derivative": "activations",
     "softmax": "activations",
+    "softplus": "log_space",
 }
 """Each public function's module."""
 
 _MODULES = {
     "activations",
+    "classification",
     "cli",
     "drivers",
+    "log_space",
     "losses",
     "normalization",
     "optim",
@@ -51,9 +66,15 @@ _MODULES = {
 
 __all__ = [
     "OptimizeResult",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
     "image2vector",
     "l1_loss",
     "l2_loss",
+    "log_sigmoid",
+    "log_softmax",
+    "logsumexp",
     "normalize_rows",
     "optim",
     "optimize",
@@ -63,6 +84,7 @@ __all__ = [
     "sigmoid",
     "sigmoid_derivative",
     "softmax",
+    "softplus",
 ]
 
 # Renamed in 0.2: ``ak.adagrad`` ran a loop while ``ak.optim.adagrad`` built an

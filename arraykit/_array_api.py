@@ -169,6 +169,24 @@ def array_args(
     return xp, arrays
 
 
+def mixed_args(
+    names: Sequence[str], values: Sequence[object], xp: Namespace | None
+) -> tuple[Namespace, list[Array]]:
+    """:func:`array_args` for arguments of any dtype (class indices beside logits), with
+    its inference skipped for arrays of one type seen before, on one device: then
+    ``torch.compile`` traces it (array-api-compat's cached checks it warns about)."""
+    if xp is None:
+        first: Any = values[0]
+        known = known_type(type(first))
+        if (
+            known is not None
+            and all(type(v) is type(first) for v in values[1:])
+            and all(known.same_device(first, v) for v in values[1:])
+        ):
+            return known.xp, list(values)
+    return array_args(names, values, xp)
+
+
 def resolve_namespace(xp: object) -> Namespace:
     """The array-API namespace that an ``xp=`` argument names.
 
@@ -350,7 +368,7 @@ def wider_sum_dtype(xp: Namespace, x: Array) -> Any | None:
         return None
     info = xp.__array_namespace_info__()
     try:
-        dtypes = info.dtypes(device=array_api_compat.device(x), kind="real floating")
+        dtypes = info.dtypes(device=device_of(x, xp), kind="real floating")
     except Exception:  # no device to ask about (a tracer, a lazy array)
         dtypes = info.dtypes(kind="real floating")
     return dtypes.get("float64")
@@ -465,15 +483,72 @@ def finish(xp: Namespace, result: Array, dtype: Any) -> Array:
     result = as_array(result)
     if result.dtype == dtype:
         return result
-    # Values that round past the narrow dtype's largest float become inf
-    # here, so that NumPy-based backends do not warn in the cast.
+    return narrow(xp, result, dtype)
+
+
+def narrow(xp: Namespace, v: Array, dtype: Any) -> Array:
+    """``v`` rounded to the narrower floating ``dtype``: ±inf from where it rounds
+    there (half an ulp past the largest float), without the warning NumPy-based
+    backends give a cast that overflows; NaN stays NaN."""
     finfo = xp.finfo(dtype)
     largest, eps = float(finfo.max), float(finfo.eps)
     threshold = largest + largest * eps / (2 - eps) / 2
-    result = xp.where(
-        result >= threshold, math.inf, xp.where(result <= -threshold, -math.inf, result)
-    )
-    return xp.astype(result, dtype)
+    v = xp.where(v >= threshold, math.inf, xp.where(v <= -threshold, -math.inf, v))
+    return xp.astype(v, dtype)
+
+
+def constant(x: Array, xp: Namespace) -> Array:
+    """``x`` as a constant to automatic differentiation (torch's ``detach``, JAX's
+    ``stop_gradient``): a value that an algorithm chooses (a shift) and that the
+    result does not depend on, whose derivative would only add rounding."""
+    # By the namespace's name: array-api-compat's checks are cached functions,
+    # which torch.compile warns about when it traces them.
+    name = getattr(xp, "__name__", "")
+    if name == "array_api_compat.torch":
+        return x.detach()
+    if name == "jax.numpy":
+        import jax
+
+        return jax.lax.stop_gradient(x)
+    return x
+
+
+def device_of(x: Array, xp: Namespace) -> Any:
+    """``x``'s device, for making arrays beside it; a torch tensor's read directly, so that
+    ``torch.compile`` traces it (array-api-compat's cached checks it warns about)."""
+    if getattr(xp, "__name__", "") == "array_api_compat.torch":
+        return x.device
+    return array_api_compat.device(x)
+
+
+def host_view(x: Array) -> np.ndarray | None:
+    """``x``'s values as a NumPy array where they can be read without a device
+    synchronisation, a copy or a break in a trace: a NumPy or array-api-strict array,
+    a JAX array on the CPU (not a tracer), a plain torch CPU tensor in an eager call.
+    None for lazy (Dask) and device arrays, tracers, fake and compiled tensors.
+
+    Checks of values go through it: on NumPy they cannot be staged into a trace (a
+    JAX operation inside ``jax.jit`` is, even on a concrete array)."""
+    if type(x) is np.ndarray:  # not a subclass that stands for device memory
+        return x
+    module = type(x).__module__
+    if module.startswith("array_api_strict"):
+        return np.from_dlpack(x)
+    if module.startswith("torch"):
+        import torch
+
+        from ._native import _torch_private
+
+        if type(x) is torch.Tensor and x.is_cpu and _torch_private.untransformed():
+            return x.detach().numpy(force=True)
+        return None
+    if module.startswith(("jax", "jaxlib")):
+        import jax
+
+        if isinstance(x, jax.core.Tracer) or any(d.platform != "cpu" for d in x.devices()):
+            return None
+        return np.asarray(x)
+    return None
 
 
 def require_ndim(x: Array, name: str, ndim: int, meaning: str) -> None:

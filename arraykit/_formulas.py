@@ -23,7 +23,7 @@ from typing import Any
 
 import array_api_compat
 
-from ._array_api import Array, Namespace, unknown_size, wider_sum_dtype
+from ._array_api import Array, Namespace, narrow, unknown_size, wider_sum_dtype
 
 # --- sizes ------------------------------------------------------------------
 
@@ -86,7 +86,7 @@ def bounded_sum(
     wide = wider_sum_dtype(xp, terms)
     if wide is not None:
         return xp.astype(xp.sum(terms, axis=axes, keepdims=True, dtype=wide), terms.dtype)
-    if array_api_compat.is_jax_namespace(xp):
+    if getattr(xp, "__name__", "") == "jax.numpy":  # not the cached check: see constant()
         # XLA's simplifier folds (t + C) − C back to t, so the split would
         # cost passes and change nothing; XLA's own reductions are tree-ordered
         # (a float64 loss of 1e7 terms within 1 ulp). Where its row sums fall
@@ -114,16 +114,25 @@ def bounded_sum(
 # --- activations ------------------------------------------------------------
 
 
-def _minus_abs(x: Array, xp: Namespace) -> tuple[Array, Array]:
-    # -|x| written with where, not abs: autograd then sees slope -1 at x = 0
-    # (abs has slope 0 there on torch), so d sigmoid/dx at 0 comes out 0.25.
+def addition_error(a: Array, b: Array, s: Array) -> Array:
+    """The exact rounding error of ``s = a + b`` (Knuth's TwoSum), for finite operands
+    whose sum did not overflow: ``a + b == s + error`` exactly."""
+    back = s - a
+    return (a - (s - back)) + (b - back)
+
+
+def minus_abs(x: Array, xp: Namespace) -> tuple[Array, Array]:
+    """``(x >= 0, −|x|)``, with ``−|x|`` a select rather than ``abs``: autograd then
+    sees slope −1 at ``x = 0`` (abs has slope 0 there on torch), so that
+    ``dσ/dx`` at 0 comes out 1/4, and a formula that selects with the same
+    mask keeps its one-sided slopes consistent there."""
     nonnegative = x >= 0
     return nonnegative, xp.where(nonnegative, -x, x)
 
 
 def sigmoid(x: Array, /, *, xp: Namespace) -> Array:
     """``1 / (1 + exp(-x))``, without overflow and accurate in both tails."""
-    nonnegative, t = _minus_abs(x, xp)
+    nonnegative, t = minus_abs(x, xp)
     e = xp.exp(t)
     # One division for both branches: 1/(1+e) for x >= 0, e/(1+e) for x < 0.
     return xp.where(nonnegative, 1.0, e) / (1.0 + e)
@@ -131,7 +140,7 @@ def sigmoid(x: Array, /, *, xp: Namespace) -> Array:
 
 def sigmoid_derivative(x: Array, /, *, xp: Namespace) -> Array:
     """``σ(x)·(1 − σ(x))`` as ``e / (1 + e)²`` with ``e = exp(-|x|)``."""
-    _, t = _minus_abs(x, xp)
+    _, t = minus_abs(x, xp)
     e = xp.exp(t)
     d = 1.0 + e
     # 1 + e is d + low exactly (Fast2Sum: 1 >= e), so (1 + e)² ≈ d·(d + 2·low)
@@ -149,7 +158,7 @@ def sigmoid_second_derivative(x: Array, /, *, xp: Namespace) -> Array:
     ``1 − e`` as ``−expm1(−|x|)``, which keeps its relative accuracy near 0,
     where ``σ(x)·(1 − σ(x))·(1 − 2σ(x))`` cancels to 0.
     """
-    _, t = _minus_abs(x, xp)
+    _, t = minus_abs(x, xp)
     e = xp.exp(t)
     d = 1.0 + e
     sign = xp.astype(x > 0, x.dtype) - xp.astype(x < 0, x.dtype)
@@ -177,8 +186,7 @@ def softmax(x: Array, axes: tuple[int, ...], /, *, xp: Namespace) -> Array:
     # Knuth's TwoSum: err is the exact rounding error of s = a + b, and
     # exp(2(s + err)) ≈ exp(2s)·(1 + 2err). Without it the relative error of
     # the result grows like |x - m| ulp when x and m differ in magnitude.
-    back = s - a
-    err = (a - (s - back)) + (b - back)
+    err = addition_error(a, b, s)
     # The exponentials are scaled by 2^(mantissa bits + 4), which the final
     # division cancels, so that the correction e·2err stays a normal number
     # even for results near the smallest normal (backends that flush
@@ -346,16 +354,7 @@ def _loss_widened(
         terms = xp.sum(terms)
         if reduction == "mean":
             terms = terms / element_count(yhat)
-    return _narrowed(terms, yhat.dtype, xp)
-
-
-def _narrowed(v: Array, dtype: Any, xp: Namespace) -> Array:
-    """Non-negative float64 ``v`` rounded to the narrower ``dtype``: inf from where it
-    rounds there (half an ulp past the largest float) without the warning NumPy gives a
-    cast that overflows; NaN stays NaN."""
-    top = float(xp.finfo(dtype).max)
-    edge = math.ldexp(1.0 - float(xp.finfo(dtype).eps) / 4, math.frexp(top)[1])
-    return xp.astype(xp.where(v >= edge, math.inf, v), dtype)
+    return narrow(xp, terms, yhat.dtype)
 
 
 def loss_backward(

@@ -20,7 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _formulas, activations, losses, normalization, shapes
+import array_api_compat
+
+from . import (
+    _formulas,
+    _log_space,
+    activations,
+    classification,
+    log_space,
+    losses,
+    normalization,
+    shapes,
+)
 from ._array_api import Array, Namespace
 
 inf, nan = math.inf, math.nan
@@ -55,7 +66,10 @@ class Call:
     label: str
     public: Callable[..., Any]
     formula: Callable[..., Any]
-    budget: Budget = Budget()
+    budget: Budget | None = Budget()
+    """Its GPU cost budget; None where it has no GPU kernel yet: on CUDA tensors the
+    formula in torch operations serves it (free of host syncs, ``tests/test_host_transfers.py``),
+    and the cost model does not hold it to a number of launches."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +96,16 @@ class Operation:
     peers: tuple[str, ...] = ()
     """What ``benchmarks/primitives.py`` measures it against, by name."""
     special: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] = field(default=())
-    """Inputs (a row) and their exact results, on every backend and dtype."""
+    """Inputs (a row) and their exact results (one per row for a reduction over it),
+    on every backend and dtype."""
+    domain: Callable[[list[Array]], list[Array]] | None = None
+    """Turns draws of a normal distribution, in the shapes of :meth:`shapes`, into
+    arguments it takes (probabilities, labels, class indices), in the draws' namespace
+    and device; None: any real values."""
+
+    def arguments(self, draws: list[Array]) -> list[Array]:
+        """Its arguments from normal ``draws`` (floating, in the shapes of :meth:`shapes`)."""
+        return list(draws) if self.domain is None else self.domain(list(draws))
 
     def shapes(self, n: int, row: int = 100) -> list[tuple[int, ...]]:
         """The shapes of its arrays for about ``n`` elements: rows of ``row`` for the row
@@ -131,6 +154,62 @@ def _loss(name: str, power: int, torch_peer: str) -> Operation:
         peers=("textbook", torch_peer),
     )
 
+
+def _labels(draws: list[Array]) -> list[Array]:
+    """Logits, and labels of 0 and 1."""
+    z, b = draws
+    xp = array_api_compat.array_namespace(z, b)
+    return [z, xp.astype(b > 0, z.dtype)]
+
+
+def _probabilities(draws: list[Array]) -> list[Array]:
+    """Probabilities in (0, 1), and labels of 0 and 1."""
+    z, b = draws
+    xp = array_api_compat.array_namespace(z, b)
+    return [1 / (1 + xp.exp(-z)), xp.astype(b > 0, z.dtype)]
+
+
+def _class_indices(draws: list[Array]) -> list[Array]:
+    """Logits with the classes along the last axis, and a class index per row."""
+    logits, b = draws
+    xp = array_api_compat.array_namespace(logits, b)
+    return [logits, xp.argmax(b, axis=-1)]
+
+
+def _classification_loss(
+    name: str,
+    function: Callable[..., Any],
+    formula: Callable[..., Any],
+    domain: Callable[[list[Array]], list[Array]],
+    kind: str,
+    peers: tuple[str, ...],
+    reference: str,
+) -> Operation:
+    """A cross-entropy: one formula, called once per reduction."""
+
+    def call(reduction: str) -> Call:
+        return Call(
+            f"{name} {reduction}",
+            lambda a, b: function(a, b, reduction=reduction),
+            lambda a, b, *, xp: formula(a, b, reduction, None, xp=xp),
+            None,  # the formula on CUDA, for now: no Triton kernel yet
+        )
+
+    return Operation(
+        name,
+        "classification",
+        kind,
+        2,
+        formula,
+        None,  # autodiff of the formula: accurate by construction (see _log_space)
+        reference,
+        tuple(call(reduction) for reduction in ("mean", "sum", "none")),
+        peers=("textbook", *peers),
+        domain=domain,
+    )
+
+
+_LN2, _LN4 = math.log(2.0), math.log(4.0)
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -231,6 +310,119 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     _loss("l1_loss", 1, "torch.nn.functional.l1_loss"),
     _loss("l2_loss", 2, "torch.nn.functional.mse_loss"),
+    Operation(
+        "softplus",
+        "log_space",
+        "elementwise",
+        1,
+        _log_space.softplus,
+        _formulas.sigmoid,
+        "softplus",
+        (Call("softplus", log_space.softplus, _log_space.softplus, None),),
+        peers=("textbook", "np.logaddexp", "torch.nn.functional.softplus", "jax.nn.softplus"),
+        special=(((-inf, inf, nan, 0.0), (0.0, inf, nan, _LN2)),),
+    ),
+    Operation(
+        "log_sigmoid",
+        "log_space",
+        "elementwise",
+        1,
+        _log_space.log_sigmoid,
+        lambda x, *, xp: _formulas.sigmoid(-x, xp=xp),
+        "log_sigmoid",
+        (Call("log_sigmoid", log_space.log_sigmoid, _log_space.log_sigmoid, None),),
+        peers=(
+            "textbook",
+            "scipy.special.log_expit",
+            "torch.nn.functional.logsigmoid",
+            "jax.nn.log_sigmoid",
+        ),
+        special=(((-inf, inf, nan, 0.0), (-inf, 0.0, nan, -_LN2)),),
+    ),
+    Operation(
+        "logsumexp",
+        "log_space",
+        "rows",
+        1,
+        _log_space.logsumexp,
+        None,  # autodiff of the formula: the softmax (see _log_space)
+        "logsumexp",
+        (
+            Call(
+                "logsumexp",
+                log_space.logsumexp,
+                lambda x, *, xp: _log_space.logsumexp(x, _row(x, xp), False, xp=xp),
+                None,
+            ),
+        ),
+        peers=("textbook", "scipy.special.logsumexp", "torch.logsumexp", "jax.nn.logsumexp"),
+        special=(
+            ((inf, 0.0, inf, -inf), (inf,)),
+            ((-inf, -inf, -inf, -inf), (-inf,)),  # the log of a sum of zeros
+            ((nan, 1.0, 2.0, 3.0), (nan,)),
+            ((-inf, 0.0, -inf, 0.0), (_LN2,)),
+            ((inf, 1.0, 2.0, 3.0), (inf,)),
+        ),
+    ),
+    Operation(
+        "log_softmax",
+        "log_space",
+        "rows",
+        1,
+        _log_space.log_softmax,
+        None,  # autodiff of the formula (see _log_space)
+        "log_softmax",
+        (
+            Call(
+                "log_softmax",
+                log_space.log_softmax,
+                lambda x, *, xp: _log_space.log_softmax(x, _row(x, xp), xp=xp),
+                None,
+            ),
+        ),
+        peers=(
+            "textbook",
+            "scipy.special.log_softmax",
+            "torch.log_softmax",
+            "jax.nn.log_softmax",
+        ),
+        special=(  # softmax's limits, logged
+            ((inf, 0.0, inf, -inf), (-_LN2, -inf, -_LN2, -inf)),
+            ((-inf, -inf, -inf, -inf), (-_LN4, -_LN4, -_LN4, -_LN4)),
+            ((nan, 1.0, 2.0, 3.0), (nan, nan, nan, nan)),
+            ((-inf, 0.0, -inf, 0.0), (-inf, -_LN2, -inf, -_LN2)),
+            ((inf, 1.0, 2.0, 3.0), (0.0, -inf, -inf, -inf)),
+        ),
+    ),
+    _classification_loss(
+        "binary_cross_entropy",
+        classification.binary_cross_entropy,
+        _log_space.binary_cross_entropy,
+        _probabilities,
+        "reduction",
+        ("torch.nn.functional.binary_cross_entropy",),
+        "binary_cross_entropy",
+    ),
+    _classification_loss(
+        "binary_cross_entropy_with_logits",
+        classification.binary_cross_entropy_with_logits,
+        _log_space.binary_cross_entropy_with_logits,
+        _labels,
+        "reduction",
+        ("torch.nn.functional.binary_cross_entropy_with_logits",),
+        "binary_cross_entropy_with_logits",
+    ),
+    _classification_loss(
+        "cross_entropy",
+        classification.cross_entropy,
+        lambda logits, target, *rest, xp: _log_space.cross_entropy_indices(
+            logits, target, logits.ndim - 1, *rest, xp=xp
+        ),
+        _class_indices,
+        "rows",
+        ("torch.nn.functional.cross_entropy", "optax.softmax_cross_entropy_with_integer_labels"),
+        "cross_entropy",
+    ),
 )
 """The public operations, in the order the documentation lists them."""
 

@@ -130,17 +130,19 @@ def run_tests(run: Run) -> None:
 
 
 def device_inputs(backend: Any, function: str, size: int, dtype: str) -> tuple[Any, ...]:
-    """Random inputs made on the device (host RNG at 1e8 would cost seconds per case)."""
+    """Random inputs made on the device (host RNG at 1e8 would cost seconds per case), in
+    the registry's shapes and domain (probabilities, labels, class indices)."""
+    from arraykit._operations import BY_NAME
+
     from . import primitives
 
-    if function in ("softmax", "normalize_rows"):
-        shape: tuple[int, ...] = (max(size // primitives.ROW, 1), min(size, primitives.ROW))
-    elif function == "image2vector":
-        shape = (max(size // 100, 1), 10, 10)
+    op = BY_NAME[function]
+    if function == "image2vector":
+        shapes = [(max(size // 100, 1), 10, 10)]
     else:
-        shape = (size,)
-    count = 2 if function in ("l1_loss", "l2_loss") else 1
-    return tuple(_random(backend, shape, dtype, seed) for seed in range(count))
+        shapes = op.shapes(size, primitives.ROW)
+    draws = [_random(backend, shape, dtype, seed) for seed, shape in enumerate(shapes)]
+    return tuple(op.arguments(draws))
 
 
 def _random(backend: Any, shape: tuple[int, ...], dtype: str, seed: int) -> Any:

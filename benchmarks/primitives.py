@@ -70,6 +70,20 @@ def _textbook(xp: Any, function: str, args: tuple[Any, ...]) -> Callable[[], Any
         d = args[0] - args[1]
         return xp.sum(d * d)
 
+    def logsumexp() -> Any:
+        m = xp.max(x, axis=-1, keepdims=True)
+        return m + xp.log(xp.sum(xp.exp(x - m), axis=-1, keepdims=True))
+
+    def cross_entropy() -> Any:
+        target = args[1]
+        log_p = x - logsumexp()
+        hot = xp.arange(x.shape[-1], dtype=target.dtype) == xp.expand_dims(target, axis=-1)
+        return -xp.mean(xp.sum(xp.where(hot, log_p, 0.0), axis=-1))
+
+    def binary_cross_entropy(p: Any) -> Any:
+        y = args[1]
+        return -xp.mean(y * xp.log(p) + (1.0 - y) * xp.log(1.0 - p))
+
     forms: dict[str, Callable[[], Any]] = {
         "sigmoid": sigmoid,
         "sigmoid_derivative": sigmoid_derivative,
@@ -78,6 +92,13 @@ def _textbook(xp: Any, function: str, args: tuple[Any, ...]) -> Callable[[], Any
         "l1_loss": lambda: xp.sum(xp.abs(args[0] - args[1])),
         "l2_loss": l2_loss,
         "image2vector": lambda: xp.reshape(x, (-1, 1)),
+        "softplus": lambda: xp.log(1.0 + xp.exp(x)),
+        "log_sigmoid": lambda: xp.log(sigmoid()),
+        "logsumexp": lambda: xp.reshape(logsumexp(), x.shape[:-1]),
+        "log_softmax": lambda: x - logsumexp(),
+        "binary_cross_entropy": lambda: binary_cross_entropy(x),
+        "binary_cross_entropy_with_logits": lambda: binary_cross_entropy(sigmoid()),
+        "cross_entropy": cross_entropy,
     }
     return forms[function]
 
@@ -95,6 +116,10 @@ def _library_peer(name: str, function: str) -> Callable[..., Any] | None:
             "scipy.special.expit": scipy.special.expit,
             "scipy.special.softmax": lambda x: scipy.special.softmax(x, axis=-1),
             "np.linalg.norm": lambda x: x / np.linalg.norm(x, axis=1, keepdims=True),
+            "np.logaddexp": lambda x: np.logaddexp(0.0, x),
+            "scipy.special.log_expit": scipy.special.log_expit,
+            "scipy.special.logsumexp": lambda x: scipy.special.logsumexp(x, axis=-1),
+            "scipy.special.log_softmax": lambda x: scipy.special.log_softmax(x, axis=-1),
         }
         return table[name]
     if library == "torch":
@@ -102,7 +127,23 @@ def _library_peer(name: str, function: str) -> Callable[..., Any] | None:
     if library == "jax":
         import jax
 
-        return jax.jit({"jax.nn.sigmoid": jax.nn.sigmoid, "jax.nn.softmax": jax.nn.softmax}[name])
+        jax_table: dict[str, Callable[..., Any]] = {
+            "jax.nn.sigmoid": jax.nn.sigmoid,
+            "jax.nn.softmax": jax.nn.softmax,
+            "jax.nn.softplus": jax.nn.softplus,
+            "jax.nn.log_sigmoid": jax.nn.log_sigmoid,
+            "jax.nn.logsumexp": lambda x: jax.nn.logsumexp(x, axis=-1),
+            "jax.nn.log_softmax": jax.nn.log_softmax,
+        }
+        return jax.jit(jax_table[name])
+    if library == "optax":
+        try:
+            import optax
+        except ImportError:  # an optional peer: measured where it is installed
+            return None
+        import jax
+
+        return jax.jit(lambda x, t: optax.softmax_cross_entropy_with_integer_labels(x, t).mean())
     if library == "cupyx":
         import cupyx.scipy.special
 
@@ -135,7 +176,7 @@ def _peers(
 _PEER_LIBRARIES = {
     "numpy": ("scipy", "np"),
     "torch": ("torch",),
-    "jax": ("jax",),
+    "jax": ("jax", "optax"),
     "cupy": ("cupyx",),
 }
 """Which libraries' peers each backend's arrays go to."""
@@ -161,22 +202,33 @@ def torch_own(function: str, reduction: str = "sum") -> Callable[..., Any] | Non
         "normalize_rows": lambda x: F.normalize(x, dim=1),
         "l1_loss": lambda a, b: F.l1_loss(a, b, reduction=reduction),
         "l2_loss": lambda a, b: F.mse_loss(a, b, reduction=reduction),
+        "softplus": F.softplus,
+        "log_sigmoid": F.logsigmoid,
+        "logsumexp": lambda x: torch.logsumexp(x, dim=-1),
+        "log_softmax": lambda x: torch.log_softmax(x, dim=-1),
+        "binary_cross_entropy": lambda p, y: F.binary_cross_entropy(p, y, reduction=reduction),
+        "binary_cross_entropy_with_logits": lambda z, y: F.binary_cross_entropy_with_logits(
+            z, y, reduction=reduction
+        ),
+        "cross_entropy": lambda x, t: F.cross_entropy(x, t, reduction=reduction),
     }
     return own.get(function)
 
 
 def _inputs(backend: backends.Backend, function: str, size: int, dtype: str) -> tuple[Any, ...]:
+    """The registry's arguments of ``function`` for about ``size`` elements (rows of
+    ``ROW``), drawn from a normal distribution (its domain's where it has one:
+    probabilities, labels, class indices)."""
     rng = np.random.default_rng(0)
-    if function in ("softmax", "normalize_rows"):
-        shape: tuple[int, ...] = (max(size // ROW, 1), min(size, ROW))
-    elif function == "image2vector":
-        shape = (max(size // 100, 1), min(size, 10), 10 if size >= 100 else 1)
+    op = operations.BY_NAME[function]
+    if function == "image2vector":
+        shapes = [(max(size // 100, 1), min(size, 10), 10 if size >= 100 else 1)]
     else:
-        shape = (size,)
-    data = rng.normal(size=shape) * 4
-    if function in ("l1_loss", "l2_loss"):
-        return backend.asarray(data, dtype), backend.asarray(rng.normal(size=shape), dtype)
-    return (backend.asarray(data, dtype),)
+        shapes = op.shapes(size, ROW)
+    draws = [rng.normal(size=shape) * (4 if i == 0 else 1) for i, shape in enumerate(shapes)]
+    return tuple(
+        backend.asarray(a, dtype if a.dtype.kind == "f" else None) for a in op.arguments(draws)
+    )
 
 
 def _copy(backend: backends.Backend, x: Any) -> Callable[[], Any]:

@@ -49,6 +49,10 @@ ELEMENTS = 1_000_000
 BATCH = 10_000
 SIZES = (10, 1_000, 100_000, 10_000_000)
 BACKENDS = ("numpy", "torch:cpu", "jax:cpu")
+AXIS_FUNCTIONS = ("softmax", "logsumexp", "log_softmax")
+"""The row operations that take an axis: also measured over the first and a middle axis."""
+CLASSES = (2, 10, 100, 1_000)
+"""Classes per example in the cross-entropy's cells (and a batch of 4096 rows of 10)."""
 RATIO = 1.25
 """From about 1e4 elements: arraykit within this factor of the best peer."""
 SMALL = 1e4
@@ -90,7 +94,7 @@ def _rows_cells(function: str, smoke: bool) -> Iterator[Cell]:
             yield Cell(
                 function, "strided", (rows, length), lambda v: (np.repeat(v, 2, axis=1)[:, ::2],)
             )
-            if function == "softmax":
+            if function in AXIS_FUNCTIONS:
                 yield Cell(function, "first axis", (length, rows), lambda v: (v,), axis=0)
                 if rows >= 8:  # about the same elements, in 8 blocks of rows
                     yield Cell(
@@ -112,10 +116,61 @@ def _flat_cells(function: str, arrays: int, smoke: bool) -> Iterator[Cell]:
         yield Cell(function, "strided", (size,), strided)
 
 
-def cells(smoke: bool = False) -> Iterator[Cell]:
-    """Every cell of the sweep (a few small ones with ``smoke``)."""
+def _labelled_cells(op: Any, smoke: bool) -> Iterator[Cell]:
+    """An operation that takes labels or class indices: its arguments from the registry's
+    domain (a second normal draw made into labels), then put in the layout."""
+
+    def made(layout: Callable[[np.ndarray], np.ndarray]) -> Callable[..., tuple[Any, ...]]:
+        def make(v: np.ndarray) -> tuple[Any, ...]:
+            second = np.random.default_rng(1).normal(size=v.shape).astype(v.dtype)
+            first, labels = op.arguments([v, second])
+            return layout(first), (labels if labels.dtype.kind == "i" else layout(labels))
+
+        return make
+
+    def strided(a: np.ndarray) -> np.ndarray:
+        return np.repeat(a, 2, axis=-1)[..., ::2]
+
+    for call in op.calls:
+        if op.kind == "rows":  # logits with the classes along the last axis
+            shapes = [(4096, 10)] + [
+                (max(total // c, 1), c)
+                for total in ((BATCH,) if smoke else (ELEMENTS, BATCH))
+                for c in ((10,) if smoke else CLASSES)
+            ]
+            for shape in shapes:
+                yield Cell(op.name, "last axis", shape, made(lambda a: a), label=call.label)
+                yield Cell(
+                    op.name,
+                    "transposed",
+                    shape,
+                    made(lambda a: np.ascontiguousarray(a.T).T),
+                    label=call.label,
+                )
+                yield Cell(op.name, "strided", shape, made(strided), label=call.label)
+                # The course's layout: one example per column, the classes along axis 0.
+                yield Cell(
+                    op.name,
+                    "first axis",
+                    shape,
+                    made(lambda a: np.ascontiguousarray(a.T)),
+                    axis=0,
+                    label=call.label,
+                )
+        else:
+            for size in (10, 10_000) if smoke else SIZES:
+                yield Cell(op.name, "contiguous", (size,), made(lambda a: a), label=call.label)
+                yield Cell(op.name, "strided", (size,), made(strided), label=call.label)
+
+
+def cells(smoke: bool = False, functions: tuple[str, ...] | None = None) -> Iterator[Cell]:
+    """Every cell of the sweep (a few small ones with ``smoke``; only ``functions``'s)."""
     for op in operations.OPERATIONS:
-        if op.kind == "rows":
+        if functions is not None and op.name not in functions:
+            continue
+        if op.domain is not None:
+            yield from _labelled_cells(op, smoke)
+        elif op.kind == "rows":
             yield from _rows_cells(op.name, smoke)
         elif op.kind in ("elementwise", "reduction"):
             for call in op.calls:
@@ -131,15 +186,21 @@ def _contenders(backend: backends.Backend, cell: Cell, args: tuple[Any, ...]) ->
     reduction = label.partition(" ")[2]
     ours: Callable[..., Any] = call.public
     if cell.axis is not None:
-        ours = lambda x: ak.softmax(x, axis=cell.axis)  # noqa: E731
+        function = getattr(ak, cell.function)
+        options: dict[str, Any] = {"axis": cell.axis}
+        if reduction:
+            options["reduction"] = reduction
+        ours = lambda *a: function(*a, **options)  # noqa: E731
     textbook = _textbook(backend.namespace, cell, reduction)
     if backend.library == "jax":
         import jax
 
         ours, textbook = jax.jit(ours), jax.jit(textbook)
     contenders = {"arraykit": lambda: ours(*args), "textbook": lambda: textbook(*args)}
-    if cell.axis is not None:
-        contenders.update(_axis_peers(backend, args[0], cell.axis))
+    if cell.function in LOSSES:
+        contenders.update(_loss_peers(backend, cell, reduction, args))
+    elif cell.axis is not None:
+        contenders.update(_axis_peers(backend, cell.function, args[0], cell.axis))
     elif reduction in ("", "sum"):
         own = _peers(backend, cell.function, args)
         own.pop("textbook", None)
@@ -154,10 +215,87 @@ def _contenders(backend: backends.Backend, cell: Cell, args: tuple[Any, ...]) ->
     return contenders
 
 
+LOSSES = ("binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy")
+"""The classification losses, whose peers take a reduction (and the cross-entropy an axis)."""
+
+
+def _reduced(xp: Any, terms: Any, reduction: str) -> Any:
+    return {"mean": xp.mean, "sum": xp.sum, "none": lambda v: v}[reduction](terms)
+
+
+def _loss_peers(
+    backend: backends.Backend, cell: Cell, reduction: str, args: tuple[Any, ...]
+) -> dict[str, Callable[[], Any]]:
+    """torch's own loss (classes along dim 1: a transposed view for the course's layout)
+    and JAX's, from ``jax.nn``, jitted."""
+    peers: dict[str, Callable[[], Any]] = {}
+    first, second = args
+    if backend.library == "torch":
+        import torch.nn.functional as F
+
+        if cell.function == "cross_entropy":
+            logits = first.T if cell.axis == 0 else first
+            peers["torch.nn.functional.cross_entropy"] = lambda: F.cross_entropy(
+                logits, second, reduction=reduction
+            )
+        else:
+            own = getattr(F, cell.function)
+            peers[f"torch.nn.functional.{cell.function}"] = lambda: own(
+                first, second, reduction=reduction
+            )
+    elif backend.library == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        nn = jax.nn
+        axis = -1 if cell.axis is None else cell.axis
+
+        def terms(a: Any, b: Any) -> Any:
+            if cell.function == "cross_entropy":
+                log_p = nn.log_softmax(a, axis=axis)
+                picked = jnp.take_along_axis(log_p, jnp.expand_dims(b, axis), axis)
+                return -jnp.squeeze(picked, axis)
+            if cell.function == "binary_cross_entropy_with_logits":
+                return -(b * nn.log_sigmoid(a) + (1 - b) * nn.log_sigmoid(-a))
+            return -(b * jnp.log(a) + (1 - b) * jnp.log1p(-a))
+
+        own = jax.jit(lambda a, b: _reduced(jnp, terms(a, b), reduction))
+        peers["jax.nn"] = lambda: own(first, second)
+    return peers
+
+
 def _textbook(xp: Any, cell: Cell, reduction: str) -> Callable[..., Any]:
     """The textbook form of the cell's call, a function of its arrays."""
+    axis = -1 if cell.axis is None else cell.axis
+
+    def logsumexp(x: Any) -> Any:
+        m = xp.max(x, axis=axis, keepdims=True)
+        return m + xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True))
+
+    if cell.function == "cross_entropy":
+
+        def cross_entropy(x: Any, t: Any) -> Any:
+            shape = [1] * x.ndim
+            shape[axis] = x.shape[axis]
+            classes = xp.reshape(xp.arange(x.shape[axis], dtype=t.dtype), tuple(shape))
+            hot = classes == xp.expand_dims(t, axis=axis)
+            picked = xp.sum(xp.where(hot, x - logsumexp(x), 0.0), axis=axis)
+            return _reduced(xp, -picked, reduction)
+
+        return cross_entropy
+    if cell.function in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
+        logits = cell.function.endswith("logits")
+
+        def binary(a: Any, y: Any) -> Any:
+            p = 1.0 / (1.0 + xp.exp(-a)) if logits else a
+            return _reduced(xp, -(y * xp.log(p) + (1.0 - y) * xp.log(1.0 - p)), reduction)
+
+        return binary
     if cell.axis is not None:
-        axis = cell.axis
+        if cell.function == "logsumexp":
+            return lambda x: xp.squeeze(logsumexp(x), axis=axis)
+        if cell.function == "log_softmax":
+            return lambda x: x - logsumexp(x)
 
         def softmax(x: Any) -> Any:
             e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
@@ -171,22 +309,27 @@ def _textbook(xp: Any, cell: Cell, reduction: str) -> Callable[..., Any]:
     return lambda *arrays: primitive_textbook(xp, cell.function, arrays)()
 
 
-def _axis_peers(backend: backends.Backend, x: Any, axis: int) -> dict[str, Callable[[], Any]]:
-    """The libraries' own softmax over ``axis``."""
+def _axis_peers(
+    backend: backends.Backend, function: str, x: Any, axis: int
+) -> dict[str, Callable[[], Any]]:
+    """The libraries' own softmax, logsumexp or log_softmax over ``axis``."""
     peers: dict[str, Callable[[], Any]] = {}
     if backend.library == "numpy":
         import scipy.special
 
-        peers["scipy.special.softmax"] = lambda: scipy.special.softmax(x, axis=axis)
+        scipy_own = getattr(scipy.special, function)
+        peers[f"scipy.special.{function}"] = lambda: scipy_own(x, axis=axis)
     elif backend.library == "torch":
         import torch
 
-        peers["torch.softmax"] = lambda: torch.softmax(x, dim=axis)
+        torch_own = getattr(torch, function)
+        peers[f"torch.{function}"] = lambda: torch_own(x, dim=axis)
     elif backend.library == "jax":
         import jax
 
-        own = jax.jit(lambda v: jax.nn.softmax(v, axis=axis))
-        peers["jax.nn.softmax"] = lambda: own(x)
+        jax_own = getattr(jax.nn, function)
+        own = jax.jit(lambda v: jax_own(v, axis=axis))
+        peers[f"jax.nn.{function}"] = lambda: own(x)
     return peers
 
 
@@ -201,7 +344,9 @@ def _put(backend: backends.Backend, cell: Cell, dtype: str) -> tuple[Any, ...]:
             torch.from_numpy(np.ascontiguousarray(a) if _negative(a) else a) for a in arrays
         )
     if backend.library == "jax":
-        return tuple(backend.asarray(np.asarray(a), dtype) for a in arrays)  # XLA's own layout
+        return tuple(  # XLA's own layout; class indices stay integers
+            backend.asarray(np.asarray(a), dtype if a.dtype.kind == "f" else None) for a in arrays
+        )
     return arrays
 
 
@@ -242,6 +387,7 @@ def run(
     threads: tuple[int, ...] = (1, 2),
     repeats: int = 5,
     budget: float = 0.02,
+    functions: tuple[str, ...] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per cell, backend, dtype and thread count: the times and the verdict."""
     rows = []
@@ -251,7 +397,7 @@ def run(
             continue
         counts = threads if backend.library == "torch" else (1,)
         with backend.scope():
-            for index, cell in enumerate(cells(smoke)):
+            for index, cell in enumerate(cells(smoke, functions)):
                 for dtype in dtypes:
                     args = _put(backend, cell, dtype)
                     for count in counts:
@@ -423,11 +569,16 @@ def main() -> None:
     parser.add_argument("--backends", nargs="*", choices=BACKENDS)
     parser.add_argument("--dtypes", nargs="*", default=["float32", "float64"])
     parser.add_argument("--threads", nargs="*", type=int, default=[1, 2])
+    parser.add_argument("--functions", nargs="*", help="only these operations (default: every one)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path)
     args = parser.parse_args()
     rows = run(
-        args.smoke, set(args.backends or ()) or None, tuple(args.dtypes), tuple(args.threads)
+        args.smoke,
+        set(args.backends or ()) or None,
+        tuple(args.dtypes),
+        tuple(args.threads),
+        functions=tuple(args.functions) if args.functions else None,
     )
     if args.json:
         args.json.write_text(dump(rows))

@@ -160,6 +160,137 @@ def loss(
     return np.array(_rounded(total))
 
 
+def _softplus(v: mp.mpf) -> mp.mpf:
+    return mp.log1p(mp.exp(v))
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    """log(1 + e^x), with mpmath's log1p (accurate for arguments of any size)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.array([_rounded(_softplus(_exact(v))) for v in x.ravel()]).reshape(x.shape)
+
+
+def log_sigmoid(x: np.ndarray) -> np.ndarray:
+    """log σ(x) = −log(1 + e^−x)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.array([_rounded(-_softplus(-_exact(v))) for v in x.ravel()]).reshape(x.shape)
+
+
+def _log_softmax_row(row: np.ndarray) -> list[mp.mpf]:
+    """Each entry's log-share, exactly: (x − m) − log1p(Σ over the other entries of
+    e^(x − m)), with m the first maximum, so that a share near 1 keeps its digits."""
+    exact = [_exact(v) for v in row]
+    top = max(range(len(exact)), key=lambda i: exact[i])
+    rest = mp.fsum(
+        [mp.exp(mp.fsub(v, exact[top], exact=True)) for i, v in enumerate(exact) if i != top]
+    )
+    return [mp.fsub(v, exact[top], exact=True) - mp.log1p(rest) for v in exact]
+
+
+def _rows_of(x: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    moved = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
+    return moved.reshape(-1, moved.shape[-1]), moved.shape
+
+
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The log-softmax of finite ``x`` along ``axis``."""
+    rows, shape = _rows_of(x, axis)
+    out = np.array([[_rounded(v) for v in _log_softmax_row(r)] for r in rows])
+    return np.moveaxis(out.reshape(shape), -1, axis)
+
+
+def logsumexp(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """log Σ e^x of finite ``x`` along ``axis`` (reduced), as m + log1p(rest)."""
+    rows, shape = _rows_of(x, axis)
+    out = []
+    for row in rows:
+        exact = [_exact(v) for v in row]
+        top = max(range(len(exact)), key=lambda i: exact[i])
+        rest = mp.fsum(
+            [mp.exp(mp.fsub(v, exact[top], exact=True)) for i, v in enumerate(exact) if i != top]
+        )
+        out.append(_rounded(exact[top] + mp.log1p(rest)))
+    return np.array(out).reshape(shape[:-1])
+
+
+def cross_entropy_gradient(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """d/dlogits of Σ −log softmax(row)[label] (rows along the last axis): the softmax,
+    with the label's entry minus the sum of the others' (exact, then rounded)."""
+    out = np.empty(np.shape(logits))
+    for i, (row, k) in enumerate(zip(np.asarray(logits, dtype=np.float64), labels, strict=True)):
+        logs = _log_softmax_row(row)
+        shares = [mp.exp(v) for v in logs]
+        out[i] = [_rounded(v) for v in shares]
+        out[i, int(k)] = _rounded(-mp.fsum([v for j, v in enumerate(shares) if j != int(k)]))
+    return out
+
+
+def _reduced(terms: list[mp.mpf], reduction: str, shape: tuple[int, ...]) -> np.ndarray:
+    if reduction == "none":
+        return np.array([_rounded(t) for t in terms]).reshape(shape)
+    total = mp.fsum(terms)
+    if reduction == "mean":
+        total = total / len(terms) if terms else mp.nan
+    return np.array(_rounded(total))
+
+
+def binary_cross_entropy_with_logits(
+    z: np.ndarray, y: np.ndarray, reduction: str = "none", weights: np.ndarray | None = None
+) -> np.ndarray:
+    """(1 − y)·log(1 + e^z) + y·log(1 + e^−z), times the weights, reduced."""
+    z, y = np.asarray(z, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    w = np.ones_like(z) if weights is None else np.broadcast_to(weights, z.shape)
+    terms = [
+        _exact(c) * ((1 - _exact(b)) * _softplus(_exact(a)) + _exact(b) * _softplus(-_exact(a)))
+        for a, b, c in zip(z.ravel(), y.ravel(), np.ravel(w), strict=True)
+    ]
+    return _reduced(terms, reduction, z.shape)
+
+
+def binary_cross_entropy(
+    p: np.ndarray, y: np.ndarray, reduction: str = "none", weights: np.ndarray | None = None
+) -> np.ndarray:
+    """−y·log p − (1 − y)·log(1 − p) (0·log 0 = 0), times the weights, reduced."""
+    p, y = np.asarray(p, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    w = np.ones_like(p) if weights is None else np.broadcast_to(weights, p.shape)
+
+    def one(a: float, b: float) -> mp.mpf:
+        first = -_exact(b) * mp.log(_exact(a)) if b != 0 else mp.mpf(0)
+        second = -(1 - _exact(b)) * mp.log1p(-_exact(a)) if b != 1 else mp.mpf(0)
+        return first + second
+
+    terms = [
+        _exact(c) * one(a, b) for a, b, c in zip(p.ravel(), y.ravel(), np.ravel(w), strict=True)
+    ]
+    return _reduced(terms, reduction, p.shape)
+
+
+def cross_entropy(
+    logits: np.ndarray,
+    target: np.ndarray,
+    axis: int = -1,
+    reduction: str = "none",
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """−log softmax at the class index (integer ``target``) or −Σ target·log softmax
+    (floating ``target``, of ``logits``' shape) along ``axis``, weighted, reduced."""
+    rows, shape = _rows_of(logits, axis)
+    target = np.asarray(target)
+    if np.issubdtype(target.dtype, np.integer):
+        labels = target.reshape(-1)
+        terms = [-_log_softmax_row(r)[int(k)] for r, k in zip(rows, labels, strict=True)]
+    else:
+        probabilities, _ = _rows_of(target, axis)
+        terms = [
+            -mp.fsum([_exact(t) * v for t, v in zip(q, _log_softmax_row(r), strict=True) if t])
+            for r, q in zip(rows, probabilities, strict=True)
+        ]
+    if weights is not None:
+        w = np.broadcast_to(weights, shape[:-1]).reshape(-1)
+        terms = [_exact(c) * t for c, t in zip(w, terms, strict=True)]
+    return _reduced(terms, reduction, shape[:-1])
+
+
 def special_rows(name: str) -> tuple[np.ndarray, np.ndarray]:
     """The registry's special rows of operation ``name`` and their exact results, as
     two 2-D arrays (``arraykit/_operations.py``)."""

@@ -117,9 +117,16 @@ def _on_3_by_4(op: Any, call: Any) -> Any:
     return call.public
 
 
-PRIMITIVES = {label: (_on_3_by_4(op, call), op.arrays) for label, (op, call) in CALLS.items()}
-"""Every call of every operation in the registry, on arrays of shape (3, 4), and how
-many arrays it takes."""
+PRIMITIVES = {label: (_on_3_by_4(op, call), op) for label, (op, call) in CALLS.items()}
+"""Every call of every operation in the registry, on arrays of shape (3, 4), and the
+operation (its arity and the arguments it takes)."""
+
+
+def _arguments(op: Any, torch: Any) -> list[Any]:
+    """The operation's arguments of shape (3, 4) as float64 tensors (class indices as
+    int64), from normal draws."""
+    draws = [np.random.default_rng(3).normal(size=(3, 4)) for _ in range(op.arrays)]
+    return [torch.from_numpy(np.ascontiguousarray(a)) for a in op.arguments(draws)]
 
 
 @pytest.mark.slow
@@ -129,10 +136,10 @@ def test_no_graph_breaks(name: str) -> None:
     import torch
     import torch._dynamo
 
-    function, arity = PRIMITIVES[name]
-    args = [torch.randn(3, 4, dtype=torch.float64) for _ in range(arity)]
+    function, op = PRIMITIVES[name]
+    args = _arguments(op, torch)
     for grad in (False, True):
-        inputs = [a.clone().requires_grad_(grad) for a in args]
+        inputs = [a.clone().requires_grad_(grad and a.is_floating_point()) for a in args]
         torch._dynamo.reset()
         explained = torch._dynamo.explain(function)(*inputs)
         assert explained.graph_break_count == 0, explained.break_reasons
@@ -173,8 +180,12 @@ def _sigmoid_gradgrad_inputs(torch: Any) -> Any:
 @pytest.mark.parametrize("name", PRIMITIVES)
 def test_torch_gradcheck_and_gradgradcheck(name: str) -> None:
     torch = pytest.importorskip("torch")
-    function, arity = PRIMITIVES[name]
-    if name.startswith("sigmoid"):
+    function, op = PRIMITIVES[name]
+    arity = op.arrays
+    if op.domain is not None:  # labels, class indices: the first argument is differentiated
+        args = _arguments(op, torch)
+        args[0].requires_grad_()
+    elif name.startswith("sigmoid"):
         args = [_sigmoid_gradgrad_inputs(torch)]
     elif name == "image2vector":
         args = [torch.linspace(-3, 3, 12, dtype=torch.float64).reshape(3, 4).requires_grad_()]

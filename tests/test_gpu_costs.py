@@ -107,5 +107,5 @@ def test_jax_without_conditionals_in_few_kernels() -> None:
     pytest.importorskip("jax")
     for r in gpu_costs.jax_rows(("float32", "float64")):
         assert r["conditionals"] == 0, r
-        if r["dtype"] == "float32":
+        if r["dtype"] == "float32" and r["primitive"] in gpu_costs.JAX_KERNELS:
             assert r["kernels"] <= gpu_costs.JAX_KERNELS[r["primitive"]], r

@@ -10,6 +10,7 @@ kernels' path is held to the same by ``tests/test_gpu_costs.py``.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from arraykit._operations import CALLS
@@ -21,23 +22,29 @@ from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402
 
 from benchmarks.fake_cuda import Costs  # noqa: E402
 
-CASES = {
-    label: (lambda x, y, op=op, call=call: call.formula(*(x, y)[: op.arrays], xp=xp))
-    for label, (op, call) in CALLS.items()
-    if op.kind != "shape"  # a reshape computes nothing
-}
-"""The generic formula of every call in the registry, on the same (64, 100) arrays."""
+CASES = {label: (op, call) for label, (op, call) in CALLS.items() if op.kind != "shape"}
+"""The generic formula of every call in the registry (a reshape computes nothing), on
+(64, 100) arrays (class indices: one per row)."""
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_cuda_path_moves_nothing_to_or_from_the_host(name: str, dtype: str) -> None:
+    op, call = CASES[name]
+    examples = op.arguments([np.zeros((64, 100))] * op.arrays)
+    shapes, kinds = [a.shape for a in examples], [a.dtype for a in examples]
     with FakeTensorMode(allow_non_fake_inputs=False):
-        x = torch.empty(64, 100, dtype=getattr(torch, dtype), device="cuda")
-        y = torch.empty(64, 100, dtype=getattr(torch, dtype), device="cuda")
+        arrays = [
+            torch.empty(
+                shape,
+                dtype=torch.int64 if kind.kind == "i" else getattr(torch, dtype),
+                device="cuda",
+            )
+            for shape, kind in zip(shapes, kinds, strict=True)
+        ]
         costs = Costs()
         with costs:
-            out = CASES[name](x, y)
+            out = call.formula(*arrays, xp=xp)
     assert out.device.type == "cuda"
     assert costs.counts.syncs == []
     assert costs.counts.host_copies == []

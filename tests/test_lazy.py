@@ -14,22 +14,32 @@ import backends
 from arraykit._operations import CALLS as REGISTRY
 
 
-def _on_matrices(op: Any, call: Any) -> Callable[..., Any]:
-    """The call on two matrices (x, y): its arrays among them, an image of x for image2vector."""
+def _on_matrices(op: Any, call: Any) -> tuple[Callable[..., Any], list[np.ndarray]]:
+    """The call, and its arguments from two matrices (X, Y): its arrays among them (labels
+    or class indices made from Y where it takes those), an image of X for image2vector."""
     if op.kind == "shape":
-        return lambda x, y: call.public(x[:, :, None])
-    return lambda x, y: call.public(*(x, y)[: op.arrays])
+        return (lambda x: call.public(x[:, :, None])), [X]
+    return call.public, op.arguments([X, Y][: op.arrays])
 
-
-CALLS: dict[str, Callable[..., Any]] = {
-    **{label: _on_matrices(op, call) for label, (op, call) in REGISTRY.items()},
-    "softmax_axis0": lambda x, y: ak.softmax(x, axis=0),
-}
-"""Every call in the registry, and softmax over the first axis."""
 
 _rng = np.random.default_rng(9)
 X = _rng.normal(size=(6, 5)) * 3
 Y = _rng.normal(size=(6, 5))
+
+CALLS: dict[str, tuple[Callable[..., Any], list[np.ndarray]]] = {
+    **{label: _on_matrices(op, call) for label, (op, call) in REGISTRY.items()},
+    "softmax_axis0": (lambda x: ak.softmax(x, axis=0), [X]),
+    "log_softmax_axis0": (lambda x: ak.log_softmax(x, axis=0), [X]),
+    "cross_entropy_axis0": (
+        lambda x, t: ak.cross_entropy(x, t, axis=0),
+        [X, np.argmax(Y, axis=0)],
+    ),
+    "cross_entropy_probabilities": (
+        lambda x, t: ak.cross_entropy(x, t),
+        [X, ak.softmax(Y)],
+    ),
+}
+"""Every call in the registry, and calls over the first axis, with their arguments."""
 
 
 def _backend(backend_id: str) -> backends.Backend:
@@ -45,15 +55,17 @@ def test_dask_stays_lazy(name: str, xb: backends.Backend) -> None:
     import dask
     import dask.array as da
 
-    x, y = xb.asarray(X), xb.asarray(Y)
+    function, arguments = CALLS[name]
+    arrays = [xb.asarray(a) for a in arguments]
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a Dask graph was computed")
 
     with dask.config.set(scheduler=refuse):
-        result = CALLS[name](x, y)
+        result = function(*arrays)
     assert isinstance(result, da.Array)
-    np.testing.assert_allclose(xb.to_numpy(result), CALLS[name](X, Y), rtol=1e-15, atol=1e-300)
+    expected = function(*arguments)
+    np.testing.assert_allclose(xb.to_numpy(result), expected, rtol=1e-15, atol=1e-300)
 
 
 @pytest.mark.parametrize("name", CALLS)
@@ -61,9 +73,10 @@ def test_jax_jit(name: str) -> None:
     jax_backend = _backend("jax:cpu")
     import jax
 
-    x, y = jax_backend.asarray(X), jax_backend.asarray(Y)
-    jitted = jax.jit(CALLS[name])(x, y)
-    eager = CALLS[name](x, y)
+    function, arguments = CALLS[name]
+    arrays = [jax_backend.asarray(a) for a in arguments]
+    jitted = jax.jit(function)(*arrays)
+    eager = function(*arrays)
     assert isinstance(jitted, jax.Array)
     assert jitted.dtype == eager.dtype
     assert jitted.shape == eager.shape

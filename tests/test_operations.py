@@ -3,6 +3,7 @@ the package and its documentation, and its declarations true on every backend.""
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def test_each_call_is_its_formula(label: str) -> None:
     """The public function and the declared formula agree (NumPy, float64, 4 ulp)."""
     op, call = CALLS[label]
     rng = np.random.default_rng(2)
-    arrays = [rng.normal(0.0, 4.0, shape) for shape in op.shapes(600, 30)]
+    arrays = op.arguments([rng.normal(0.0, 4.0, shape) for shape in op.shapes(600, 30)])
     got, expected = np.asarray(call.public(*arrays)), np.asarray(call.formula(*arrays, xp=NUMPY_XP))
     assert got.shape == expected.shape
     np.testing.assert_array_max_ulp(got, expected, maxulp=4)
@@ -102,8 +103,10 @@ def test_special_values(xb: Backend, dtype: str, name: str, case: int) -> None:
     ulps = 0 if all(math.isnan(d) or d in (0.0, 0.25, 0.5, 1.0) for d in np.abs(desired)) else 1
     if op.kind == "rows":
         rows, limits = np.stack([values, values]), np.stack([desired, desired])
+        if desired.size < values.size:  # a reduction: one result per row
+            limits = limits[:, 0]
         assert_close(function(xb.asarray(rows, dtype)), limits, xb, dtype, ulps=ulps)
-        if name == "softmax":
+        if "axis" in inspect.signature(function).parameters:
             columns = function(xb.asarray(rows.T, dtype), axis=0)
             assert_close(columns, limits.T, xb, dtype, ulps=ulps)
     else:

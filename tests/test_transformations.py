@@ -38,6 +38,19 @@ class Case:
     inputs: Callable[[], list[np.ndarray]]
     exact: Callable[..., np.ndarray]
     derivative: Callable[[np.ndarray], np.ndarray] | None = None
+    closed: Callable[[], list[np.ndarray]] | None = None
+    """Arguments closed over, never transformed (labels, class indices), as a user
+    closes over them: ``call`` takes them, put on the backend (floating ones in the
+    tested dtype), and returns the function of the others; ``exact`` takes them last."""
+
+    def function(self, xb: Backend, dtype: str) -> tuple[Callable[..., Any], list[np.ndarray]]:
+        """The function to transform, and the closed-over values as the backend holds them."""
+        if self.closed is None:
+            return self.call, []
+        values = self.closed()
+        arrays = [xb.asarray(v, dtype if v.dtype.kind == "f" else None) for v in values]
+        seen = [v.astype(dtype).astype(np.float64) if v.dtype.kind == "f" else v for v in values]
+        return self.call(*arrays), seen
 
 
 def _points() -> list[np.ndarray]:
@@ -69,6 +82,64 @@ CASES: dict[str, Case] = {
         lambda x: np.reshape(x, (-1, 1)),
     ),
 }
+
+
+def _labels() -> list[np.ndarray]:
+    return [np.array([1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0])]
+
+
+def _probabilities() -> list[np.ndarray]:
+    return [np.array([0.05, 0.2, 0.5, 0.7, 0.999, 3e-3, 0.35, 0.9, 0.6])]
+
+
+def _classes() -> list[np.ndarray]:
+    return [np.array([3, 4])]
+
+
+def _class_probabilities() -> list[np.ndarray]:
+    return [np.array([[0.1, 0.0, 0.2, 0.7, 0.0], [0.25, 0.25, 0.0, 0.0, 0.5]])]
+
+
+CASES.update(
+    {
+        "softplus": Case(ak.softplus, _points, reference.softplus, lambda x: reference.sigmoid(x)),
+        "log_sigmoid": Case(
+            ak.log_sigmoid, _points, reference.log_sigmoid, lambda x: reference.sigmoid(-x)
+        ),
+        "logsumexp": Case(ak.logsumexp, _rows, reference.logsumexp),
+        "log_softmax": Case(ak.log_softmax, _rows, reference.log_softmax),
+        "cross_entropy-probabilities": Case(
+            lambda t: lambda x: ak.cross_entropy(x, t, reduction="none"),
+            _rows,
+            lambda x, t: reference.cross_entropy(x, t),
+            closed=_class_probabilities,
+        ),
+    }
+)
+for _reduction in ("mean", "none"):
+    CASES[f"binary_cross_entropy_with_logits-{_reduction}"] = Case(
+        functools.partial(
+            lambda y, r: lambda z: ak.binary_cross_entropy_with_logits(z, y, r), r=_reduction
+        ),
+        _points,
+        functools.partial(
+            lambda z, y, r: reference.binary_cross_entropy_with_logits(z, y, r), r=_reduction
+        ),
+        closed=_labels,
+    )
+    CASES[f"binary_cross_entropy-{_reduction}"] = Case(
+        functools.partial(lambda y, r: lambda p: ak.binary_cross_entropy(p, y, r), r=_reduction),
+        _probabilities,
+        functools.partial(lambda p, y, r: reference.binary_cross_entropy(p, y, r), r=_reduction),
+        closed=_labels,
+    )
+    CASES[f"cross_entropy-{_reduction}"] = Case(
+        functools.partial(lambda t, r: lambda x: ak.cross_entropy(x, t, reduction=r), r=_reduction),
+        _rows,
+        functools.partial(lambda x, t, r: reference.cross_entropy(x, t, -1, r), r=_reduction),
+        closed=_classes,
+    )
+
 for _power, _name in ((1, "l1_loss"), (2, "l2_loss")):
     for _reduction in ("sum", "mean", "none"):
         CASES[f"{_name}-{_reduction}"] = Case(
@@ -112,7 +183,9 @@ def _jacobians(name: str, dtype: str) -> tuple[np.ndarray, ...]:
     """
     case = CASES[name]
     values = [v.astype(dtype).astype(np.float64) for v in case.inputs()]
-    out_shape = np.shape(case.exact(*values))
+    closed = [] if case.closed is None else case.closed()
+    closed = [v.astype(dtype).astype(np.float64) if v.dtype.kind == "f" else v for v in closed]
+    out_shape = np.shape(case.exact(*values, *closed))
     jacobians = []
     for i, v in enumerate(values):
         jac = np.empty(out_shape + v.shape)
@@ -121,7 +194,7 @@ def _jacobians(name: str, dtype: str) -> tuple[np.ndarray, ...]:
             plus, minus = [w.copy() for w in values], [w.copy() for w in values]
             plus[i][k] += h
             minus[i][k] -= h
-            jac[(..., *k)] = (case.exact(*plus) - case.exact(*minus)) / (2 * h)
+            jac[(..., *k)] = (case.exact(*plus, *closed) - case.exact(*minus, *closed)) / (2 * h)
         jacobians.append(jac)
     return tuple(jacobians)
 
@@ -129,6 +202,11 @@ def _jacobians(name: str, dtype: str) -> tuple[np.ndarray, ...]:
 def _directions(shapes: list[tuple[int, ...]], seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.uniform(0.5, 1.5, size=s) * rng.choice([-1.0, 1.0], size=s) for s in shapes]
+
+
+_CLOSED_AS_ARGUMENTS = {"torch:meta", "torch:fake", "jax:export"}
+"""Where closed-over labels are passed as arguments instead: meta and fake tensors (they
+must be where the others are), an export with a symbolic batch (they have its length)."""
 
 
 @pytest.fixture
@@ -153,21 +231,30 @@ def test_transformation(column: Backend, transform: Transform, name: str, dtype:
         import torch._dynamo
 
         torch._dynamo.reset()
+    function, closed = case.function(xb, dtype)
+    if transform.id in _CLOSED_AS_ARGUMENTS and case.closed is not None:
+        taken = len(args)
+        args = [
+            *args,
+            *(xb.asarray(v, dtype if v.dtype.kind == "f" else None) for v in case.closed()),
+        ]
+        function = lambda *a: case.call(*a[taken:])(*a[:taken])  # noqa: E731
     if transform.kind == "value":
-        _check_value(xb, transform, case, args, values, dtype)
+        _check_value(xb, transform, function, case, args, [*values, *closed], dtype)
     else:
-        _check_derivative(xb, transform, name, args, values, dtype)
+        _check_derivative(xb, transform, function, name, args, values, closed, dtype)
 
 
 def _check_value(
     xb: Backend,
     transform: Transform,
+    function: Callable[..., Any],
     case: Case,
     args: list[Any],
     values: list[np.ndarray],
     dtype: str,
 ) -> None:
-    result = transform.run(case.call, args)
+    result = transform.run(function, args)
     exact = case.exact(*values)
     if transform.batched:
         exact = np.stack([exact, exact])
@@ -181,36 +268,38 @@ def _check_value(
 def _check_derivative(
     xb: Backend,
     transform: Transform,
+    function: Callable[..., Any],
     name: str,
     args: list[Any],
     values: list[np.ndarray],
+    closed: list[np.ndarray],
     dtype: str,
 ) -> None:
     case = CASES[name]
-    out_shape = np.shape(case.exact(*values))
+    out_shape = np.shape(case.exact(*values, *closed))
     jacobians = _jacobians(name, dtype)
     used = 1 if transform.first_only else len(args)
     if transform.kind == "forward":
         tangents = _directions([v.shape for v in values], seed=1)
-        got = transform.run(case.call, args, [xb.asarray(t, dtype) for t in tangents])
+        got = transform.run(function, args, [xb.asarray(t, dtype) for t in tangents])
         if case.derivative is not None:  # elementwise: J·1 is the derivative itself
             ones = [xb.asarray(np.ones(v.shape), dtype) for v in values]
             exact = case.derivative(values[0])
-            assert_close(transform.run(case.call, args, ones), exact, xb, dtype, ulps=16)
+            assert_close(transform.run(function, args, ones), exact, xb, dtype, ulps=16)
         desired = sum(
             np.tensordot(j, t, axes=t.ndim) for j, t in zip(jacobians, tangents, strict=True)
         )
         _assert_derivative(xb, got, desired, dtype)
         return
     (weights,) = _directions([out_shape], seed=2)
-    grads = transform.run(case.call, args, xb.asarray(weights, dtype))
+    grads = transform.run(function, args, xb.asarray(weights, dtype))
     assert len(grads) == used
     for grad, jac in zip(grads, jacobians[:used], strict=True):
         desired = np.tensordot(weights, jac, axes=weights.ndim)
         _assert_derivative(xb, grad, desired, dtype)
     if case.derivative is not None:
         ones = xb.asarray(np.ones(out_shape), dtype)
-        (grad,) = transform.run(case.call, args, ones)
+        (grad,) = transform.run(function, args, ones)
         assert_close(grad, case.derivative(values[0]), xb, dtype, ulps=16)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .. import _formulas, _line
+from .. import _formulas, _line, _log_space
 from .._array_api import wider_sum_dtype
 
 
@@ -174,3 +174,24 @@ l2_loss = l1_loss  # the same compiled function; power selects the loss
 # The line's closed form compiled once for every learning rate: eagerly its
 # few dozen operations would each compile on first use.
 line_descent = jax.jit(lambda *args: _line.descent_of(*args, xp=jnp), static_argnums=(8, 9))
+
+
+# The log-space formulas, compiled once per static argument (axes, reduction):
+# eagerly their few dozen operations would each dispatch on their own. Inside a
+# caller's jit they are inlined, as the formula itself would be.
+softplus = jax.jit(functools.partial(_log_space.softplus, xp=jnp))
+log_sigmoid = jax.jit(functools.partial(_log_space.log_sigmoid, xp=jnp))
+logsumexp = jax.jit(functools.partial(_log_space.logsumexp, xp=jnp), static_argnums=(1, 2))
+log_softmax = jax.jit(functools.partial(_log_space.log_softmax, xp=jnp), static_argnums=(1,))
+binary_cross_entropy = jax.jit(
+    functools.partial(_log_space.binary_cross_entropy, xp=jnp), static_argnums=(2,)
+)
+binary_cross_entropy_with_logits = jax.jit(
+    functools.partial(_log_space.binary_cross_entropy_with_logits, xp=jnp), static_argnums=(2,)
+)
+cross_entropy_indices = jax.jit(
+    functools.partial(_log_space.cross_entropy_indices, xp=jnp), static_argnums=(2, 3)
+)
+cross_entropy_probabilities = jax.jit(
+    functools.partial(_log_space.cross_entropy_probabilities, xp=jnp), static_argnums=(2, 3)
+)

@@ -853,3 +853,23 @@ def adagrad_update(
     std = private.foreach_sqrt(sums)
     private.foreach_add_(std, eps)
     return list(private.foreach_addcdiv(params, grads, std, value=-clr)), sums
+
+
+# --- the log-sigmoid and softplus: torch's own --------------------------------------------
+
+
+def log_sigmoid(x: torch.Tensor) -> torch.Tensor | None:
+    """``F.logsigmoid``: within the contract on every device, and so is its derivative
+    ``σ(−x)`` in both modes (docs/numerics.md); one launch on CUDA. Declined inside
+    ``torch.func`` transforms, whose batching of its forward-mode rule resizes an
+    output (a warning, deprecated behaviour): the formula serves there."""
+    if _inside_torch_func():
+        return None
+    return torch.nn.functional.logsigmoid(x)
+
+
+def softplus(x: torch.Tensor) -> torch.Tensor | None:
+    """``−F.logsigmoid(−x)`` (``F.softplus`` returns ``x`` itself past its threshold)."""
+    if _inside_torch_func():
+        return None
+    return -torch.nn.functional.logsigmoid(-x)
