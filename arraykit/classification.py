@@ -90,7 +90,7 @@ def binary_cross_entropy(
     >>> import numpy as np
     >>> import arraykit as ak
     >>> ak.binary_cross_entropy(np.array([0.9, 0.2, 0.6]), np.array([1.0, 0.0, 1.0]))
-    array(0.28057952)
+    array(0.27977656)
     """
     xp, arrays, dtype = _floating(("p", "y", "weights"), (p, y, weights), xp)
     p, y, weights = arrays
@@ -265,7 +265,7 @@ def cross_entropy(
     >>> import arraykit as ak
     >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 120.0, 3.0]])
     >>> ak.cross_entropy(logits, np.array([0, 0]), reduction="none")
-    array([2.41703452e-01, 1.20000000e+02])
+    array([  0.2413113, 120.       ])
     """
     given = xp  # the floating arguments' own checks infer it again, on their quick path
     xp, (logits, target) = mixed_args(("logits", "target"), (logits, target), xp)
@@ -300,7 +300,7 @@ def cross_entropy(
                 f"(logits: {describe(logits)}, classes along axis {axis})"
             )
         formula = _log_space.cross_entropy_indices
-        name = "cross_entropy_indices"
+        name = "cross_entropy"
     else:
         if not same_shape(tuple(target.shape), tuple(logits.shape)):
             if same_shape(tuple(target.shape), per_example):

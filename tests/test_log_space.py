@@ -491,3 +491,64 @@ def test_inputs_are_not_written(xb: Backend) -> None:
     ak.cross_entropy(x, t)
     ak.log_softmax(x)
     np.testing.assert_array_equal(xb.to_numpy(x), data)
+
+
+# --- the compiled rows' kernels: every layout, the same bits ----------------------------------
+
+
+def _layouts_of(data: np.ndarray) -> list[tuple[str, np.ndarray, int]]:
+    """``data`` (rows along the last axis) in every memory layout, with the axis of its rows."""
+    fortran = np.asfortranarray(data)
+    wide = np.repeat(data, 3, axis=1)[:, ::3]
+    reversed_ = np.ascontiguousarray(data[::-1, ::-1])[::-1, ::-1]
+    columns = np.ascontiguousarray(data.T)
+    middle = np.ascontiguousarray(np.stack([data, data]).transpose(0, 2, 1))
+    return [
+        ("rows", data, -1),
+        ("Fortran order", fortran, -1),
+        ("strided", wide, -1),
+        ("reversed", reversed_, -1),
+        ("columns", columns, 0),
+        ("middle axis", middle, 1),
+    ]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("length", [1, 2, 5, 7, 8, 9, 16, 17, 100, 1000])
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_equal_rows_give_equal_bits_in_every_layout(library: str, length: int, dtype: str) -> None:
+    """log_softmax, logsumexp and cross_entropy of equal rows, special rows included, give
+    the same bits whatever the memory layout and axis (NumPy, and torch CPU tensors in an
+    eager call: the compiled rows' kernels, which read any strides)."""
+    rng = np.random.default_rng(length)
+    data = (rng.normal(size=(40, length)) * rng.choice([1.0, 30.0], (40, 1))).astype(dtype)
+    if length >= 4:
+        data[1, 2], data[2, :] = np.inf, -np.inf
+        data[3, 1] = np.nan
+        data[4, :] = 0.0
+        data[4, 0] = -200.0
+    labels = rng.integers(0, length, 40)
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        put: Callable[[np.ndarray], Any] = torch.from_numpy
+        got: Callable[[Any], np.ndarray] = lambda t: t.numpy()  # noqa: E731
+    else:
+        put, got = (lambda a: a), np.asarray
+    expected = None
+    for name, x, axis in _layouts_of(data):
+        if library == "torch" and name == "reversed":
+            continue  # torch has no negative strides
+        rows = np.moveaxis(np.asarray(got(ak.log_softmax(put(x), axis=axis))), axis, -1)
+        if x.ndim == 3:
+            rows = rows[0]
+        totals = np.asarray(got(ak.logsumexp(put(x), axis=axis)))
+        totals = totals[0] if x.ndim == 3 else totals
+        t = labels if x.ndim == 2 else np.stack([labels, labels])
+        losses = np.asarray(got(ak.cross_entropy(put(x), put(t), axis=axis, reduction="none")))
+        losses = losses[0] if x.ndim == 3 else losses
+        results = [r.view(f"u{r.itemsize}") for r in (rows, totals, losses)]
+        if expected is None:
+            expected = results
+            continue
+        for a, b in zip(results, expected, strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=name)

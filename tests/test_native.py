@@ -331,10 +331,13 @@ def _every_kernel_on(kernels: Any, dtype: str) -> list[np.ndarray]:
                 out = np.empty(x.shape, dtype)
                 assert getattr(kernels, name)(x, out, threads)
                 results.append(out)
-            for name in ("softmax_rows", "normalize_rows"):
+            for name in ("softmax_rows", "normalize_rows", "log_softmax_rows"):
                 out = np.empty(x.shape, dtype)
                 assert getattr(kernels, name)(x, out, x.shape[1], threads)
                 results.append(out)
+            out = np.empty(x.shape[0], dtype)
+            assert kernels.logsumexp_rows(x, out, x.shape[1], threads)
+            results.append(out)
             for power in (1, 2):
                 out = np.empty(x.shape, dtype)
                 assert kernels.loss_elements(x, x[::-1], out, power, threads)

@@ -97,23 +97,28 @@ stay in cache between its copy and its reading."""
 
 
 def _rows(
-    kernel: Callable[..., bool], x: np.ndarray, row_axes: int, threads: int
+    kernel: Callable[..., bool],
+    x: np.ndarray,
+    row_axes: int,
+    threads: int,
+    reduced: bool = False,
 ) -> np.ndarray | None:
     """``kernel(x, out, row_length, threads)`` on the rows made of ``x``'s last
-    ``row_axes`` axes, in any layout: into a fresh C-ordered result, in one call
-    where the kernel reads ``x`` as it is, else a block of rows at a time
-    (long strided rows, misaligned or byte-swapped memory)."""
+    ``row_axes`` axes, in any layout: into a fresh C-ordered result (of ``x``'s
+    shape, or ``reduced``, one per row, of the leading axes' shape), in one call
+    where the kernel reads ``x`` as it is, else a block of rows at a time (long
+    strided rows, misaligned or byte-swapped memory)."""
     length = x.shape[-1] if row_axes == 1 else math.prod(x.shape[x.ndim - row_axes :])
-    out = np.empty_like(x, order="C")
+    lead = x.shape[: x.ndim - row_axes]
+    native = x.dtype.newbyteorder("=")
+    out = np.empty(lead, native) if reduced else np.empty_like(x, order="C")
     if kernel(x, out, length, threads):
         return out
     if not serves(x):
         return None
-    native = x.dtype.newbyteorder("=")
     if out.dtype != native:  # byte-swapped: the result in native order
         del out
         out = np.empty(x.shape, native)
-    lead = x.shape[: x.ndim - row_axes]
     cut = len(lead)  # blocks take whole sub-arrays from this axis on
     while cut > 0 and math.prod(lead[cut - 1 :]) * length <= _BLOCK:
         cut -= 1
@@ -152,6 +157,29 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
         return _rows(compiled.softmax_rows, x, len(axes), threads)  # type: ignore[union-attr]
     moved = _rows(compiled.softmax_rows, np.moveaxis(x, axes, ends), len(axes), threads)  # type: ignore[union-attr]
     return None if moved is None else np.moveaxis(moved, ends, axes)
+
+
+def log_softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarray | None:
+    """The log-softmax over the (nonnegative, non-empty) ``axes``, in any layout: the
+    axes moved last as a view, the rows' kernel over them."""
+    if not serves(x) or x.size == 0 or not axes:
+        return None
+    kernel = compiled.log_softmax_rows  # type: ignore[union-attr]
+    ends = tuple(range(x.ndim - len(axes), x.ndim))
+    if axes == ends:
+        return _rows(kernel, x, len(axes), threads)
+    moved = _rows(kernel, np.moveaxis(x, axes, ends), len(axes), threads)
+    return None if moved is None else np.moveaxis(moved, ends, axes)
+
+
+def logsumexp(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarray | None:
+    """logsumexp over the (nonnegative, non-empty) ``axes``, reduced, in any layout."""
+    if not serves(x) or x.size == 0 or not axes:
+        return None
+    kernel = compiled.logsumexp_rows  # type: ignore[union-attr]
+    ends = tuple(range(x.ndim - len(axes), x.ndim))
+    moved = x if axes == ends else np.moveaxis(x, axes, ends)
+    return _rows(kernel, moved, len(axes), threads, reduced=True)
 
 
 def _softmax_columns(x: np.ndarray, axis: int, threads: int) -> np.ndarray | None:

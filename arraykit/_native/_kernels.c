@@ -1367,6 +1367,242 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return Py_NewRef(Py_True);
 }
 
+/* ---- log-space rows ----------------------------------------------------- */
+
+/* The log-softmax of each row, or its logsumexp, as the generic formula
+ * (arraykit/_log_space.py) defines them: the row's maximum m; r, the sum of
+ * exp(x - m) over the entries below m (the exps carry the rounding error of
+ * x - m, as softmax's do), plus the count of the maxima less one, so that r
+ * keeps its relative accuracy when the others are far below; L = log1p(r);
+ * then each entry is (x - m) - L, or the row's logsumexp m + L. Both terms of
+ * an entry are of one sign, and float32's are computed in double, where
+ * x - m is exact. Rows of a vector or more sum in compensated double lanes
+ * (float32's exps in float lanes, summed in double); shorter rows take the
+ * same arithmetic one entry at a time, whatever their layout. Rows whose
+ * maximum is not finite (NaN, +inf, or -inf alone) take their limits. */
+typedef struct {
+    Buffer *b; /* x, out */
+    Py_ssize_t cols;
+    int reduce; /* out holds one logsumexp per row, not the log-softmax */
+} LogRowsJob;
+
+/* The limits of a row whose maximum is not finite: NaN; or the maxima share
+ * the mass (log(1/count) each), the rest -inf; logsumexp: NaN, or the maximum. */
+#define LOG_LIMIT(NAME, T)                                                                 \
+    static void NAME(const T *x, T *out, Py_ssize_t cols, int reduce)                      \
+    {                                                                                      \
+        T m = -INFINITY;                                                                   \
+        int nan = 0;                                                                       \
+        Py_ssize_t count = 0;                                                              \
+        for (Py_ssize_t j = 0; j < cols; j++) {                                            \
+            nan |= x[j] != x[j];                                                           \
+            m = x[j] > m ? x[j] : m;                                                       \
+        }                                                                                  \
+        for (Py_ssize_t j = 0; j < cols; j++) {                                            \
+            count += x[j] == m;                                                            \
+        }                                                                                  \
+        if (reduce) {                                                                      \
+            out[0] = nan ? (T)NAN : m;                                                     \
+            return;                                                                        \
+        }                                                                                  \
+        T share = nan ? (T)NAN : (T)-log((double)count), rest = nan ? (T)NAN : (T)-INFINITY; \
+        for (Py_ssize_t j = 0; j < cols; j++) {                                            \
+            out[j] = x[j] == m ? share : rest;                                             \
+        }                                                                                  \
+    }
+LOG_LIMIT(log_limit_double, double)
+LOG_LIMIT(log_limit_float, float)
+
+/* r of a row of at least one vector, with maximum m (finite): NaN if the row
+ * holds a NaN (its exp is NaN, and e - e keeps it where it is not below m). */
+INLINE double
+log_rest_double(const double *x, Py_ssize_t cols, double m)
+{
+    vdouble v, e, mv = (vdouble){0} + m, acc = {0}, comp = {0}, count = {0}, one = count + 1.0;
+    Py_ssize_t last = cols - LANES, k;
+    for (k = 0; k <= last; k += LANES) {
+        memcpy(&v, x + k, sizeof v);
+        e = softmax_exp_lanes(v, mv);
+        vlong below = lanes_lt(v, mv);
+        add_compensated(&acc, &comp, select_lanes(below, e, e - e));
+        count += select_lanes(below, (vdouble){0}, one);
+    }
+    vlong fresh = lanes_from(k - last);
+    memcpy(&v, x + last, sizeof v);
+    e = softmax_exp_lanes(v, mv);
+    vlong below = lanes_lt(v, mv);
+    add_compensated(&acc, &comp, select_lanes(fresh, select_lanes(below, e, e - e), (vdouble){0}));
+    count += select_lanes(fresh, select_lanes(below, (vdouble){0}, one), (vdouble){0});
+    return compensated_total(acc, comp) + (lanes_total(count) - 1.0);
+}
+
+INLINE double
+log_rest_float(const float *x, Py_ssize_t cols, float m)
+{
+    vfloat_wide v, e, mv = (vfloat_wide){0} + m, zero = {0}, one = zero + 1.0f;
+    vdouble acc = {0}, count = {0};
+    Py_ssize_t last = cols - WIDE, k;
+    for (k = 0; k <= last; k += WIDE) {
+        memcpy(&v, x + k, sizeof v);
+        e = softmax_exp_wide(v, mv);
+        vint_wide below = wide_lt(v, mv);
+        acc += widened(select_wide(below, e, e - e));
+        count += widened(select_wide(below, zero, one));
+    }
+    vint_wide fresh = wide_lanes_from(k - last);
+    memcpy(&v, x + last, sizeof v);
+    e = softmax_exp_wide(v, mv);
+    vint_wide below = wide_lt(v, mv);
+    acc += widened(select_wide(fresh, select_wide(below, e, e - e), zero));
+    count += widened(select_wide(fresh, select_wide(below, zero, one), zero));
+    return lanes_total(acc) + (lanes_total(count) - 1.0);
+}
+
+/* r of a row shorter than a vector: the same terms one at a time, in double
+ * (float32's differences are exact there; float64's carry their error). */
+#define LOG_REST_SHORT(NAME, T)                                                            \
+    INLINE double NAME(const T *x, Py_ssize_t cols, T m)                                   \
+    {                                                                                      \
+        double total = 0.0, error = 0.0, count = 0.0, md = (double)m;                      \
+        for (Py_ssize_t j = 0; j < cols; j++) {                                            \
+            double v = (double)x[j], d = v - md, back = d - v;                             \
+            double err = (v - (d - back)) + (-md - back);                                  \
+            double e = d < -746.0 ? 0.0 : exp(d);                                          \
+            e = d < -746.0 ? 0.0 : e + e * err;                                            \
+            double term = v < md ? e : e - e;                                              \
+            count += v < md ? 0.0 : 1.0;                                                   \
+            double t = total + term, back2 = t - total;                                    \
+            error += (total - (t - back2)) + (term - back2);                               \
+            total = t;                                                                     \
+        }                                                                                  \
+        return (total + error) + (count - 1.0);                                            \
+    }
+LOG_REST_SHORT(log_rest_short_double, double)
+LOG_REST_SHORT(log_rest_scalar_float, float)
+
+/* float32 rows shorter than a vector of floats but at least one of doubles (the
+ * classes of a batch of logits, often): in double lanes, where their differences
+ * are exact. */
+INLINE double
+log_rest_short_float(const float *x, Py_ssize_t cols, float m)
+{
+    if (cols < LANES) {
+        return log_rest_scalar_float(x, cols, m);
+    }
+    double wide[WIDE];
+    for (Py_ssize_t j = 0; j < cols; j++) {
+        wide[j] = (double)x[j];
+    }
+    return log_rest_double(wide, cols, (double)m);
+}
+
+#define LOG_ROW(NAME, T, WIDTH, LARGEST, REST, SHORT_REST, LIMIT)                          \
+    INLINE void NAME(const T *x, T *out, Py_ssize_t cols, int reduce)                      \
+    {                                                                                      \
+        T m;                                                                               \
+        if (cols >= WIDTH) {                                                               \
+            m = LARGEST(x, cols);                                                          \
+        } else {                                                                           \
+            m = x[0];                                                                      \
+            for (Py_ssize_t j = 1; j < cols; j++) {                                        \
+                m = x[j] > m ? x[j] : m;                                                   \
+            }                                                                              \
+        }                                                                                  \
+        double r = isfinite(m) ? (cols >= WIDTH ? REST(x, cols, m) : SHORT_REST(x, cols, m)) \
+                               : NAN;                                                      \
+        if (!(r >= 0.0)) { /* NaN in the row, or a maximum that is not finite */          \
+            LIMIT(x, out, cols, reduce);                                                   \
+            return;                                                                        \
+        }                                                                                  \
+        double rest = log1p(r), md = (double)m;                                            \
+        if (reduce) {                                                                      \
+            out[0] = (T)(md + rest);                                                       \
+            return;                                                                        \
+        }                                                                                  \
+        for (Py_ssize_t j = 0; j < cols; j++) {                                            \
+            out[j] = (T)(((double)x[j] - md) - rest);                                      \
+        }                                                                                  \
+    }
+LOG_ROW(log_row_double, double, LANES, row_max_double, log_rest_double, log_rest_short_double,
+        log_limit_double)
+LOG_ROW(log_row_float, float, WIDE, row_max_float, log_rest_float, log_rest_short_float,
+        log_limit_float)
+
+#define LOG_RANGE(NAME, T, ROW)                                                            \
+    VECTOR_CLONES_FUSED static void NAME(void *ctx, Py_ssize_t begin, Py_ssize_t end)      \
+    {                                                                                      \
+        LogRowsJob *job = ctx;                                                             \
+        Py_ssize_t cols = job->cols, width = job->reduce ? 1 : cols;                      \
+        T *out = (T *)job->b[1].view.buf + begin * width;                                  \
+        if (!job->b[0].dense) { /* whole rows gathered, a stretch at a time */             \
+            T scratch[STRETCH];                                                            \
+            Py_ssize_t per = STRETCH / cols;                                               \
+            for (Py_ssize_t r = begin; r < end; r += per) {                                \
+                Py_ssize_t count = end - r < per ? end - r : per;                          \
+                gather(&job->b[0], r * cols, count * cols, scratch);                       \
+                for (Py_ssize_t i = 0; i < count; i++) {                                   \
+                    ROW(scratch + i * cols, out + (r - begin + i) * width, cols, job->reduce); \
+                }                                                                          \
+            }                                                                              \
+            return;                                                                        \
+        }                                                                                  \
+        const T *x = (const T *)job->b[0].view.buf;                                        \
+        for (Py_ssize_t r = begin; r < end; r++) {                                         \
+            ROW(x + r * cols, out + (r - begin) * width, cols, job->reduce);               \
+        }                                                                                  \
+    }
+LOG_RANGE(log_range_double, double, log_row_double)
+LOG_RANGE(log_range_float, float, log_row_float)
+
+/* log_softmax_rows(x, out, row_length, threads=1), and logsumexp_rows(x, out,
+ * row_length, threads=1) with one result per row in out. */
+static PyObject *
+log_rows(PyObject *const *args, Py_ssize_t nargs, int reduce)
+{
+    Buffer b[2];
+    LogRowsJob job = {b, 0, reduce};
+    if (nargs != 3 && nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "expected (x, out, row_length[, threads])");
+        return NULL;
+    }
+    int threads = nargs == 4 ? (int)PyLong_AsLong(args[3]) : 1;
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    int ok;
+    if (!reduce) {
+        ok = acquire_rows(args, b, 2, 0x2, 0x1, 2, args[2], &job.cols);
+    } else { /* out: one result per row, dense, of x's kind */
+        ok = acquire_rows(args, b, 1, 0x0, 0x1, 1, args[2], &job.cols);
+        if (ok > 0 && !acquire(args[1], &b[1], 1, 0)) {
+            release_all(b, 1);
+            ok = 0;
+        } else if (ok > 0 && (b[1].kind != b[0].kind || b[1].n != b[0].n / job.cols)) {
+            release_all(b, 2);
+            ok = 0;
+        }
+    }
+    if (ok <= 0) {
+        return ok < 0 ? NULL : Py_NewRef(Py_False);
+    }
+    run(b[0].kind == 'd' ? &log_range_double : &log_range_float, &job, b[0].n / job.cols,
+        b[0].n, threads, &b[1]);
+    release_all(b, 2);
+    return Py_NewRef(Py_True);
+}
+
+static PyObject *
+log_softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return log_rows(args, nargs, 0);
+}
+
+static PyObject *
+logsumexp_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return log_rows(args, nargs, 1);
+}
+
 #define SOFTMAX_COLUMNS_RANGE(NAME, T, WIDTH, CHUNK)                                       \
     VECTOR_CLONES_FUSED static void NAME(void *ctx, Py_ssize_t begin, Py_ssize_t end)      \
     {                                                                                      \
@@ -2147,6 +2383,11 @@ static PyMethodDef methods[] = {
     {"softmax_columns", (PyCFunction)(void (*)(void))softmax_columns, METH_FASTCALL,
      "softmax_columns(x, out, length, width, threads=1) -> bool: softmax over the middle axis"
      " of (blocks, length, width), for axes shorter than a vector."},
+    {"log_softmax_rows", (PyCFunction)(void (*)(void))log_softmax_rows, METH_FASTCALL,
+     "log_softmax_rows(x, out, row_length, threads=1) -> bool: log-softmax over consecutive"
+     " rows."},
+    {"logsumexp_rows", (PyCFunction)(void (*)(void))logsumexp_rows, METH_FASTCALL,
+     "logsumexp_rows(x, out, row_length, threads=1) -> bool: out[i] = log(sum(exp(row i)))."},
     {"normalize_rows", (PyCFunction)(void (*)(void))normalize_rows, METH_FASTCALL,
      "normalize_rows(x, out, row_length, threads=1) -> bool: each row over its Euclidean norm."},
     {"normalize_columns", (PyCFunction)(void (*)(void))normalize_columns, METH_FASTCALL,

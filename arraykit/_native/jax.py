@@ -189,7 +189,7 @@ binary_cross_entropy = jax.jit(
 binary_cross_entropy_with_logits = jax.jit(
     functools.partial(_log_space.binary_cross_entropy_with_logits, xp=jnp), static_argnums=(2,)
 )
-cross_entropy_indices = jax.jit(
+cross_entropy = jax.jit(
     functools.partial(_log_space.cross_entropy_indices, xp=jnp), static_argnums=(2, 3)
 )
 cross_entropy_probabilities = jax.jit(

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _log_space
 from .._array_api import NUMPY_XP
 from .._formulas import bounded_sum
 from . import _compiled
@@ -292,3 +293,39 @@ def l1_loss(
 
 
 l2_loss = l1_loss  # power selects the loss, as in the generic formula
+
+
+# --- the log-space family: the compiled rows' kernels ---------------------------------------
+
+
+def log_softmax(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray | None:
+    return _compiled.log_softmax(x, axes)
+
+
+def logsumexp(x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray | None:
+    result = _compiled.logsumexp(x, axes)
+    if result is None or not keepdims:
+        return result
+    return np.expand_dims(result, axes)
+
+
+def cross_entropy(
+    logits: np.ndarray,
+    target: np.ndarray,
+    axis: int,
+    reduction: str,
+    weights: np.ndarray | None,
+) -> np.ndarray | None:
+    """``−log_softmax`` at the labels, from the rows' kernel (whose entries are accurate;
+    the formula's two forms are for autodiff, which NumPy arrays do not take)."""
+    classes = logits.shape[axis]
+    if target.size and (target.min() < 0 or target.max() >= classes):
+        return None  # the formula's NaN
+    log_p = _compiled.log_softmax(logits, (axis,))
+    if log_p is None:
+        return None
+    picked = np.take_along_axis(log_p, np.expand_dims(target, axis), axis)
+    terms = -np.squeeze(picked, axis)
+    if weights is not None:
+        terms = terms * weights
+    return np.asarray(_log_space.reduce(terms, reduction, logits.dtype, xp=NUMPY_XP))

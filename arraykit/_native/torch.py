@@ -873,3 +873,48 @@ def softplus(x: torch.Tensor) -> torch.Tensor | None:
     if _inside_torch_func():
         return None
     return -torch.nn.functional.logsigmoid(-x)
+
+
+# --- logsumexp, the log-softmax and the cross-entropy: the compiled rows' kernels ---------
+# On an eager call that no derivative is taken of (``direct``): the compiled kernels on the
+# tensors' memory, as NumPy's arrays take them. Otherwise (autograd, torch.func, compile,
+# other devices) the formula in torch operations, whose autodiff is accurate by
+# construction (arraykit/_log_space.py).
+
+
+def log_softmax(x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor | None:
+    if not direct(x):
+        return None
+    out = _compiled.log_softmax(_numpy_view(x), axes, threads=torch.get_num_threads())
+    return None if out is None else torch.from_numpy(out)
+
+
+def logsumexp(x: torch.Tensor, axes: tuple[int, ...], keepdims: bool) -> torch.Tensor | None:
+    if not direct(x):
+        return None
+    out = _compiled.logsumexp(_numpy_view(x), axes, threads=torch.get_num_threads())
+    if out is None:
+        return None
+    return torch.from_numpy(np.expand_dims(out, axes) if keepdims else np.asarray(out))
+
+
+def cross_entropy(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    axis: int,
+    reduction: str,
+    weights: torch.Tensor | None,
+) -> torch.Tensor | None:
+    tensors = (logits, target) if weights is None else (logits, target, weights)
+    if not direct(*tensors):
+        return None
+    from . import numpy as numpy_paths
+
+    out = numpy_paths.cross_entropy(
+        _numpy_view(logits),
+        _numpy_view(target),
+        axis,
+        reduction,
+        None if weights is None else _numpy_view(weights),
+    )
+    return None if out is None else torch.from_numpy(np.asarray(out))
