@@ -37,7 +37,16 @@ def _rows(dtype: str) -> np.ndarray:
         [-80.0, -81.0, -80.5, -79.0, -85.0, -90.0, -100.0],
     ]
     random = rng.normal(size=(30, 7)) * rng.choice([0.01, 1.0, 5.0, 30.0], size=(30, 1))
-    return np.concatenate([hard, random]).astype(dtype).astype(np.float64)
+    return _rounded(np.concatenate([hard, random]), dtype)
+
+
+def _rounded(values: np.ndarray, dtype: str) -> np.ndarray:
+    """``values`` rounded to ``dtype`` (bfloat16 by ml_dtypes, which NumPy lacks), as float64."""
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        return values.astype(ml_dtypes.bfloat16).astype(np.float64)
+    return values.astype(dtype).astype(np.float64)
 
 
 def _layouts(xb: Backend, data: np.ndarray, dtype: str) -> list[tuple[str, Any, int]]:
@@ -216,7 +225,7 @@ def test_cross_entropy_against_mpmath(xb: Backend, dtype: str, layout: str, targ
     else:
         q = rng.uniform(0, 1, data.shape) * (rng.uniform(size=data.shape) < 0.6)
         q[:, 0] += 0.01
-        rows_target = (q / q.sum(axis=1, keepdims=True)).astype(dtype).astype(np.float64)
+        rows_target = _rounded(q / q.sum(axis=1, keepdims=True), dtype)
         exact_of = lambda d, t: reference.cross_entropy(d, t)  # noqa: E731
     if layout == "middle axis":
         both = np.stack([rows_target, rows_target[::-1]])

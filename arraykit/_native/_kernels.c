@@ -1458,8 +1458,10 @@ log_rest_float(const float *x, Py_ssize_t cols, float m)
     return lanes_total(acc) + (lanes_total(count) - 1.0);
 }
 
-/* r of a row shorter than a vector: the same terms one at a time, in double
- * (float32's differences are exact there; float64's carry their error). */
+/* r of a row shorter than a vector of doubles: the same terms one at a time,
+ * in double (float32's differences are exact there; float64's carry their
+ * error). One entry at a time costs less than a vector's exp and its lanes'
+ * totals per row, for rows this short. */
 #define LOG_REST_SHORT(NAME, T)                                                            \
     INLINE double NAME(const T *x, Py_ssize_t cols, T m)                                   \
     {                                                                                      \
