@@ -21,6 +21,7 @@ checks them against the device.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -202,6 +203,7 @@ def _torch_optim_launches(make: Callable[..., Any], shapes_: list[tuple[int, ...
 # --- CuPy ----------------------------------------------------------------------------------
 
 
+@functools.cache  # counted once per process: the tests and the docs' check share it
 def cupy_rows(dtypes: tuple[str, ...] = ("float32", "float64")) -> list[dict[str, Any]]:
     """Kernels, bytes and host syncs of each primitive on a CuPy-like namespace."""
     from . import cupy_semantics as cs
@@ -239,6 +241,7 @@ def _call_with_namespace(name: str, arrays: list[Any], xp: Any) -> Any:
 # --- jax:cuda ------------------------------------------------------------------------------
 
 
+@functools.cache  # compiled once per process: the tests and the docs' check share it
 def jax_rows(dtypes: tuple[str, ...] = ("float32", "float64")) -> list[dict[str, Any]]:
     """Kernels and conditionals in XLA's optimised program of each primitive."""
     import jax

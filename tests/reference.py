@@ -164,27 +164,39 @@ def _softplus(v: mp.mpf) -> mp.mpf:
     return mp.log1p(mp.exp(v))
 
 
+@functools.cache
+def _softplus_of(v: float) -> float:
+    return _rounded(_softplus(_exact(v)))
+
+
 def softplus(x: np.ndarray) -> np.ndarray:
     """log(1 + e^x), with mpmath's log1p (accurate for arguments of any size)."""
     x = np.asarray(x, dtype=np.float64)
-    return np.array([_rounded(_softplus(_exact(v))) for v in x.ravel()]).reshape(x.shape)
+    return np.array([_softplus_of(float(v)) for v in x.ravel()]).reshape(x.shape)
 
 
 def log_sigmoid(x: np.ndarray) -> np.ndarray:
     """log σ(x) = −log(1 + e^−x)."""
     x = np.asarray(x, dtype=np.float64)
-    return np.array([_rounded(-_softplus(-_exact(v))) for v in x.ravel()]).reshape(x.shape)
+    return np.array([-_softplus_of(-float(v)) for v in x.ravel()]).reshape(x.shape)
+
+
+@functools.cache
+def _shifted_row(row: tuple[float, ...]) -> tuple[mp.mpf, tuple[mp.mpf, ...], mp.mpf]:
+    """(m, the exact differences x − m, log1p of the other entries' Σ e^(x − m)), with m
+    the first maximum; cached, as the tests ask for the same rows in every layout."""
+    exact = [_exact(v) for v in row]
+    top = max(range(len(exact)), key=lambda i: exact[i])
+    differences = tuple(mp.fsub(v, exact[top], exact=True) for v in exact)
+    rest = mp.fsum([mp.exp(d) for i, d in enumerate(differences) if i != top])
+    return exact[top], differences, mp.log1p(rest)
 
 
 def _log_softmax_row(row: np.ndarray) -> list[mp.mpf]:
     """Each entry's log-share, exactly: (x − m) − log1p(Σ over the other entries of
-    e^(x − m)), with m the first maximum, so that a share near 1 keeps its digits."""
-    exact = [_exact(v) for v in row]
-    top = max(range(len(exact)), key=lambda i: exact[i])
-    rest = mp.fsum(
-        [mp.exp(mp.fsub(v, exact[top], exact=True)) for i, v in enumerate(exact) if i != top]
-    )
-    return [mp.fsub(v, exact[top], exact=True) - mp.log1p(rest) for v in exact]
+    e^(x − m)), so that a share near 1 keeps its digits."""
+    _, differences, rest = _shifted_row(tuple(float(v) for v in row))
+    return [d - rest for d in differences]
 
 
 def _rows_of(x: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -204,12 +216,8 @@ def logsumexp(x: np.ndarray, axis: int = -1) -> np.ndarray:
     rows, shape = _rows_of(x, axis)
     out = []
     for row in rows:
-        exact = [_exact(v) for v in row]
-        top = max(range(len(exact)), key=lambda i: exact[i])
-        rest = mp.fsum(
-            [mp.exp(mp.fsub(v, exact[top], exact=True)) for i, v in enumerate(exact) if i != top]
-        )
-        out.append(_rounded(exact[top] + mp.log1p(rest)))
+        top, _, rest = _shifted_row(tuple(float(v) for v in row))
+        out.append(_rounded(top + rest))
     return np.array(out).reshape(shape[:-1])
 
 

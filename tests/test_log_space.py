@@ -84,12 +84,24 @@ def _assert_within(got: Any, exact: np.ndarray, xb: Backend, dtype: str, slack: 
     assert not bad.any(), (values[bad][:5], exact[bad][:5])
 
 
+def _local(xb: Backend) -> None:
+    """Skip the cluster column but in the tests that keep it (its graphs are the local
+    Dask column's, shipped to worker processes: each compute costs a second)."""
+    if xb.remote:
+        pytest.skip(
+            "the cluster column runs in test_log_softmax_against_mpmath and "
+            "test_cross_entropy_against_mpmath (rows) and in tests/test_dask.py; here it would "
+            "repeat the local Dask column's graphs"
+        )
+
+
 # --- values -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["softplus", "log_sigmoid"])
 def test_elementwise_against_mpmath(xb: Backend, dtype: str, name: str) -> None:
     """Over the whole range of the dtype, both tails included."""
+    _local(xb)
     values = reference.finite_values(dtype, 600, seed=3)
     x = xb.asarray(values, dtype)
     exact = getattr(reference, name)(seen_by(xb, xb.to_numpy(x).astype(np.float64), dtype))
@@ -99,6 +111,7 @@ def test_elementwise_against_mpmath(xb: Backend, dtype: str, name: str) -> None:
 def test_elementwise_tails(xb: Backend, dtype: str) -> None:
     """Where the peers' thresholds and the textbook forms give up: softplus past 20 is not
     x itself, log σ(40) is not 0, log σ(−1000) is not −inf."""
+    _local(xb)
     points = np.array([-1000.0, -100.0, -40.0, -20.0, 20.0, 30.0, 40.0, 100.0, 1000.0])
     if dtype != "float64":
         points = points[np.abs(points) <= 60]
@@ -110,6 +123,8 @@ def test_elementwise_tails(xb: Backend, dtype: str) -> None:
 
 @pytest.mark.parametrize("layout", ["rows", "transposed", "columns", "strided", "middle axis"])
 def test_log_softmax_against_mpmath(xb: Backend, dtype: str, layout: str) -> None:
+    if layout != "rows":
+        _local(xb)
     data = _rows(dtype)
     (_, x, axis) = next(item for item in _layouts(xb, data, dtype) if item[0] == layout)
     exact = _exact_rows(layout, data, reference.log_softmax)
@@ -118,6 +133,7 @@ def test_log_softmax_against_mpmath(xb: Backend, dtype: str, layout: str) -> Non
 
 @pytest.mark.parametrize("layout", ["rows", "transposed", "columns", "strided", "middle axis"])
 def test_logsumexp_against_mpmath(xb: Backend, dtype: str, layout: str) -> None:
+    _local(xb)
     data = _rows(dtype)
     (_, x, axis) = next(item for item in _layouts(xb, data, dtype) if item[0] == layout)
     exact = _exact_rows(layout, data, reference.logsumexp)
@@ -133,6 +149,7 @@ def test_logsumexp_against_mpmath(xb: Backend, dtype: str, layout: str) -> None:
 
 def test_several_axes(xb: Backend, dtype: str) -> None:
     """Over a tuple of axes and over all: the same as over one axis of the reshaped array."""
+    _local(xb)
     data = _rows(dtype)[:6]  # (6, 7)
     x = xb.asarray(data.reshape(2, 3, 7), dtype)
     flat = data.reshape(2, 21)
@@ -149,6 +166,7 @@ def test_several_axes(xb: Backend, dtype: str) -> None:
 
 def test_the_largest_entry_keeps_its_digits(xb: Backend, dtype: str) -> None:
     """log_softmax([0, −50]) is −1.9e-22 (−log1p of the others), not 0; logsumexp the same."""
+    _local(xb)
     x = xb.asarray([[0.0, -50.0], [0.0, -30.0]], dtype)
     exact = reference.log_softmax(np.array([[0.0, -50.0], [0.0, -30.0]]))
     assert_close(ak.log_softmax(x), exact, xb, dtype)
@@ -164,6 +182,7 @@ def _labels(n: int, seed: int) -> np.ndarray:
 
 
 def test_binary_cross_entropy_with_logits_against_mpmath(xb: Backend, dtype: str) -> None:
+    _local(xb)
     z = np.concatenate([np.linspace(-60, 60, 41), [-745.0, 745.0, -40.0, 40.0, 0.0]])
     if dtype != "float64":
         z = z[np.abs(z) <= 60]
@@ -188,6 +207,7 @@ def test_binary_cross_entropy_with_logits_against_mpmath(xb: Backend, dtype: str
 
 
 def test_binary_cross_entropy_against_mpmath(xb: Backend, dtype: str) -> None:
+    _local(xb)
     tiny = {"float64": 1e-300, "float32": 1e-30}.get(dtype, 1e-4)
     p = np.concatenate(
         [np.linspace(0.01, 0.99, 25), [tiny, 1 - 2.0**-20, 0.5, 1e-3, 1 - 1e-3, 0.0, 1.0]]
@@ -214,6 +234,8 @@ def test_binary_cross_entropy_against_mpmath(xb: Backend, dtype: str) -> None:
 @pytest.mark.parametrize("layout", ["rows", "columns", "transposed", "middle axis"])
 @pytest.mark.parametrize("target", ["indices", "probabilities"])
 def test_cross_entropy_against_mpmath(xb: Backend, dtype: str, layout: str, target: str) -> None:
+    if layout != "rows":
+        _local(xb)
     data = _rows(dtype)
     (_, x, axis) = next(item for item in _layouts(xb, data, dtype) if item[0] == layout)
     rng = np.random.default_rng(5)
@@ -257,6 +279,7 @@ def test_cross_entropy_against_mpmath(xb: Backend, dtype: str, layout: str, targ
 
 def test_cross_entropy_where_the_textbook_is_inf(xb: Backend, dtype: str) -> None:
     """−log(softmax([0, 120]))[0] is inf in float32; the loss is 120."""
+    _local(xb)
     logits = xb.asarray([[0.0, 120.0], [0.0, -120.0]], dtype)
     labels = xb.asarray(np.array([0, 0]))
     assert_close(
@@ -351,6 +374,7 @@ def test_log_space_gradients(ad: Backend, precision: str) -> None:
 
 
 def test_empty_and_zero_dimensional(xb: Backend) -> None:
+    _local(xb)
     xp = xb.namespace
     empty = xb.asarray(np.zeros((3, 0)))
     np.testing.assert_array_equal(xb.to_numpy(ak.logsumexp(empty)), [-np.inf] * 3)
@@ -494,6 +518,7 @@ def test_under_jit_an_index_out_of_range_is_nan() -> None:
 
 
 def test_inputs_are_not_written(xb: Backend) -> None:
+    _local(xb)
     data = _rows("float64")
     x = xb.asarray(data)
     t = xb.asarray(np.argmax(data, axis=1))
