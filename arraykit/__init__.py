@@ -15,7 +15,7 @@ __version__ = "0.2.0"
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing: see above
 if TYPE_CHECKING:
-    from . import optim, regression
+    from . import digits, optim, regression
     from .activations import sigmoid, sigmoid_derivative, softmax
     from .classification import (
         binary_cross_entropy,
@@ -54,6 +54,7 @@ _MODULES = {
     "activations",
     "classification",
     "cli",
+    "digits",
     "drivers",
     "log_space",
     "losses",
@@ -69,6 +70,7 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "digits",
     "image2vector",
     "l1_loss",
     "l2_loss",

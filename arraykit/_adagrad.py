@@ -1,8 +1,4 @@
-"""Adagrad's recurrence, once: one step in array operations, and the line's loop.
-
-``torch.optim.Adagrad``'s order of operations: ``g ← g + weight_decay·θ``;
-``clr = lr / (1 + (t − 1)·lr_decay)``; ``s ← s + g²``;
-``θ ← θ − clr·g / (√s + eps)``, with a zero step where ``√s + eps`` is 0.
+"""Adagrad on the line: the loop of :func:`arraykit._updates.adagrad_step` over two numbers.
 
 The line y = b + w·x is fitted from six moments of its data, in this order:
 ``mean(x)``, ``var(x)``, the optimum ``b*``, ``w*``, and the means of the
@@ -15,36 +11,19 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import Any
 
 import array_api_compat
 import numpy as np
 
 from ._array_api import NUMPY_XP, Array, Namespace, host_copy
 from ._native import compiled  # None where not built: the loop in Python
+from ._updates import LEAFWISE, adagrad_step, learning_rate
 
 MOMENTS = ("mean_x", "var_x", "b_opt", "w_opt", "residual_mean", "residual_x_mean")
 """The moments' order in the vector the line's loops take."""
 
 DIVERGENCE_CHECK = 1000
 """Steps between the Python-float loop's looks at whether it still is finite."""
-
-
-def adagrad_step(
-    p: Array, g: Array, s: Array, clr: Any, eps: float, penalty: float, /, *, xp: Namespace
-) -> tuple[Array, Array]:
-    """One Adagrad step of one array: the new parameters and sum of squares."""
-    if penalty:
-        g = g + penalty * p
-    s = s + g * g
-    std = xp.sqrt(s) + eps
-    # std is 0 only where every gradient so far was 0: a zero step.
-    return p + (-clr) * (g / xp.where(std > 0, std, 1.0)), s
-
-
-def learning_rate(lr: float, decay: float, step: Any) -> Any:
-    """The step's rate: ``lr`` decayed by ``1 + (t − 1)·decay`` (t from 1)."""
-    return lr if decay == 0 else lr / (1 + (step - 1) * decay)
 
 
 def line_gradient(moments: Array, xp: Namespace) -> tuple[Array, Array]:
@@ -164,7 +143,7 @@ def line_adagrad_stepped(
     records = [theta]
     for taken in range(1, steps + 1):
         g = residual + hessian @ (theta - optimum)
-        theta, s = adagrad_step(theta, g, s, learning_rate(lr, decay, taken), eps, penalty, xp=xp)
+        (theta,), (s,) = adagrad_step(LEAFWISE, [theta], [g], [s], [taken], lr, eps, decay, penalty)
         if taken % every == 0:
             records.append(theta)
     records.append(theta)

@@ -1,4 +1,5 @@
-"""The arraykit command: `arraykit regression` runs the classic experiment.
+"""The arraykit command: `arraykit regression` and `arraykit classify` run the classic
+experiments.
 
 Every bad option is one line on stderr and exit status 2, found before any
 computation; Ctrl-C is one line and exit status 130 at any moment, the
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import inspect
 import math
 import os
@@ -19,9 +19,21 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, classify_command
+from ._command import (
+    Parser,
+    ProgressBar,
+    Target,
+    UsageError,
+    add_backend_options,
+    check_plot_path,
+    install_hint,
+    on,
+    open_backend,
+    positive,
+)
 from ._interrupt import INTERRUPTED, MESSAGE, from_ctrl_c
 
 if TYPE_CHECKING:
@@ -29,85 +41,24 @@ if TYPE_CHECKING:
 
     from .drivers import OptimizeResult
 
-# What --backend accepts: the module holding each library's array-API
-# namespace. (The test registry in backends/ is not installed with arraykit.)
-NAMESPACES = {
-    "numpy": "array_api_compat.numpy",
-    "torch": "array_api_compat.torch",
-    "cupy": "array_api_compat.cupy",
-    "jax": "jax.numpy",
-    "dask": "array_api_compat.dask.array",
-    "array_api_strict": "array_api_strict",
-}
-EXTRAS = {
-    "cupy": "cupy",
-    "jax": "jax",
-    "dask": "dask",
-    "array_api_strict": "strict",
-    "plot": "plot",
-}
-"""The extra of arraykit's pyproject.toml that installs each optional library."""
-
-TORCH_BUILDS = (
-    "install the PyTorch build you want first: the CPU one with "
-    "'pip install torch --index-url https://download.pytorch.org/whl/cpu', a CUDA one as "
-    "https://pytorch.org/get-started/locally/ says"
-)
-
-
-def install_hint(name: str) -> str:
-    """How to install what backend or extra ``name`` needs (arraykit has no release yet)."""
-    if name == "torch":
-        return TORCH_BUILDS
-    return f"from arraykit's checkout, pip install '.[{EXTRAS[name]}]'"
-
-
 CLASSIC_RUNS = (("gd", 1e-7), ("gd", 1e-6), ("gd", 1e-5), ("adagrad", 1.0))
 CLASSIC_STEPS = 100_000
 CLOSED_PIPE = 141
 """Exit status when standard output was closed: 128 + SIGPIPE."""
 
 
-class UsageError(Exception):
-    """A bad option or an unusable backend: one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
-def _positive(kind: type) -> Any:
-    noun = "an integer" if kind is int else "a number"
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
-        if kind is float and math.isinf(value):
-            raise argparse.ArgumentTypeError(
-                f"must be a finite positive number; {text} is beyond the largest float64 "
-                f"({sys.float_info.max:.4g})"
-            )
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-        return value
-
-    return parse
-
-
 DESCRIPTION = (
     "The classic first exercises of machine learning on any array library. "
-    "'arraykit regression' fits y = b + w*x to the classic ten points."
+    "'arraykit regression' fits y = b + w*x to the classic ten points; 'arraykit classify' "
+    "trains logistic and softmax regression on the handwritten digits."
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="arraykit", description=DESCRIPTION)
+    parser = Parser(prog="arraykit", description=DESCRIPTION)
     parser.add_argument("-V", "--version", action="version", version=f"arraykit {__version__}")
     commands = parser.add_subparsers(
-        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+        dest="command", metavar="COMMAND", required=True, parser_class=Parser
     )
     run = commands.add_parser(
         "regression",
@@ -116,24 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "at lr 1, 100,000 steps each, from (b, w) = (-120, -4), the classic experiment. With "
         "--optimizer or --lr: one run.",
     )
-    run.add_argument(
-        "--backend",
-        choices=sorted(NAMESPACES),
-        default="numpy",
-        help="the array library (default: %(default)s)",
-    )
-    run.add_argument(
-        "--device",
-        choices=["cpu", "cuda"],
-        default="cpu",
-        help="where the arrays live (default: %(default)s)",
-    )
-    run.add_argument(
-        "--dtype",
-        choices=["float64", "float32"],
-        default="float64",
-        help="the arrays' dtype (default: %(default)s)",
-    )
+    add_backend_options(run)
     run.add_argument(
         "--optimizer",
         choices=["gd", "adagrad"],
@@ -141,12 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--lr",
-        type=_positive(float),
+        type=positive(float),
         help="learning rate of the one run (default: 1e-6 for gd, 1 for adagrad)",
     )
     run.add_argument(
         "--steps",
-        type=_positive(int),
+        type=positive(int),
         default=CLASSIC_STEPS,
         help="steps of each run (default: %(default)s)",
     )
@@ -162,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--print-every",
-        type=_positive(int),
+        type=positive(int),
         metavar="N",
         help="print 'Step i, w, b, Loss' every N steps, as the classic notebook does "
         "(default: not printed)",
@@ -173,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw the loss surface and the trajectories into FILE (.png, .pdf, .svg, ...; "
         "default: no figure)",
     )
+    classify_command.add_parser(commands)
     return parser
 
 
@@ -202,158 +137,6 @@ def _physical_memory() -> int | None:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return None
-
-
-def check_plot_path(path: str) -> None:
-    """The figure's file: a writable directory, and a format matplotlib writes."""
-    if not path.strip():
-        raise UsageError("argument --plot: expected a file name, got ''")
-    if os.path.isdir(path):
-        raise UsageError(f"argument --plot: {path!r} is a directory; name a file in it")
-    try:
-        import matplotlib
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise UsageError(f"--plot needs matplotlib; {install_hint('plot')}") from None
-    formats = Figure().canvas.get_supported_filetypes()
-    extension = os.path.splitext(path)[1]
-    extension = extension[1:].lower()
-    if not extension:
-        raise UsageError(
-            f"argument --plot: {path!r} has no extension, so the format is unknown; "
-            f"to write a PNG, say {path + '.png'!r}"
-        )
-    if extension not in formats:
-        raise UsageError(
-            f"argument --plot: matplotlib {matplotlib.__version__} cannot write "
-            f".{extension} files; use one of {', '.join(sorted(formats))}"
-        )
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UsageError(f"argument --plot: {_why_no_directory(folder)}")
-    existed = os.path.exists(path)
-    try:  # the one sure test of writability: open it, as savefig will
-        with open(path, "ab"):
-            pass
-    except OSError as exc:
-        raise UsageError(f"argument --plot: cannot write {path!r}: {exc.strerror}") from None
-    if not existed:
-        os.remove(path)
-
-
-def _why_no_directory(folder: str) -> str:
-    """Why ``folder`` cannot hold the figure: the first part of it that is missing or a file."""
-    parts = []
-    head = folder
-    while head and not os.path.exists(head):
-        parts.append(head)
-        head, tail = os.path.split(head)
-        if not tail:
-            break
-    if head and os.path.exists(head) and not os.path.isdir(head):
-        within = "" if head == folder else f", so {folder!r} cannot be in it"
-        return f"{head!r} is a file, not a directory{within}"
-    return f"the directory {folder!r} does not exist"
-
-
-@dataclass
-class Target:
-    """Where the command computes: a namespace, a device and a dtype."""
-
-    xp: Any
-    device: Any
-    dtype: Any
-
-    def to_numpy(self, array: Any) -> np.ndarray:
-        import numpy as np
-
-        if hasattr(array, "compute"):  # Dask
-            array = array.compute()
-        if hasattr(array, "detach"):  # PyTorch
-            array = array.detach().cpu()
-        elif hasattr(array, "get") and not isinstance(array, np.ndarray):  # CuPy
-            array = array.get()
-        return np.from_dlpack(array) if hasattr(array, "__dlpack__") else np.asarray(array)
-
-
-def open_backend(name: str, device: str, dtype: str) -> Target:
-    """The namespace, device and dtype for ``--backend/--device/--dtype``."""
-    try:
-        importlib.import_module(name)  # the library itself: is it installed?
-        if name == "jax":
-            import jax
-
-            jax.config.update("jax_enable_x64", True)  # float64 must be real float64
-        xp = importlib.import_module(NAMESPACES[name])
-    except ImportError as exc:
-        raise UsageError(
-            f"backend {name!r} is not installed ({exc}); {install_hint(name)}"
-        ) from None
-    if device == "cuda":
-        where = _cuda_device(name)
-    elif name == "cupy":
-        raise UsageError("cupy runs on a GPU only: use --device cuda")
-    elif name == "jax":
-        import jax
-
-        where = jax.devices("cpu")[0]
-    elif name == "torch":
-        import torch
-
-        where = torch.device("cpu")
-    else:
-        where = None
-    return Target(xp, where, getattr(xp, dtype))
-
-
-def _cuda_device(name: str) -> Any:
-    try:
-        if name == "torch":
-            import torch
-
-            device = torch.device("cuda")
-            torch.zeros(1, device=device).cpu()  # is_built() is not a GPU: allocate
-            return device
-        if name == "cupy":
-            import cupy
-
-            cupy.zeros(1).get()
-            return cupy.cuda.Device()
-        if name == "jax":
-            import jax
-
-            return jax.devices("cuda")[0]
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(
-            f"--device cuda needs a CUDA GPU, and {name} found none ({reason})"
-        ) from None
-    raise UsageError(f"backend {name!r} runs on the CPU only: use --device cpu")
-
-
-class ProgressBar:
-    """A bar on stderr, for runs longer than a second, when stderr is a terminal."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.started = time.perf_counter()
-        self.shown = False
-        self.enabled = sys.stderr.isatty()
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or time.perf_counter() - self.started < 1.0:
-            return
-        width = 30
-        filled = int(width * done / total)
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        sys.stderr.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\r" + " " * 79 + "\r")
-            sys.stderr.flush()
-            self.shown = False
 
 
 @dataclass
@@ -521,8 +304,8 @@ def plot(
         regression.loss_surface(
             x,
             y,
-            xp.asarray(b_grid, dtype=backend.dtype, **_on(backend)),
-            xp.asarray(w_grid, dtype=backend.dtype, **_on(backend)),
+            xp.asarray(b_grid, dtype=backend.dtype, **on(backend)),
+            xp.asarray(w_grid, dtype=backend.dtype, **on(backend)),
         )
     )
     fig = plt.figure(figsize=(13, 6.2), dpi=110, layout="constrained")
@@ -612,10 +395,6 @@ def _draw_order(run: Run) -> float:
     return run.lr if run.optimizer == "gd" else math.inf
 
 
-def _on(backend: Target) -> dict[str, Any]:
-    return {"device": backend.device} if backend.device is not None else {}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns its exit status."""
     try:
@@ -650,4 +429,6 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     if args.command == "regression":
         return regression_command(args)
+    if args.command == "classify":
+        return classify_command.run(args)
     return 0

@@ -12,7 +12,8 @@ import numpy as np
 
 from . import _formulas, optim
 from ._array_api import Array
-from .optim import Optimizer, Params, tree_leaves, tree_map
+from ._trees import Params, tree_leaves, tree_map
+from .optim import Optimizer
 
 __all__ = ["OptimizeResult", "optimize", "run_adagrad", "run_gradient_descent"]
 
@@ -102,6 +103,11 @@ PROGRESS_EVERY = 1000
 DEVICE_CHECK_EVERY = 1000
 """Steps between divergence checks where a check costs a device-to-host copy."""
 
+LAZY_CHECK_EVERY = 20
+"""Steps between Dask's checks, each a ``persist``: building a graph costs more per step
+the longer it is (each operation merges its inputs' layers), so a short one is
+cheaper to build than the check costs (docs/benchmarks.md, "Dask's steps")."""
+
 
 def check_counts(steps: int, record_every: int | None, sync_every: int | None) -> None:
     for name, value, low in (
@@ -133,9 +139,10 @@ def default_record_every(params: Params, steps: int, xp: Any) -> int:
 
 
 def _check_every(params: Params, xp: Any) -> int:
-    """Every step where looking at the values is free (host memory), else every 1000."""
+    """Every step where looking at the values is free (host memory), every 20 on Dask,
+    else every 1000."""
     if array_api_compat.is_dask_namespace(xp):
-        return DEVICE_CHECK_EVERY  # each check persists the graph
+        return LAZY_CHECK_EVERY  # each check persists the graph
     leaf = tree_leaves(params)[0]
     if array_api_compat.is_numpy_namespace(xp) or xp.__name__ == "array_api_strict":
         return 1
@@ -179,9 +186,11 @@ def optimize(
     sync_every : int, optional
         How often (in steps) the loop looks at the values, to find a
         divergence. By default every step where that is free (NumPy,
-        array-api-strict and CPU tensors), and every 1000 steps where it is a
-        device-to-host copy (CUDA) or, on Dask, a ``persist`` that also keeps
-        the task graph bounded. Between checks nothing leaves the device.
+        array-api-strict and CPU tensors), every 1000 steps where it is a
+        device-to-host copy (CUDA), and every 20 on Dask, where it is a
+        ``persist`` that keeps the task graph short (a long one costs more to
+        build, per step, than the check). Between checks nothing leaves the
+        device.
     progress : callable, optional
         ``progress(done, steps)``, called every 1000 steps and at the end
         (e.g. for a progress bar).

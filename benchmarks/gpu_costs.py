@@ -138,6 +138,21 @@ def optimizer_rows(tensors: int = 8) -> list[dict[str, Any]]:
             ak.optim.gradient_descent(lr=0.1),
             lambda p: torch.optim.SGD(p, lr=0.1),
         ),
+        "gradient_descent momentum nesterov": (
+            ak.optim.gradient_descent(lr=0.1, momentum=0.9, nesterov=True),
+            lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+        ),
+        "rmsprop": (ak.optim.rmsprop(), torch.optim.RMSprop),
+        "rmsprop centered momentum": (
+            ak.optim.rmsprop(centered=True, momentum=0.9),
+            lambda p: torch.optim.RMSprop(p, centered=True, momentum=0.9),
+        ),
+        "adam": (ak.optim.adam(), torch.optim.Adam),
+        "adam amsgrad weight_decay": (
+            ak.optim.adam(amsgrad=True, weight_decay=1e-2),
+            lambda p: torch.optim.Adam(p, amsgrad=True, weight_decay=1e-2),
+        ),
+        "adamw": (ak.optim.adamw(), torch.optim.AdamW),
     }
     for name, (opt, theirs) in cases.items():
         with FakeTensorMode(allow_non_fake_inputs=True):

@@ -88,14 +88,19 @@ def test_divergence_is_reported_and_stops(xb: Backend) -> None:
     assert not np.isfinite(xb.to_numpy(kept.params)).all()
 
 
+@pytest.mark.parametrize("optimizer", ["gradient_descent", "adam"])
 @pytest.mark.parametrize("xb", backends.ids(lazy=True), indirect=True)
-def test_dask_graph_stays_bounded(xb: Backend) -> None:
+def test_dask_graph_stays_bounded(xb: Backend, optimizer: str) -> None:
     import dask
 
+    if xb.remote and optimizer == "adam":
+        pytest.skip("Adam's graphs on the cluster are the local column's, at 1 s a compute")
+
     grad, loss, start = _quadratic(xb)
-    options = {"lr": 0.1, "sync_every": 25, "record_every": 25, "loss": loss}
-    short = ak.run_gradient_descent(grad, start, steps=50, **options)
-    long = ak.run_gradient_descent(grad, start, steps=500, **options)
+    opt = ak.optim.gradient_descent(0.1) if optimizer == "gradient_descent" else ak.optim.adam(0.1)
+    options = {"sync_every": 25, "record_every": 25, "loss": loss}
+    short = ak.optimize(opt, grad, start, steps=50, **options)
+    long = ak.optimize(opt, grad, start, steps=500, **options)
     # Persisted every 25 steps, the final parameters hang on a graph of at most
     # 25 steps, however many were taken; history and losses on a graph that
     # grows with the records kept (a stack of persisted pieces), not the steps.
@@ -105,7 +110,9 @@ def test_dask_graph_stays_bounded(xb: Backend) -> None:
         assert per_record[1] <= per_record[0], name
     # Trajectory and losses come back together, in one pass.
     history, losses = dask.compute(long.history, long.losses)
-    np.testing.assert_allclose(history[-1], [3.0, -1.0], rtol=1e-12)
+    np.testing.assert_allclose(
+        history[-1], [3.0, -1.0], rtol=1e-12 if optimizer != "adam" else 1e-3
+    )
     np.testing.assert_allclose(losses, ((history - [3.0, -1.0]) ** 2).sum(axis=1), atol=1e-24)
 
 

@@ -79,8 +79,10 @@ def test_optimizer_steps_within_torch_optims_launches() -> None:
     for r in gpu_costs.optimizer_rows():
         assert r["syncs"] == [], r
         assert r["host_copies"] == [], r
-        if r["optimizer"].startswith("adagrad"):
-            assert r["launches"] <= r["native_launches"], r
+        # Centered RMSProp's variance is clamped at 0 (where torch takes a NaN
+        # square root): one launch more.
+        extra = 1 if "centered" in r["optimizer"] else 0
+        assert r["launches"] <= r["native_launches"] + extra, r
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

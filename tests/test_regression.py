@@ -144,7 +144,11 @@ def test_fit_line_on_every_backend(xb: Backend, optimizer: str) -> None:
             ValueError,
             "optimizer must be 'gd' or 'adagrad'",
         ),
-        (lambda: regression.fit_line(X, Y, lr=0.0, steps=1), ValueError, "lr must be > 0"),
+        (
+            lambda: regression.fit_line(X, Y, lr=0.0, steps=1),
+            ValueError,
+            "lr must be a finite number > 0",
+        ),
         (
             lambda: regression.fit_line(X, Y, lr=1.0, steps=1, start=(1.0,)),
             ValueError,

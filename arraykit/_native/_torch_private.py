@@ -19,20 +19,22 @@ import torch.autograd.forward_ad as forward_ad
 
 
 def _public_foreach(name: str) -> Callable[..., Any]:
-    """``torch._foreach_<name>`` as a loop of the public ``Tensor.<name>`` over the lists."""
+    """``torch._foreach_<name>`` as a loop of the public ``Tensor.<name>`` over the lists
+    (a scalar argument goes to every tensor)."""
 
-    def each(first: Sequence[torch.Tensor], *lists: Sequence[torch.Tensor], **kw: Any) -> Any:
+    def each(first: Sequence[torch.Tensor], *args: Any, **kw: Any) -> Any:
+        columns = [a if isinstance(a, list | tuple) else [a] * len(first) for a in args]
         results = [
-            getattr(t, name)(*others, **kw) for t, *others in zip(first, *lists, strict=True)
+            getattr(t, name)(*others, **kw) for t, *others in zip(first, *columns, strict=True)
         ]
         return None if name.endswith("_") else results
 
     return each
 
 
-def _scalar_add_(tensors: Sequence[torch.Tensor], value: float) -> None:
-    for t in tensors:
-        t.add_(value)
+def _maximum_(tensors: Sequence[torch.Tensor], others: Sequence[torch.Tensor]) -> None:
+    for t, other in zip(tensors, others, strict=True):
+        torch.maximum(t, other, out=t)
 
 
 FALLBACKS: dict[str, Any] = {
@@ -45,7 +47,20 @@ FALLBACKS: dict[str, Any] = {
     "_C._AutoDispatchBelowAutograd": None,  # with the keyset below: the formula serves
     "_C._after_autograd_keyset": None,
     "_foreach_add": _public_foreach("add"),
-    "_foreach_add_": _scalar_add_,
+    "_foreach_add_": _public_foreach("add_"),
+    "_foreach_mul_": _public_foreach("mul_"),
+    "_foreach_addcdiv_": _public_foreach("addcdiv_"),
+    "_foreach_div_": _public_foreach("div_"),
+    "_foreach_addcmul_": _public_foreach("addcmul_"),
+    "_foreach_lerp_": _public_foreach("lerp_"),
+    "_foreach_sqrt_": _public_foreach("sqrt_"),
+    "_foreach_maximum_": _maximum_,
+    "_foreach_clamp_min_": _public_foreach("clamp_min_"),
+    "_foreach_mul": _public_foreach("mul"),
+    "_foreach_div": _public_foreach("div"),
+    "_foreach_lerp": _public_foreach("lerp"),
+    "_foreach_maximum": _public_foreach("maximum"),
+    "_foreach_clamp_min": _public_foreach("clamp_min"),
     "_foreach_addcmul": _public_foreach("addcmul"),
     "_foreach_addcdiv": _public_foreach("addcdiv"),
     "_foreach_sqrt": _public_foreach("sqrt"),
@@ -72,11 +87,24 @@ dispatch_modes = bound("_C._len_torch_dispatch_stack")
 tracing_state = bound("_C._get_tracing_state")
 is_wrapped = bound("_C._functorch.is_functorch_wrapped_tensor")
 foreach_add = bound("_foreach_add")
-foreach_add_ = bound("_foreach_add_")
 foreach_addcmul = bound("_foreach_addcmul")
 foreach_addcdiv = bound("_foreach_addcdiv")
 foreach_sqrt = bound("_foreach_sqrt")
 foreach_copy_ = bound("_foreach_copy_")
+foreach_mul = bound("_foreach_mul")
+foreach_add_ = bound("_foreach_add_")
+foreach_mul_ = bound("_foreach_mul_")
+foreach_addcdiv_ = bound("_foreach_addcdiv_")
+foreach_div_ = bound("_foreach_div_")
+foreach_addcmul_ = bound("_foreach_addcmul_")
+foreach_lerp_ = bound("_foreach_lerp_")
+foreach_sqrt_ = bound("_foreach_sqrt_")
+foreach_maximum_ = bound("_foreach_maximum_")
+foreach_clamp_min_ = bound("_foreach_clamp_min_")
+foreach_div = bound("_foreach_div")
+foreach_lerp = bound("_foreach_lerp")
+foreach_maximum = bound("_foreach_maximum")
+foreach_clamp_min = bound("_foreach_clamp_min")
 
 _below_autograd = bound("_C._AutoDispatchBelowAutograd")
 _after_autograd = bound("_C._after_autograd_keyset")
@@ -97,6 +125,12 @@ def after_autograd(keyset: Any) -> Any:
 
 _LEVEL_KNOWN = hasattr(forward_ad, "_current_level")  # the forward-mode level, -1 for none
 _is_compiling = torch.compiler.is_compiling
+
+
+def forward_levels() -> bool:
+    """Whether a forward-mode level is open (or torch does not say): tensors may carry
+    tangents."""
+    return not _LEVEL_KNOWN or forward_ad._current_level >= 0
 
 
 def untransformed() -> bool:

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 import torch.autograd.forward_ad as forward_ad
 
-from .. import _adagrad, _fork, _formulas
+from .. import _adagrad, _fork, _formulas, _updates
 from . import _compiled
 from . import _torch_private as private
 
@@ -800,59 +800,115 @@ line_adagrad: Any = _define(
 )
 
 
-# --- optimizers: a step of every parameter in a few multi-tensor launches -----------------
+# --- optimizers: each operation of a step one multi-tensor launch for every parameter ------
 
 
-def _foreach_serves(*groups: Sequence[torch.Tensor]) -> bool:
+def _foreach_serves(tensors: Sequence[torch.Tensor]) -> bool:  # tensors: not empty
     """Whether torch's multi-tensor operations can take this step: tensors of one device
     and dtype, with no derivative wanted through the step (the per-parameter formula
     serves those, and torch.func)."""
-    tensors = [t for group in groups for t in group]
-    if _inside_torch_func() or _tangent(tensors):
+    if _inside_torch_func() or (private.forward_levels() and _tangent(tensors)):
         return False
     # Read tensor by tensor: torch.compile traces this (it is the caller's
     # code, not a kernel), and cannot trace torch's private _any_requires_grad.
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return False
-    first = tensors[0]
-    return all(t.device == first.device and t.dtype == first.dtype for t in tensors)
+    device, dtype = tensors[0].device, tensors[0].dtype
+    return all(t.device == device and t.dtype == dtype for t in tensors)
 
 
-def descent_update(
-    params: list[torch.Tensor], grads: list[torch.Tensor], lr: float
-) -> list[torch.Tensor] | None:
-    """``θ − lr·g`` for every parameter in one launch, or None where that cannot serve."""
-    if not _foreach_serves(params, grads):
-        return None
-    return list(private.foreach_add(params, grads, alpha=-lr))
+def _one(c: Any) -> float | None:
+    """``c`` as one Python number for a multi-tensor launch (a list of equal ones is one),
+    or None: per-leaf values that differ, or a tensor, take the per-leaf operations."""
+    if isinstance(c, list):
+        return c[0] if c and isinstance(c[0], int | float) and all(v == c[0] for v in c) else None
+    return c if isinstance(c, int | float) else None
 
 
-def adagrad_update(
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    sums: list[torch.Tensor],
-    clr: float,
-    eps: float,
-    penalty: float,
-) -> tuple[list[torch.Tensor], list[torch.Tensor]] | None:
-    """Adagrad's step (as :func:`arraykit._adagrad.adagrad_step`) for every parameter in
-    four launches (five with weight decay), or None where that cannot serve.
+def _launched(generic: str, name: str, keyword: str | None = None, scalar: bool = True) -> Any:
+    """A :class:`Foreach` operation and its ``_`` form: torch's ``_foreach_<name>`` and
+    ``_foreach_<name>_`` (looked up in :mod:`_torch_private` at each call, where a test
+    may take them away), with the last argument a scalar given as ``keyword`` (or
+    positionally), or none; the per-leaf form where that scalar differs by leaf."""
 
-    With ``eps`` at least the dtype's smallest number, ``√s + eps`` is never 0,
-    so the formula's guard against a zero step (a ``where``, which has no
-    multi-tensor form) is not needed; otherwise the formula serves.
+    def run(suffix: str, xs: list[Any], lists: tuple[Any, ...], value: Any) -> Any:
+        function = getattr(private, f"foreach_{name}{suffix}")
+        if not scalar:
+            return function(xs, *lists)
+        return function(xs, *lists, **{keyword: value}) if keyword else function(xs, *lists, value)
+
+    def split(rest: tuple[Any, ...]) -> tuple[tuple[Any, ...], Any, bool]:
+        if not scalar:
+            return rest, None, True
+        value = _one(rest[-1])
+        return rest[:-1], value, value is not None
+
+    def new(self: Foreach, xs: list[Any], *rest: Any) -> list[Any]:
+        lists, value, together = split(rest)
+        if not together:
+            return self._new(getattr(_updates.Leafwise, generic)(xs, *rest))
+        return self._new(run("", xs, lists, value))
+
+    def written(self: Foreach, xs: list[Any], *rest: Any) -> list[Any]:
+        lists, value, together = split(rest)
+        if not (together and self._mine(xs)):
+            return new(self, xs, *rest)
+        run("_", xs, lists, value)
+        return xs
+
+    return new, written
+
+
+class Foreach(_updates.Leafwise):
+    """:class:`arraykit._updates.Leafwise` as torch's multi-tensor (foreach) launches, one
+    an operation for every parameter (as ``torch.optim``'s ``foreach=True``); an
+    operation with per-leaf scalars that differ takes the per-leaf form.
+
+    One table serves one step. An operation with a trailing ``_`` writes into its
+    first list where that list is the table's: a temporary it made during the
+    step, or one of ``writable`` (the parameters and state buffers that
+    ``step_in_place`` steps, which torch.optim also updates in place).
     """
-    if not _foreach_serves(params, grads, sums):
+
+    def __init__(self, writable: Sequence[list[torch.Tensor]] = ()) -> None:
+        self._owned: list[list[torch.Tensor]] = list(writable)
+
+    def _mine(self, xs: list[torch.Tensor]) -> bool:
+        return any(xs is owned for owned in self._owned)
+
+    def _new(self, out: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        made = list(out)
+        self._owned.append(made)
+        return made
+
+    add, add_ = _launched("add", "add", keyword="alpha")
+    add_scalar, add_scalar_ = _launched("add_scalar", "add")
+    scale, scale_ = _launched("scale", "mul")
+    divide, divide_ = _launched("divide", "div")
+    addcmul, addcmul_ = _launched("addcmul", "addcmul", keyword="value")
+    addcdiv, addcdiv_ = _launched("addcdiv", "addcdiv", keyword="value")
+    lerp, lerp_ = _launched("lerp", "lerp")
+    sqrt, sqrt_ = _launched("sqrt", "sqrt", scalar=False)
+    maximum, maximum_ = _launched("maximum", "maximum", scalar=False)
+
+    def clamp_negative(self, xs: list[Any]) -> list[Any]:  # type: ignore[override]
+        return self._new(private.foreach_clamp_min(xs, 0.0))  # NaN stays NaN
+
+    def clamp_negative_(self, xs: list[Any]) -> list[Any]:  # type: ignore[override]
+        if not self._mine(xs):
+            return self.clamp_negative(xs)
+        private.foreach_clamp_min_(xs, 0.0)
+        return xs
+
+
+def leafwise(
+    tensors: Sequence[torch.Tensor], writable: Sequence[list[torch.Tensor]]
+) -> Foreach | None:
+    """The multi-tensor operations for one step of ``tensors``, writing into the lists
+    ``writable`` where the step allows, or None where they cannot serve."""
+    if not all(isinstance(t, torch.Tensor) for t in tensors) or not _foreach_serves(tensors):
         return None
-    finfo = torch.finfo(params[0].dtype)
-    if eps < finfo.tiny * finfo.eps:  # eps rounds to 0 here
-        return None
-    if penalty:
-        grads = list(private.foreach_add(grads, params, alpha=penalty))
-    sums = list(private.foreach_addcmul(sums, grads, grads))
-    std = private.foreach_sqrt(sums)
-    private.foreach_add_(std, eps)
-    return list(private.foreach_addcdiv(params, grads, std, value=-clr)), sums
+    return Foreach(writable)
 
 
 # --- the log-sigmoid and softplus: torch's own --------------------------------------------
