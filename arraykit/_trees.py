@@ -156,8 +156,8 @@ def _match(
             if isinstance(p, dict | tuple | list) or not isinstance(p, type(g)):
                 # (a torch Parameter's gradient is a Tensor: the same kind of array)
                 _match(p, g, (*path, i), out, skipped)
-            elif g.shape == p.shape and g.dtype == p.dtype and _same_layout(g, p):
-                out.append(g)  # the common case, without a call
+            elif g.shape == p.shape and g.dtype == p.dtype and _dense(g):
+                out.append(g)  # the common case, without a call (params are dense)
             else:
                 _leaf(p, g, (*path, i), out)
     elif grads is None and skipped:
@@ -168,6 +168,20 @@ def _match(
 
 def _same_layout(g: Any, p: Any) -> bool:
     return getattr(g, "layout", None) is getattr(p, "layout", None)
+
+
+_DENSE: set[Any] = {None}
+"""The layouts of dense arrays: none (every backend's but torch's), and torch.strided."""
+
+
+def _dense(a: Any) -> bool:
+    layout = getattr(a, "layout", None)
+    if layout in _DENSE:
+        return True
+    if str(layout) == "torch.strided":  # a name: torch is not imported here
+        _DENSE.add(layout)
+        return True
+    return False
 
 
 def _leaf(params: Any, grads: Any, path: tuple[Any, ...], out: list[Any]) -> None:

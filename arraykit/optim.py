@@ -244,10 +244,10 @@ _FLOATING: set[tuple[type, Any, Any, bool]] = set()
 """(array type, dtype, layout, whether complex is taken) seen to be fine: checked once each."""
 
 
-def _parameters(params: Params, complex_ok: bool = False) -> list[Array]:
+def _parameters(params: Params, complex_ok: bool = False, is_flat: bool = False) -> list[Array]:
     """``params``' leaves, each checked to be a dense floating array: real, or complex
-    where ``complex_ok``."""
-    leaves = tree_leaves(params)
+    where ``complex_ok``; ``is_flat``: ``params`` is a list of them (:func:`flat`)."""
+    leaves = params if is_flat else tree_leaves(params)
     for i, p in enumerate(leaves):
         key = (type(p), getattr(p, "dtype", None), getattr(p, "layout", None), complex_ok)
         if key not in _FLOATING:
@@ -297,16 +297,21 @@ def _counts_zero(params: Params) -> Any:
     return xp.asarray(0, device=array_api_compat.device(leaves[0]))
 
 
-def _taken(state: Any, n: int) -> tuple[list[Any], bool]:
+def _taken(state: Any, n: int, is_flat: bool = False) -> tuple[list[Any], bool]:
     """Each leaf's steps so far, and whether one count serves them all (JAX's)."""
     step = state.step
     if n != 1 and getattr(step, "ndim", None) == 0:
         return [step] * n, True
-    return _state_leaves(state, "step", n), False
+    return _state_leaves(state, "step", n, is_flat), False
 
 
-def _state_leaves(state: Any, field: str, n: int) -> list[Any]:
-    leaves = tree_leaves(getattr(state, field))
+def _state_leaves(state: Any, field: str, n: int, is_flat: bool = False) -> list[Any]:
+    """A field's leaves; where the parameters are a flat list, a list of ``n`` is one
+    (``update`` returns them so)."""
+    value = getattr(state, field)
+    if is_flat and type(value) is list and len(value) == n:
+        return value
+    leaves = tree_leaves(value)
     if len(leaves) != n:
         raise ValueError(
             f"state holds {field} for {len(leaves)} parameters, not the {n} given: pass the "
@@ -347,16 +352,16 @@ def _optimizer(
                 f"state must be the {kind.__name__} this optimizer's init returns; got "
                 f"{type(state).__name__}"
             )
-        leaves = _parameters(params, complex_ok)
+        is_flat = flat(params)  # model.parameters(): the lists are their own leaves
+        leaves = _parameters(params, complex_ok, is_flat)
         gradients = matched_leaves(params, grads)
-        taken, shared = _taken(state, len(leaves))
-        buffers = {name: _state_leaves(state, name, len(leaves)) for name in used}
+        taken, shared = _taken(state, len(leaves), is_flat)
+        buffers = {name: _state_leaves(state, name, len(leaves), is_flat) for name in used}
         # In step_in_place, the parameters and the buffers are torch.optim's to overwrite.
         writable = [leaves, *buffers.values()] if _writes_into(leaves) else []
         ops = _leafwise(leaves + gradients, writable)
         counts = [t + 1 for t in taken]
         new, buffers = step(ops, leaves, gradients, buffers, counts, _rates(lr, taken, leaves))
-        is_flat = flat(params)
 
         def tree(arrays: list[Array]) -> Params:
             if isinstance(leaves[0], np.ndarray):  # NumPy makes 0-d results scalars
@@ -856,7 +861,8 @@ def step_in_place(
     (True, True)
     """
     params = as_tree(params)
-    leaves = tree_leaves(params)
+    is_flat = flat(params)
+    leaves = params if is_flat else tree_leaves(params)
     if grads is None:
         for i, p in enumerate(leaves):
             if not hasattr(p, "grad"):
@@ -883,7 +889,7 @@ def step_in_place(
     picked = [gradients[i] for i in chosen]
     if len(chosen) == len(leaves):
         subset, sub_state = params, state
-        picked = rebuilt(params, picked)
+        picked = rebuilt(params, picked, is_flat)
     else:
         subset, sub_state = targets, _picked(state, chosen, len(leaves))
     if torch is not None:
@@ -891,7 +897,7 @@ def step_in_place(
         try:
             with torch.no_grad():
                 new, new_state = optimizer.update(subset, picked, sub_state)
-                written = tree_leaves(new)
+                written = new if flat(new) else tree_leaves(new)
                 if any(a is not b for a, b in zip(targets, written, strict=True)):
                     from ._native import _torch_private
 

@@ -109,7 +109,7 @@ def _steps(xb: Backend, full: bool) -> int:
     shorter ones for the rest."""
     if xb.remote:
         return 100 if full else 50
-    return STEPS if full or not xb.lazy else 200
+    return STEPS if full or not xb.lazy else 100
 
 
 def _float_dtypes(xb: Backend) -> list[str]:
@@ -141,7 +141,8 @@ def test_adagrad_matches_torch(xb: Backend, setting: str) -> None:
 def test_optimizers_match_torch_optim(xb: Backend, name: str) -> None:
     ours, theirs = OPTIMIZERS[name]
     start = np.array([10.0, -20.0, 5.0])
-    steps = _steps(xb, full=name in ("sgd-momentum", "adam-amsgrad"))
+    # Dask runs the same leaf-by-leaf step as NumPy: its full run for one optimizer.
+    steps = _steps(xb, full=name == "adam-amsgrad")
     for dtype in _float_dtypes(xb):
         expected = _torch_run(theirs, start, dtype, steps)
         got = _ours(xb, ours(), start, dtype, steps)
@@ -667,3 +668,23 @@ def test_agrees_with_optax_where_the_semantics_coincide(name: str) -> None:
         q, r = optax_step(q, r)
     for key in params:
         np.testing.assert_allclose(np.asarray(p[key]), np.asarray(q[key]), rtol=1e-11, err_msg=key)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_step_in_place_on_nested_trees_is_the_pure_update(name: str) -> None:
+    """Dicts and tuples of torch tensors, and of NumPy arrays: the values update returns,
+    written into the arrays themselves."""
+    opt = ALL[name]()
+    gen = np.random.default_rng(5)
+    start = [{"w": gen.normal(size=(3, 2))}, (gen.normal(size=2),)]
+    grads = [[{"w": gen.normal(size=(3, 2))}, (gen.normal(size=2),)] for _ in range(3)]
+    for put in (torch.tensor, np.array):
+        pure = ak.optim.tree_map(put, start)
+        in_place = ak.optim.tree_map(put, start)
+        state, pure_state = opt.init(in_place), opt.init(pure)
+        for g in grads:
+            g = ak.optim.tree_map(put, g)
+            pure, pure_state = opt.update(pure, g, pure_state)
+            state = ak.optim.step_in_place(opt, in_place, state, grads=g)
+        for a, b in zip(ak.optim.tree_leaves(in_place), ak.optim.tree_leaves(pure), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-15, atol=1e-15)

@@ -803,18 +803,15 @@ line_adagrad: Any = _define(
 # --- optimizers: each operation of a step one multi-tensor launch for every parameter ------
 
 
-def _foreach_serves(tensors: Sequence[torch.Tensor]) -> bool:  # tensors: not empty
-    """Whether torch's multi-tensor operations can take this step: tensors of one device
-    and dtype, with no derivative wanted through the step (the per-parameter formula
-    serves those, and torch.func)."""
+def _foreach_serves(tensors: Sequence[torch.Tensor]) -> bool:
+    """Whether torch's multi-tensor operations can take this step: no derivative wanted
+    through it (the per-parameter formula serves those, and torch.func). Tensors of
+    several devices or dtypes they take too, a kernel per tensor where the lists mix."""
     if _inside_torch_func() or (private.forward_levels() and _tangent(tensors)):
         return False
     # Read tensor by tensor: torch.compile traces this (it is the caller's
     # code, not a kernel), and cannot trace torch's private _any_requires_grad.
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        return False
-    device, dtype = tensors[0].device, tensors[0].dtype
-    return all(t.device == device and t.dtype == dtype for t in tensors)
+    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
 
 
 def _one(c: Any) -> float | None:
