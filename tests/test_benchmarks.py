@@ -110,6 +110,7 @@ def test_crossover_compares_the_same_results() -> None:
     assert kernels.COMPILED_UP_TO["sigmoid"] > 0, "the thresholds are restored"
 
 
+@pytest.mark.slow  # half a minute; CI's GPU dry run runs it whole
 def test_gpu_run_dry_sections(tmp_path: Any) -> None:
     """The prepared GPU run's sections, on the CPU at tiny sizes (``.ci/run`` runs it whole)."""
     pytest.importorskip("torch")
