@@ -73,7 +73,7 @@ class Schedule(Protocol):
     >>> import numpy as np
     >>> import arraykit as ak
     >>> opt = ak.optim.gradient_descent(lr=lambda t: 1.0 / (1 + t))
-    >>> params, state = np.array([1.0]), None
+    >>> params = np.array([1.0])
     >>> state = opt.init(params)
     >>> for _ in range(3):  # steps of 1, 1/2 and 1/3 of the gradient
     ...     params, state = opt.update(params, np.array([6.0]), state)
