@@ -156,7 +156,7 @@ def _match(
             if isinstance(p, dict | tuple | list) or not isinstance(p, type(g)):
                 # (a torch Parameter's gradient is a Tensor: the same kind of array)
                 _match(p, g, (*path, i), out, skipped)
-            elif g.shape == p.shape and g.dtype == p.dtype and _dense(g):
+            elif g.shape == p.shape and g.dtype == p.dtype and dense(g):
                 out.append(g)  # the common case, without a call (params are dense)
             else:
                 _leaf(p, g, (*path, i), out)
@@ -166,15 +166,12 @@ def _match(
         _leaf(params, grads, path, out)
 
 
-def _same_layout(g: Any, p: Any) -> bool:
-    return getattr(g, "layout", None) is getattr(p, "layout", None)
-
-
 _DENSE: set[Any] = {None}
 """The layouts of dense arrays: none (every backend's but torch's), and torch.strided."""
 
 
-def _dense(a: Any) -> bool:
+def dense(a: Any) -> bool:
+    """Whether ``a`` is a dense array (not one of torch's sparse layouts)."""
     layout = getattr(a, "layout", None)
     if layout in _DENSE:
         return True
@@ -201,7 +198,7 @@ def _leaf(params: Any, grads: Any, path: tuple[Any, ...], out: list[Any]) -> Non
         raise TypeError(
             f"{where} must have its parameter's dtype {params.dtype}; got {describe(grads)}"
         )
-    if not _same_layout(grads, params):  # torch's sparse tensors have another layout
+    if not dense(grads):  # the parameters are dense (the optimizers check)
         raise TypeError(
             f"{where} must be dense, as its parameter; got a {grads.layout} {describe(grads)}"
         )

@@ -39,7 +39,7 @@ import numpy as np
 from . import _updates
 from ._array_api import Array, as_array, describe, namespace_of
 from ._dispatch import lookup
-from ._trees import Params, as_tree, flat, matched_leaves, rebuilt, tree_leaves, tree_map
+from ._trees import Params, as_tree, dense, flat, matched_leaves, rebuilt, tree_leaves, tree_map
 
 __all__ = [
     "AdagradState",
@@ -259,8 +259,7 @@ def _parameters(params: Params, complex_ok: bool = False, is_flat: bool = False)
 def _require_parameter(i: int, p: Any, complex_ok: bool) -> None:
     if getattr(p, "dtype", None) is None or getattr(p, "shape", None) is None:
         raise TypeError(f"params leaf {i} must be an array; got {describe(p)}")
-    layout = getattr(p, "layout", None)  # torch's sparse tensors have another layout
-    if layout is not None and str(layout) != "torch.strided":
+    if not dense(p):
         raise TypeError(f"params leaf {i} must be dense; got a sparse {describe(p)}")
     xp = namespace_of(p)
     if xp.isdtype(p.dtype, "complex floating"):
