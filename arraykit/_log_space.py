@@ -153,6 +153,24 @@ def log_softmax(x: Array, axes: tuple[int, ...], /, *, xp: Namespace) -> Array:
     return narrow(xp, result, dtype) if widened else result
 
 
+def log_softmax_backward(g: Array, p: Array, axes: tuple[int, ...], /, *, xp: Namespace) -> Array:
+    """The gradient through the log-softmax, ``g − p·Σ g`` over ``axes``, from its
+    softmax ``p`` (computed from the input: ``exp`` of the rounded log-softmax would
+    carry its absolute error into a relative one)."""
+    return g - p * xp.sum(g, axis=axes, keepdims=True)
+
+
+def logsumexp_backward(
+    g: Array, p: Array, axes: tuple[int, ...], keepdims: bool, /, *, xp: Namespace
+) -> Array:
+    """The gradient through logsumexp, ``g·p``: ``g`` one value a slice over ``axes``
+    (kept, or not), ``p`` the softmax of the input."""
+    if not keepdims:
+        kept = tuple(1 if any(i == a for a in axes) else n for i, n in enumerate(p.shape))
+        g = xp.reshape(g, kept)
+    return g * p
+
+
 # --- losses -------------------------------------------------------------------------------
 
 

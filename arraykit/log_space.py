@@ -8,7 +8,7 @@ import array_api_compat
 
 from . import _formulas, _log_space
 from ._array_api import Array, ArrayLike, Namespace, finish, floating_args, normalize_axis
-from ._dispatch import dispatch
+from ._dispatch import computes_half, dispatch
 
 __all__ = ["log_sigmoid", "log_softmax", "logsumexp", "softplus"]
 
@@ -171,7 +171,7 @@ def logsumexp(
     >>> ak.logsumexp(np.array([[1000.0, 1000.0], [0.0, -50.0]]))
     array([1.00069315e+03, 1.92874985e-22])
     """
-    xp, (x,), dtype = floating_args(("x",), (x,), xp)
+    xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)
     axes = _axes(x, axis)
     if not axes:  # every slice is a single element
         return finish(xp, x, dtype)
@@ -236,7 +236,7 @@ def log_softmax(
     array([[-1.92874985e-22, -5.00000000e+01],
            [-6.93147181e-01, -6.93147181e-01]])
     """
-    xp, (x,), dtype = floating_args(("x",), (x,), xp)
+    xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)
     axes = _axes(x, axis)
     if not axes:
         # One entry per slice: its log-share is 0, or NaN.

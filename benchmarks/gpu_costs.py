@@ -62,8 +62,13 @@ BACKWARD_LAUNCHES = {
 BYTES = {label: call.budget.torch_bytes for label, (_, call) in _BUDGETED.items()}  # type: ignore[union-attr]
 """torch:cuda budget: bytes moved, relative to torch's own function."""
 
-JAX_KERNELS = {label: call.budget.jax for label, (_, call) in _BUDGETED.items()}  # type: ignore[union-attr]
-"""jax:cuda budget: kernels in XLA's optimised program (and no conditional)."""
+JAX_KERNELS = {
+    label: call.budget.jax  # type: ignore[union-attr]
+    for label, (_, call) in _BUDGETED.items()
+    if call.budget.jax is not None  # type: ignore[union-attr]
+}
+"""jax:cuda budget: kernels in XLA's optimised program (and no conditional), where the
+registry holds the call to a number."""
 
 TORCH_DTYPES = ("float16", "bfloat16", "float32", "float64")
 

@@ -172,6 +172,35 @@ def test_compile_after_another_namespace_was_seen() -> None:
         _eager.MODULES.update(saved)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp", "normalize_rows"])
+def test_compiled_rows_over_every_axis_and_layout(name: str) -> None:
+    """torch.compile of a row operation over every axis of C-ordered and transposed
+    inputs gives the eager values, forward and backward. A CPU kernel that answered
+    with its rows moved back as a view once broke the layout the operator's fake kernel
+    promises (compile checks it), for axes long enough to take the rows' kernel."""
+    torch = pytest.importorskip("torch")
+    dynamo = pytest.importorskip("torch._dynamo")
+
+    function = getattr(ak, name)
+    cube = torch.from_numpy(np.random.default_rng(8).normal(size=(40, 3, 50)))
+    for x in (cube, cube.transpose(0, 2), cube[:, 1]):
+        axes: list[Any] = [None] if name == "normalize_rows" else list(range(x.ndim))
+        for axis in axes:
+            call = (lambda t: function(t)) if axis is None else (lambda t, a=axis: function(t, a))
+            if name == "normalize_rows" and x.ndim != 2:
+                continue
+            dynamo.reset()
+            compiled = torch.compile(call, fullgraph=True)
+            eager_in, compiled_in = (x.clone().requires_grad_() for _ in range(2))
+            expected, got = call(eager_in), compiled(compiled_in)
+            torch.testing.assert_close(got, expected, rtol=1e-15, atol=0)
+            weights = torch.ones_like(expected)
+            (want,) = torch.autograd.grad(expected, eager_in, weights)
+            (have,) = torch.autograd.grad(got, compiled_in, weights)
+            torch.testing.assert_close(have, want, rtol=1e-13, atol=1e-15)
+
+
 def _sigmoid_gradgrad_inputs(torch: Any) -> Any:
     values = [-700.0, -40.0, -30.0, -5.0, -1e-3, 0.5, 5.0, 30.0, 40.0, 700.0]
     return torch.tensor(values, dtype=torch.float64, requires_grad=True)

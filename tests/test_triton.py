@@ -101,6 +101,60 @@ def test_softmax_over_other_axes() -> None:
             assert_close(kernels.softmax(x, axes), desired, XB, "float64")
 
 
+LOG_SOFTMAX_SPECIAL_ROWS, LOG_SOFTMAX_SPECIAL_LIMITS = reference.special_rows("log_softmax")
+LOGSUMEXP_SPECIAL_ROWS, LOGSUMEXP_SPECIAL_LIMITS = reference.special_rows("logsumexp")
+
+
+def _log_space_rows(dtype: str) -> np.ndarray:
+    """Rows at every scale, rows whose maximum holds nearly all the mass (the others
+    far below, or all equal), ties at the maximum, and rows at the dtype's extremes."""
+    rng = np.random.default_rng(21)
+    scales = np.array([0.01, 1.0, 5.0, 30.0, 300.0])[rng.integers(0, 5, size=(24, 1))]
+    rows = rng.normal(size=(24, 37)) * scales
+    rows[0, :], rows[0, 3] = -50.0, 0.0
+    rows[1, :], rows[1, 5] = -15.0, 1e-3
+    rows[2, :4] = rows[2].max()
+    big = float(np.finfo(dtype).max) if dtype in ("float32", "float64") else 6e4
+    rows[3] = np.linspace(-0.5, 0.5, 37) * big
+    return rows
+
+
+@pytest.mark.parametrize("max_block", [kernels.MAX_ROW_BLOCK, 4])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log_softmax_and_logsumexp(dtype: str, max_block: int) -> None:
+    """Against mpmath, in one tile and in tiles of 4; the limits of ±inf and NaN rows."""
+    with _quiet():
+        x, values = _put(_log_space_rows(dtype), dtype)
+        got = kernels.log_softmax(x, (1,), max_block)
+        assert_close(got, reference.log_softmax(values), XB, dtype)
+        got = kernels.logsumexp(x, (1,), False, max_block)
+        assert_close(got, reference.logsumexp(values), XB, dtype)
+        x, _ = _put(LOG_SOFTMAX_SPECIAL_ROWS, dtype)
+        got = kernels.log_softmax(x, (1,), max_block)
+        assert_close(got, LOG_SOFTMAX_SPECIAL_LIMITS, XB, dtype, ulps=0.5)
+        x, _ = _put(LOGSUMEXP_SPECIAL_ROWS, dtype)
+        got = kernels.logsumexp(x, (1,), True, max_block)
+        assert_close(got, LOGSUMEXP_SPECIAL_LIMITS, XB, dtype, ulps=0.5)
+
+
+def test_log_softmax_and_logsumexp_over_other_axes() -> None:
+    rng = np.random.default_rng(22)
+    x, values = _put(rng.normal(size=(3, 4, 5)) * 5, "float64")
+    with _quiet():
+        for axes in ((0,), (0, 2), (1, 2)):
+            keep = [a for a in range(3) if a not in axes]
+            moved = np.transpose(values, keep + list(axes))
+            flat = moved.reshape(int(np.prod([values.shape[a] for a in keep])), -1)
+            desired = reference.log_softmax(flat).reshape(moved.shape)
+            desired = np.transpose(desired, np.argsort(keep + list(axes)))
+            assert_close(kernels.log_softmax(x, axes), desired, XB, "float64")
+            totals = reference.logsumexp(flat).reshape([values.shape[a] for a in keep])
+            assert_close(kernels.logsumexp(x, axes, False), totals, XB, "float64")
+            kept = kernels.logsumexp(x, axes, True)
+            kept_shape = tuple(1 if a in axes else n for a, n in enumerate((3, 4, 5)))
+            assert tuple(kept.shape) == kept_shape
+
+
 @pytest.mark.parametrize("max_block", [kernels.MAX_ROW_BLOCK, 2])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_normalize_rows(dtype: str, max_block: int) -> None:
@@ -223,6 +277,37 @@ def test_softmax_backward(dtype: str, max_block: int) -> None:
     _assert_gradient(got, _rows_exact(row, ys, gs), scale, dtype)
 
 
+def _softmax_exact(xr: np.ndarray) -> list[mp.mpf]:
+    shares = [mp.exp(v) for v in reference._log_softmax_row(xr)]
+    return shares
+
+
+@pytest.mark.parametrize("max_block", [kernels.MAX_ROW_BLOCK, 4])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log_softmax_and_logsumexp_backward(dtype: str, max_block: int) -> None:
+    """``g − p·Σ g`` and ``g·p``, ``p`` the softmax of the input, against mpmath."""
+    rng = np.random.default_rng(23)
+    x, xs = _put(rng.normal(size=(6, 9)) * 3, dtype)
+    g, gs = _put(rng.normal(size=(6, 9)), dtype)
+    h, hs = _put(rng.normal(size=6), dtype)
+
+    def log_softmax_row(xr: np.ndarray, gr: np.ndarray) -> list[mp.mpf]:
+        p = _softmax_exact(xr)
+        total = mp.fsum(mp.mpf(v) for v in gr)
+        return [mp.mpf(a) - b * total for a, b in zip(gr, p, strict=True)]
+
+    p = np.array([[float(v) for v in _softmax_exact(r)] for r in xs])
+    scale = np.abs(gs) + p * np.abs(gs).sum(axis=1, keepdims=True)
+    with _quiet():
+        got = kernels.log_softmax_backward(g, x, (1,), max_block)
+    _assert_gradient(got, _rows_exact(log_softmax_row, xs, gs), scale, dtype)
+    pairs = zip(xs, hs, strict=True)
+    exact = np.array([[float(mp.mpf(w) * v) for v in _softmax_exact(r)] for r, w in pairs])
+    with _quiet():
+        got = kernels.logsumexp_backward(h, x, (1,), False, max_block)
+    _assert_gradient(got, exact, np.abs(exact), dtype)
+
+
 @pytest.mark.parametrize("max_block", [kernels.MAX_ROW_BLOCK, 2])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_normalize_rows_backward(dtype: str, max_block: int) -> None:
@@ -332,6 +417,16 @@ def _calls(dtype: str) -> dict[str, Callable[[], Any]]:
         "softmax in tiles": lambda: kernels.softmax(x, (1,), max_block=4),
         "softmax_backward": lambda: kernels.softmax_backward(g, x, (1,)),
         "softmax_backward in tiles": lambda: kernels.softmax_backward(g, x, (1,), max_block=4),
+        "log_softmax": lambda: kernels.log_softmax(x, (1,)),
+        "log_softmax in tiles": lambda: kernels.log_softmax(x, (1,), max_block=4),
+        "logsumexp": lambda: kernels.logsumexp(x, (1,), False),
+        "logsumexp in tiles": lambda: kernels.logsumexp(x, (1,), False, max_block=4),
+        "log_softmax_backward": lambda: kernels.log_softmax_backward(g, x, (1,)),
+        "log_softmax_backward in tiles": lambda: kernels.log_softmax_backward(g, x, (1,), 4),
+        "logsumexp_backward": lambda: kernels.logsumexp_backward(g[:, 0], x, (1,), False),
+        "logsumexp_backward in tiles": lambda: kernels.logsumexp_backward(
+            g[:, 0], x, (1,), False, 4
+        ),
         "normalize_rows": lambda: kernels.normalize_rows(x),
         "normalize_rows in tiles": lambda: kernels.normalize_rows(x, max_block=4),
         "normalize_rows_backward": lambda: kernels.normalize_rows_backward(g, x),
@@ -371,6 +466,12 @@ def test_every_cuda_kernel_is_registered_and_matches_the_cpu_operator() -> None:
         "softmax": (x, [1]),
         "softmax_differentiable": (x, [1]),
         "softmax_backward": (g, torch.softmax(x, 1), [1]),
+        "log_softmax": (x, [1]),
+        "log_softmax_differentiable": (x, [0]),
+        "log_softmax_backward": (g, x, [1]),
+        "logsumexp": (x, [1], False),
+        "logsumexp_differentiable": (x, [0], True),
+        "logsumexp_backward": (g[:, 0], x, [1], False),
         "normalize_rows": (x,),
         "normalize_rows_differentiable": (x,),
         "normalize_rows_backward": (g, x),

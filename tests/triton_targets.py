@@ -53,6 +53,10 @@ def launches() -> list[Any]:
             for max_block in (kernels.MAX_ROW_BLOCK, 16):
                 kernels.softmax(x, (1,), max_block)
                 kernels.softmax_backward(g, x, (1,), max_block)
+                kernels.log_softmax(x, (1,), max_block)
+                kernels.logsumexp(x, (1,), False, max_block)
+                kernels.log_softmax_backward(g, x, (1,), max_block)
+                kernels.logsumexp_backward(g[:, 0], x, (1,), False, max_block)
                 kernels.normalize_rows(x, max_block)
                 kernels.normalize_rows_backward(g, x, max_block)
             for power in (1, 2):

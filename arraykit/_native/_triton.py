@@ -103,6 +103,41 @@ def _expm1_nonpositive(s, F64: tl.constexpr):
     return tl.where(small, series, _exp_scaled(s, 0, F64) - 1.0)
 
 
+LOG_SERIES = tl.constexpr(tuple(2.0 / (2 * j + 1) for j in range(1, 12)))
+"""2/(2j + 1) for j from 1 to 11: ``log f = 2 atanh(s) = 2s + s·Σ 2 s**(2j)/(2j + 1)``."""
+
+
+@triton.jit
+def _log1p_wide(r):
+    """``log(1 + r)`` for float64 ``r >= 0`` (finite), within an ulp.
+
+    ``u = 1 + r`` and its rounding error ``c`` (TwoSum), so that
+    ``log1p(r) = log u + c/u``; ``log u`` by fdlibm's reduction: ``u = 2**k·f``
+    with ``f`` in [√2/2, √2), ``f − 1`` exact, ``s = (f − 1)/(f + 1)``, and
+    ``log f = (f − 1) − (h − s·(h + R))`` with ``h = (f − 1)²/2`` and ``R`` the
+    series in ``s²`` (|s| <= 0.172: eleven terms reach 1e-19).
+    """
+    u = 1.0 + r
+    back = u - 1.0
+    c = (1.0 - (u - back)) + (r - back)
+    bits = u.to(tl.int64, bitcast=True)
+    k = ((bits >> 52) & 0x7FF) - 1023
+    f = ((bits & 0xFFFFFFFFFFFFF) | (1023 << 52)).to(tl.float64, bitcast=True)  # [1, 2)
+    above = f > 1.4142135623730951
+    f = tl.where(above, 0.5 * f, f)
+    k = tl.where(above, k + 1, k).to(tl.float64)
+    f1 = f - 1.0
+    s = f1 / (2.0 + f1)
+    z = s * s
+    series = tl.full(z.shape, LOG_SERIES[10], tl.float64)
+    for j in tl.static_range(9, -1, -1):
+        series = tl.fma(series, z, LOG_SERIES[j])
+    big_r = z * series
+    h = 0.5 * f1 * f1
+    log_u = k * LN2_HI_64 - ((h - (s * (h + big_r) + k * LN2_LO_64)) - f1)
+    return log_u + c / u
+
+
 @triton.jit
 def _div(a, b, F64: tl.constexpr):
     """``a / b`` correctly rounded (Triton's float32 ``/`` is an approximate instruction)."""
@@ -174,7 +209,7 @@ def _max_nan(a, b):
 def _compute(x, F64: tl.constexpr):
     """``x`` in the dtype the formulas run in: float64 for float64, else float32."""
     if F64:
-        return x.to(tl.float64)
+        return _wide(x)
     else:
         return _float32(x)
 
@@ -236,12 +271,72 @@ def _softmax_terms(x, m, inside, CUTOFF: tl.constexpr, BOOST: tl.constexpr, F64:
     return tl.where(inside, e, 0.0)
 
 
+SOFTMAX, LOG_SOFTMAX, LOGSUMEXP, LOG_SOFTMAX_BACKWARD, LOGSUMEXP_BACKWARD = range(5)
+"""The exponential rows' kernel's modes: the softmax ``p``; the log-softmax; logsumexp
+(one value a row); the log-softmax's gradient ``g − p·Σ g``; logsumexp's ``g·p``."""
+
+
 @triton.jit
-def _softmax_kernel(
+def _row_sums(e, x, m, inside, g, MODE: tl.constexpr):
+    """A tile's part of each row's sums: of the terms (less the maxima's 1s, for the
+    logarithms: ``r``), of the maxima (the logarithms'), of the gradient (the
+    log-softmax's)."""
+    if MODE == 1 or MODE == 2:
+        at_max = ((x == m) & inside).to(tl.float64)
+        total = tl.sum(e - at_max, axis=1, keep_dims=True)
+        ones = tl.sum(at_max, axis=1, keep_dims=True)
+    else:
+        total = tl.sum(e, axis=1, keep_dims=True)
+        ones = total
+    gsum = tl.sum(g, axis=1, keep_dims=True) if MODE == 3 else total
+    return total, ones, gsum
+
+
+@triton.jit
+def _log_softmax_tile(x, m, total, ones):
+    """``(x − m) − log1p(r)`` in float64, with the rounding error of ``x − m`` added back
+    (TwoSum); rows whose maximum is not finite their limits (as the formula's)."""
+    finite = tl.abs(m) < float("inf")
+    shift = tl.where(finite, m, 0.0)
+    log1p_r = _log1p_wide(tl.where(finite, total + (ones - 1.0), 0.0))
+    s = x - shift
+    back = s - x
+    err = (x - (s - back)) + (-shift - back)
+    y = (s - log1p_r) + tl.where(tl.abs(s) < float("inf"), err, 0.0)
+    share = -_log1p_wide(tl.maximum(ones, 1.0) - 1.0)
+    limit = tl.where(m != m, m, tl.where(x == m, share, float("-inf")))
+    return tl.where(finite, y, limit)
+
+
+@triton.jit
+def _logsumexp_row(m, total, ones):
+    """``m + log1p(r)``; the maximum itself where it is not finite."""
+    finite = tl.abs(m) < float("inf")
+    log1p_r = _log1p_wide(tl.where(finite, total + (ones - 1.0), 0.0))
+    return tl.where(finite, m + log1p_r, m)
+
+
+@triton.jit
+def _exp_rows_tile(x, e, g, m, total, ones, gsum, MODE: tl.constexpr):
+    """One tile of the result (every mode but logsumexp's), from the rows' sums."""
+    if MODE == 0:
+        return e / total
+    elif MODE == 1:
+        return _log_softmax_tile(x, m, total, ones)
+    elif MODE == 3:
+        return g - (e / total) * gsum
+    else:
+        return g * (e / total)
+
+
+@triton.jit
+def _exp_rows_kernel(
     x_ptr,
+    g_ptr,
     out_ptr,
     n_rows,
     n_cols,
+    MODE: tl.constexpr,
     CUTOFF: tl.constexpr,
     BOOST: tl.constexpr,
     F64: tl.constexpr,
@@ -249,18 +344,33 @@ def _softmax_kernel(
     BLOCK: tl.constexpr,
     SINGLE: tl.constexpr,
 ):
+    """The softmax's family over rows (see the modes above): each row's maximum, its
+    sums, then the result. The logarithms' modes compute in float64 (``F64``) with
+    ``BOOST`` 0; ``g`` is read by the gradients' modes, elementwise or (logsumexp's)
+    one value a row."""
     rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)[:, None]
     start = rows * n_cols
     row_inside = rows < n_rows
+    g_row = tl.zeros((ROWS, 1), tl.float64)
+    if MODE == 4:
+        g_row = _wide(tl.load(g_ptr + rows, mask=row_inside, other=0.0))
     if SINGLE:  # the row in one tile: one read, one write
         cols = tl.arange(0, BLOCK)[None, :]
         inside = row_inside & (cols < n_cols)
         x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
         m = tl.reduce(x, 1, _max_nan, keep_dims=True)
         e = _softmax_terms(x, m, inside, CUTOFF, BOOST, F64).to(tl.float64)
-        y = e / tl.sum(e, axis=1, keep_dims=True)
-        tl.store(out_ptr + start + cols, _rounded(y, out_ptr), mask=inside)
-    else:  # longer rows: the maximum, the sum, then the result, tile by tile
+        g = g_row
+        if MODE == 3:
+            g = _wide(tl.load(g_ptr + start + cols, mask=inside, other=0.0))
+        total, ones, gsum = _row_sums(e, x, m, inside, g, MODE)
+        if MODE == 2:
+            value = _logsumexp_row(m, total, ones)
+            tl.store(out_ptr + rows, _rounded(value, out_ptr), mask=row_inside)
+        else:
+            y = _exp_rows_tile(x, e, g, m, total, ones, gsum, MODE)
+            tl.store(out_ptr + start + cols, _rounded(y, out_ptr), mask=inside)
+    else:  # longer rows: the maximum, the sums, then the result, tile by tile
         m = tl.full((ROWS, 1), float("-inf"), tl.float64 if F64 else tl.float32)
         for c in range(0, n_cols, BLOCK):
             cols = c + tl.arange(0, BLOCK)[None, :]
@@ -268,18 +378,34 @@ def _softmax_kernel(
             x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
             m = _max_nan(m, tl.reduce(x, 1, _max_nan, keep_dims=True))
         total = tl.zeros((ROWS, 1), tl.float64)
+        ones = tl.zeros((ROWS, 1), tl.float64)
+        gsum = tl.zeros((ROWS, 1), tl.float64)
         for c in range(0, n_cols, BLOCK):
             cols = c + tl.arange(0, BLOCK)[None, :]
             inside = row_inside & (cols < n_cols)
             x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
             e = _softmax_terms(x, m, inside, CUTOFF, BOOST, F64).to(tl.float64)
-            total += tl.sum(e, axis=1, keep_dims=True)
-        for c in range(0, n_cols, BLOCK):
-            cols = c + tl.arange(0, BLOCK)[None, :]
-            inside = row_inside & (cols < n_cols)
-            x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
-            e = _softmax_terms(x, m, inside, CUTOFF, BOOST, F64).to(tl.float64)
-            tl.store(out_ptr + start + cols, _rounded(e / total, out_ptr), mask=inside)
+            g = g_row
+            if MODE == 3:
+                g = _wide(tl.load(g_ptr + start + cols, mask=inside, other=0.0))
+            part, part_ones, part_g = _row_sums(e, x, m, inside, g, MODE)
+            total += part
+            ones += part_ones
+            gsum += part_g
+        if MODE == 2:
+            value = _logsumexp_row(m, total, ones)
+            tl.store(out_ptr + rows, _rounded(value, out_ptr), mask=row_inside)
+        else:
+            for c in range(0, n_cols, BLOCK):
+                cols = c + tl.arange(0, BLOCK)[None, :]
+                inside = row_inside & (cols < n_cols)
+                x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
+                e = _softmax_terms(x, m, inside, CUTOFF, BOOST, F64).to(tl.float64)
+                g = g_row
+                if MODE == 3:
+                    g = _wide(tl.load(g_ptr + start + cols, mask=inside, other=0.0))
+                y = _exp_rows_tile(x, e, g, m, total, ones, gsum, MODE)
+                tl.store(out_ptr + start + cols, _rounded(y, out_ptr), mask=inside)
 
 
 @triton.jit
@@ -673,17 +799,15 @@ def _rows_last(x: torch.Tensor, axes: Sequence[int]) -> tuple[torch.Tensor, Call
     axes = sorted(axes)
     rest = [a for a in range(x.ndim) if a not in axes]
     order = rest + axes
+    shape = (math.prod(x.shape[a] for a in rest), math.prod(x.shape[a] for a in axes))
     if order == list(range(x.ndim)):
-        shape = x.shape
-        return x.contiguous().reshape(-1, math.prod(x.shape[a] for a in axes)), lambda y: y.reshape(
-            shape
-        )
+        original = x.shape
+        return x.contiguous().reshape(shape), lambda y: y.reshape(original)
     moved = x.permute(order)
-    shape = moved.shape
     inverse = [order.index(a) for a in range(x.ndim)]
     return moved.contiguous().reshape(
-        -1, math.prod(shape[len(rest) :])
-    ), lambda y: y.reshape(shape).permute(inverse).contiguous()
+        shape
+    ), lambda y: y.reshape(moved.shape).permute(inverse).contiguous()
 
 
 def _row_tiling(columns: int, max_block: int) -> tuple[int, int, bool]:
@@ -699,30 +823,100 @@ def _passes(single: bool, reads: int) -> int:
     return 1 if single else reads
 
 
-def softmax(x: torch.Tensor, axes: Sequence[int], max_block: int = MAX_ROW_BLOCK) -> torch.Tensor:
-    matrix, back = _rows_last(x, axes)
-    out = torch.empty_like(matrix)
-    n_rows, n_cols = matrix.shape
-    if out.numel() == 0:
-        return back(out)  # type: ignore[no-any-return]
+def _exp_rows(
+    mode: int, x: torch.Tensor, g: torch.Tensor | None, out: torch.Tensor, max_block: int
+) -> None:
+    """Launch the exponential rows' kernel in ``mode`` on the (rows, columns) matrix ``x``
+    (and ``g``), into ``out``."""
+    n_rows, n_cols = x.shape
+    if out.numel() == 0 or n_cols == 0:
+        return
     rows, block, single = _row_tiling(n_cols, max_block)
-    compute = _compute_dtype(matrix)
+    logarithm = mode in (LOG_SOFTMAX, LOGSUMEXP)
+    compute = torch.float64 if logarithm else _compute_dtype(x)
+    reads = 2 if mode == LOGSUMEXP else 3  # the maximum, the sums, the result
+    traffic = _passes(single, reads) * _bytes(x) + _bytes(out)
+    if g is not None:  # logsumexp's, a value a row, read once; else with the sums and result
+        traffic += _bytes(g) if mode == LOGSUMEXP_BACKWARD else _passes(single, 2) * _bytes(g)
     launch(
-        _softmax_kernel,
+        _exp_rows_kernel,
         (triton.cdiv(n_rows, rows),),
-        _passes(single, 3) * _bytes(matrix) + _bytes(out),
-        matrix,
+        traffic,
+        x,
+        x if g is None else g,
         out,
         n_rows,
         n_cols,
+        MODE=mode,
         CUTOFF=CUTOFF[compute],
-        BOOST=BOOST[compute],
+        BOOST=0 if logarithm else BOOST[compute],
         F64=compute == torch.float64,
         ROWS=rows,
         BLOCK=block,
         SINGLE=single,
-        num_warps=_warps(rows * block),
+        # The logarithms' float64 tiles take twice the registers: half the elements a thread.
+        num_warps=_warps((2 if logarithm else 1) * rows * block),
     )
+
+
+def softmax(x: torch.Tensor, axes: Sequence[int], max_block: int = MAX_ROW_BLOCK) -> torch.Tensor:
+    matrix, back = _rows_last(x, axes)
+    out = torch.empty_like(matrix)
+    _exp_rows(SOFTMAX, matrix, None, out, max_block)
+    return back(out)  # type: ignore[no-any-return]
+
+
+def log_softmax(
+    x: torch.Tensor, axes: Sequence[int], max_block: int = MAX_ROW_BLOCK
+) -> torch.Tensor:
+    matrix, back = _rows_last(x, axes)
+    out = torch.empty_like(matrix)
+    _exp_rows(LOG_SOFTMAX, matrix, None, out, max_block)
+    return back(out)  # type: ignore[no-any-return]
+
+
+def _reduced_shape(x: torch.Tensor, axes: Sequence[int], keepdim: bool) -> list[int]:
+    if keepdim:
+        return [1 if a in axes else n for a, n in enumerate(x.shape)]
+    return [n for a, n in enumerate(x.shape) if a not in axes]
+
+
+def logsumexp(
+    x: torch.Tensor, axes: Sequence[int], keepdim: bool, max_block: int = MAX_ROW_BLOCK
+) -> torch.Tensor:
+    """One value a slice over ``axes``; an empty slice's is −inf."""
+    matrix, _ = _rows_last(x, axes)
+    out = torch.empty(matrix.shape[0], dtype=x.dtype, device=x.device)
+    if matrix.shape[1] == 0:
+        return out.fill_(-math.inf).reshape(_reduced_shape(x, axes, keepdim))
+    _exp_rows(LOGSUMEXP, matrix, None, out, max_block)
+    return out.reshape(_reduced_shape(x, axes, keepdim))
+
+
+def log_softmax_backward(
+    g: torch.Tensor, x: torch.Tensor, axes: Sequence[int], max_block: int = MAX_ROW_BLOCK
+) -> torch.Tensor:
+    """``g − p·Σ g`` over ``axes``, ``p`` the softmax of ``x``: the gradient through the
+    log-softmax, from its input."""
+    gm, _ = _rows_last(g, axes)
+    xm, back = _rows_last(x, axes)
+    out = torch.empty_like(xm)
+    _exp_rows(LOG_SOFTMAX_BACKWARD, xm, gm, out, max_block)
+    return back(out)  # type: ignore[no-any-return]
+
+
+def logsumexp_backward(
+    g: torch.Tensor,
+    x: torch.Tensor,
+    axes: Sequence[int],
+    keepdim: bool,
+    max_block: int = MAX_ROW_BLOCK,
+) -> torch.Tensor:
+    """``g·p``, ``g`` a value a slice over ``axes`` (kept or not) and ``p`` the softmax
+    of ``x``: the gradient through logsumexp."""
+    xm, back = _rows_last(x, axes)
+    out = torch.empty_like(xm)
+    _exp_rows(LOGSUMEXP_BACKWARD, xm, g.contiguous().reshape(-1), out, max_block)
     return back(out)  # type: ignore[no-any-return]
 
 

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 import torch.autograd.forward_ad as forward_ad
 
-from .. import _adagrad, _fork, _formulas, _updates
+from .. import _adagrad, _fork, _formulas, _log_space, _updates
 from . import _compiled
 from . import _torch_private as private
 
@@ -302,13 +302,26 @@ def _impl(
 
 def _or_else(kernel: Callable[..., Any], default: Callable[..., Any]) -> Callable[..., Any]:
     """An operator's kernel: ``kernel``, and ``default`` (the formula in torch operations)
-    where it declines: the dispatcher's route, inside the operator."""
+    where it declines: the dispatcher's route, inside the operator. Its result is laid
+    out as the fake kernel says (:func:`_laid_out`)."""
 
     def run(*args: Any) -> Any:
         result = kernel(*args)
-        return default(*args) if result is None else result
+        return default(*args) if result is None else _laid_out(result, args[0])
 
     return run
+
+
+def _laid_out(result: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``result`` in the layout the fake kernels promise, which ``torch.compile`` checks:
+    that of ``torch.empty_like(x)`` for a result of ``x``'s shape, else contiguous. A
+    kernel over another axis may give a view of its rows moved back; that is copied."""
+    if result.shape != x.shape:
+        return result.contiguous()
+    if result.stride() == x.stride() or (result.is_contiguous() and x.is_contiguous()):
+        return result
+    like = torch.empty_like(x)
+    return result if result.stride() == like.stride() else like.copy_(result)
 
 
 def _define(
@@ -432,7 +445,7 @@ def _axes_vmap(op: Callable[..., Any], tensors: int) -> Callable[..., Any]:
         if all(d is None for d in in_dims[:tensors]):
             return op(*args), None
         batched = _batched(info, in_dims, args[:tensors])
-        return op(*batched, [a + 1 for a in axes]), 0
+        return op(*batched, [a + 1 for a in axes], *args[tensors + 1 :]), 0
 
     return rule
 
@@ -450,6 +463,7 @@ sigmoid_backward: Any = _define(
 
 def _save_input(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
     ctx.save_for_backward(inputs[0])
+    ctx.rest = inputs[1:]
 
 
 def _own_sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -928,27 +942,156 @@ def softplus(x: torch.Tensor) -> torch.Tensor | None:
     return -torch.nn.functional.logsigmoid(-x)
 
 
-# --- logsumexp, the log-softmax and the cross-entropy: the compiled rows' kernels ---------
-# On an eager call that no derivative is taken of (``direct``): the compiled kernels on the
-# tensors' memory, as NumPy's arrays take them. Otherwise (autograd, torch.func, compile,
-# other devices) the formula in torch operations, whose autodiff is accurate by
-# construction (arraykit/_log_space.py).
+# --- logsumexp and the log-softmax: operators, as softmax's -------------------------------
+# Their CPU kernels are the compiled rows' kernels, their CUDA kernels Triton's; their
+# backward is the softmax's (from the input, never ``exp`` of a rounded output), by the
+# CPU kernel or Triton's, and differentiable again as formulas where a higher derivative
+# is wanted.
 
 
-def log_softmax(x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor | None:
-    if not direct(x):
-        return None
-    out = _compiled.log_softmax(_numpy_view(x), axes, threads=torch.get_num_threads())
-    return None if out is None else torch.from_numpy(out)
+_LOG_SOFTMAX_CPU = _through_numpy(
+    lambda x, axes, threads: _compiled.log_softmax(x, tuple(axes), threads=threads)
+)
 
 
-def logsumexp(x: torch.Tensor, axes: tuple[int, ...], keepdims: bool) -> torch.Tensor | None:
-    if not direct(x):
-        return None
-    out = _compiled.logsumexp(_numpy_view(x), axes, threads=torch.get_num_threads())
-    if out is None:
-        return None
-    return torch.from_numpy(np.expand_dims(out, axes) if keepdims else np.asarray(out))
+def _logsumexp_numpy(
+    x: np.ndarray, axes: Sequence[int], keepdim: bool, threads: int
+) -> np.ndarray | None:
+    out = _compiled.logsumexp(x, tuple(axes), threads=threads)
+    return out if out is None or not keepdim else np.expand_dims(out, tuple(axes))
+
+
+_LOGSUMEXP_CPU = _through_numpy(_logsumexp_numpy)
+
+
+def _softmax_then(backward: Callable[..., Any]) -> Callable[..., Any]:
+    """A backward's CPU kernel: ``backward(g, p, axes, …)`` with ``p`` the softmax of the
+    input by its CPU kernel; None (the formula) where that declines."""
+
+    def cpu(g: torch.Tensor, x: torch.Tensor, axes: Sequence[int], *rest: Any) -> Any:
+        p = _SOFTMAX_CPU(x, axes)
+        return None if p is None else backward(g, p, tuple(axes), *rest, xp=xp)
+
+    return _in_float32(cpu, 2)
+
+
+def _log_softmax_backward_formula(
+    g: torch.Tensor, x: torch.Tensor, axes: Sequence[int], xp: Any
+) -> torch.Tensor:
+    p = _formulas.softmax(x, tuple(axes), xp=xp)
+    return _log_space.log_softmax_backward(g, p, tuple(axes), xp=xp)  # type: ignore[no-any-return]
+
+
+def _logsumexp_backward_formula(
+    g: torch.Tensor, x: torch.Tensor, axes: Sequence[int], keepdim: bool, xp: Any
+) -> torch.Tensor:
+    p = _formulas.softmax(x, tuple(axes), xp=xp)
+    return _log_space.logsumexp_backward(g, p, tuple(axes), keepdim, xp=xp)  # type: ignore[no-any-return]
+
+
+log_softmax_backward_op: Any = _define(
+    "log_softmax_backward(Tensor g, Tensor x, int[] axes) -> Tensor",
+    _log_softmax_backward_formula,
+    _same_shape,
+    _axes_vmap(lambda *a: log_softmax_backward_op(*a), 2),
+    cpu=_softmax_then(_log_space.log_softmax_backward),
+    cuda="log_softmax_backward",
+)
+
+logsumexp_backward_op: Any = _define(
+    "logsumexp_backward(Tensor g, Tensor x, int[] axes, bool keepdim) -> Tensor",
+    _logsumexp_backward_formula,
+    # Laid out as _laid_out lays out a result of another shape than the first argument's.
+    lambda g, x, *rest: torch.empty_like(g) if g.shape == x.shape else x.new_empty(x.shape),
+    _axes_vmap(lambda *a: logsumexp_backward_op(*a), 2),
+    cpu=_softmax_then(_log_space.logsumexp_backward),
+    cuda="logsumexp_backward",
+)
+
+
+def _log_softmax_backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    (x,) = ctx.saved_tensors
+    return log_softmax_backward_op(grad, x, *ctx.rest), None
+
+
+def _logsumexp_backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+    (x,) = ctx.saved_tensors
+    return logsumexp_backward_op(grad, x, *ctx.rest), None, None
+
+
+def _log_softmax_formula(x: torch.Tensor, axes: Sequence[int], xp: Any) -> torch.Tensor:
+    return _log_space.log_softmax(x, tuple(axes), xp=xp)  # type: ignore[no-any-return]
+
+
+def _logsumexp_formula(
+    x: torch.Tensor, axes: Sequence[int], keepdim: bool, xp: Any
+) -> torch.Tensor:
+    return _log_space.logsumexp(x, tuple(axes), keepdim, xp=xp)  # type: ignore[no-any-return]
+
+
+def _logsumexp_fake(x: torch.Tensor, axes: Sequence[int], keepdim: bool) -> torch.Tensor:
+    shape = [
+        (1 if any(i == a for a in axes) else n)
+        for i, n in enumerate(x.shape)
+        if keepdim or all(i != a for a in axes)
+    ]
+    return x.new_empty(shape)
+
+
+log_softmax_differentiable: Any = _define_differentiable(
+    "log_softmax_differentiable(Tensor x, int[] axes) -> Tensor",
+    _log_softmax_formula,
+    _same_shape,
+    _axes_vmap(lambda *a: log_softmax_differentiable(*a), 1),
+    _save_input,
+    _log_softmax_backward,
+    cpu=_LOG_SOFTMAX_CPU,
+    cuda="log_softmax",
+)
+
+_log_softmax: Any = _define(
+    "log_softmax(Tensor x, int[] axes) -> Tensor",
+    _log_softmax_formula,
+    _same_shape,
+    _axes_vmap(lambda *a: _log_softmax(*a), 1),
+    cpu=_LOG_SOFTMAX_CPU,
+    cuda="log_softmax",
+    differentiable=log_softmax_differentiable,
+)
+
+logsumexp_differentiable: Any = _define_differentiable(
+    "logsumexp_differentiable(Tensor x, int[] axes, bool keepdim) -> Tensor",
+    _logsumexp_formula,
+    _logsumexp_fake,
+    _axes_vmap(lambda *a: logsumexp_differentiable(*a), 1),
+    _save_input,
+    _logsumexp_backward,
+    cpu=_LOGSUMEXP_CPU,
+    cuda="logsumexp",
+)
+
+_logsumexp: Any = _define(
+    "logsumexp(Tensor x, int[] axes, bool keepdim) -> Tensor",
+    _logsumexp_formula,
+    _logsumexp_fake,
+    _axes_vmap(lambda *a: _logsumexp(*a), 1),
+    cpu=_LOGSUMEXP_CPU,
+    cuda="logsumexp",
+    differentiable=logsumexp_differentiable,
+)
+
+
+def log_softmax(x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
+    result = _LOG_SOFTMAX_CPU(x, axes) if direct(x) else None
+    return _log_softmax(x, list(axes)) if result is None else result  # type: ignore[no-any-return]
+
+
+def logsumexp(x: torch.Tensor, axes: tuple[int, ...], keepdims: bool) -> torch.Tensor:
+    result = _LOGSUMEXP_CPU(x, axes, keepdims) if direct(x) else None
+    return _logsumexp(x, list(axes), keepdims) if result is None else result  # type: ignore[no-any-return]
+
+
+# --- the cross-entropy of class indices: the compiled rows' kernel, eager and undifferentiated
 
 
 def cross_entropy(
