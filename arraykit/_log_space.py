@@ -282,6 +282,30 @@ def cross_entropy_indices(
     return reduce(terms, reduction, dtype, xp=xp)
 
 
+def cross_entropy_backward(
+    g: Array, p: Array, target: Array, axis: int, reduction: str, /, *, xp: Namespace
+) -> Array:
+    """The gradient of :func:`cross_entropy_indices` (unweighted) in the logits, from their
+    softmax ``p``: ``g·(p − one_hot)``, with the label's entry ``−g·Σ`` of the other
+    classes' ``p`` (never ``p − 1``, which cancels); NaN for an index out of range. ``g``
+    is one value an example, or one for all (a sum or mean)."""
+    classes = p.shape[axis]
+    label = xp.expand_dims(target, axis=axis)
+    shape = [1] * p.ndim
+    shape[axis] = classes
+    index = xp.reshape(
+        xp.arange(classes, dtype=target.dtype, device=device_of(target, xp)), tuple(shape)
+    )
+    hot = index == label
+    others = xp.sum(xp.where(hot, 0.0, p), axis=(axis,), keepdims=True)
+    if reduction == "none":
+        scale = xp.expand_dims(g, axis=axis)
+    else:
+        scale = g / element_count(target) if reduction == "mean" else g
+    valid = (label >= 0) & (label < classes)
+    return xp.where(valid, xp.where(hot, -others, p) * scale, math.nan)
+
+
 def cross_entropy_probabilities(
     logits: Array,
     target: Array,

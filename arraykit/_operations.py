@@ -185,15 +185,19 @@ def _classification_loss(
     kind: str,
     peers: tuple[str, ...],
     reference: str,
+    gpu_kernel: bool = False,
 ) -> Operation:
-    """A cross-entropy: one formula, called once per reduction."""
+    """A cross-entropy: one formula, called once per reduction. Without ``gpu_kernel`` the
+    formula serves CUDA tensors, not held to a budget."""
 
     def call(reduction: str) -> Call:
+        # A reduction to one number: the rows' sums, then theirs.
+        budget = Budget(torch=1 if reduction == "none" else 2, jax=None) if gpu_kernel else None
         return Call(
             f"{name} {reduction}",
             lambda a, b: function(a, b, reduction=reduction),
             lambda a, b, *, xp: formula(a, b, reduction, None, xp=xp),
-            None,  # the formula on CUDA, for now: no Triton kernel yet
+            budget,
         )
 
     return Operation(
@@ -423,6 +427,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "rows",
         ("torch.nn.functional.cross_entropy", "optax.softmax_cross_entropy_with_integer_labels"),
         "cross_entropy",
+        gpu_kernel=True,
     ),
 )
 """The public operations, in the order the documentation lists them."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -19,7 +20,7 @@ from ._array_api import (
     normalize_axis,
     same_shape,
 )
-from ._dispatch import dispatch
+from ._dispatch import computes_half, dispatch
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy"]
 
@@ -290,7 +291,9 @@ def cross_entropy(
             )
         if not same_shape(tuple(target.shape), per_example):
             raise _target_shape(logits, target, axis, per_example)
-        xp, (logits, weights), dtype = _floating(("logits", "weights"), (logits, weights), given)
+        xp, (logits, weights), dtype = _floating(
+            ("logits", "weights"), (logits, weights), given, computes_half
+        )
         classes = logits.shape[axis]
         held = host_view(target)
         if held is not None and held.size and ((held < 0) | (held >= classes)).any():
@@ -321,11 +324,14 @@ def cross_entropy(
 
 
 def _floating(
-    names: tuple[str, ...], values: tuple[object, ...], xp: Namespace | None
+    names: tuple[str, ...],
+    values: tuple[object, ...],
+    xp: Namespace | None,
+    half: Callable[[Namespace], bool] | None = None,
 ) -> tuple[Namespace, list[Array | None], object]:
     """:func:`floating_args` over the values given (``weights`` may be None)."""
     given = [(n, v) for n, v in zip(names, values, strict=True) if v is not None]
-    xp, arrays, dtype = floating_args([n for n, _ in given], [v for _, v in given], xp)
+    xp, arrays, dtype = floating_args([n for n, _ in given], [v for _, v in given], xp, half)
     found = iter(arrays)
     return xp, [None if v is None else next(found) for v in values], dtype
 

@@ -174,33 +174,36 @@ def measure(
     shapes: Sequence[tuple[int, ...]],
     dtype: torch.dtype,
     backward: bool = False,
+    arguments: Callable[[list[Any]], list[Any]] | None = None,
 ) -> Counts:
     """The costs of ``call(*tensors)`` on fake CUDA tensors of these shapes.
 
+    ``arguments`` turns the tensors into the arguments ``call`` takes (labels,
+    class indices: the registry's ``Operation.arguments``), outside the count.
     With ``backward``, the costs of the backward pass alone: the gradient of
     the output (weighted by a tensor of its shape) with respect to the first
-    input, as in training (the targets of a loss need none). Autograd's engine
+    argument, as in training (the targets of a loss need none). Autograd's engine
     needs a real device of the tensors' type, which a CPU-only build lacks
     for CUDA: the backward pass runs on meta tensors, whose operations are
     the same, with arraykit's operators replayed through their CUDA kernels.
     """
+    prepare = arguments or list
     if backward:
-        tensors = [
-            torch.empty(shape, dtype=dtype, device="meta", requires_grad=i == 0)
-            for i, shape in enumerate(shapes)
-        ]
-        out = call(*tensors)
+        made = [torch.empty(shape, dtype=dtype, device="meta") for shape in shapes]
+        args = prepare(made)
+        args[0] = args[0].detach().requires_grad_()
+        out = call(*args)
         weights = torch.empty_like(out)
         costs = Costs("meta")
         with costs:
-            torch.autograd.grad(out, tensors[0], weights)
+            torch.autograd.grad(out, args[0], weights)
         return costs.counts
     with FakeTensorMode(allow_non_fake_inputs=True):
-        tensors = [torch.empty(shape, dtype=dtype, device="cuda") for shape in shapes]
+        args = prepare([torch.empty(shape, dtype=dtype, device="cuda") for shape in shapes])
         costs = Costs()
         try:
             with costs:
-                call(*tensors)
+                call(*args)
         except Exception:
             if not costs.counts.syncs:
                 raise

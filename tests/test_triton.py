@@ -277,6 +277,54 @@ def test_softmax_backward(dtype: str, max_block: int) -> None:
     _assert_gradient(got, _rows_exact(row, ys, gs), scale, dtype)
 
 
+@pytest.mark.parametrize("max_block", [kernels.MAX_ROW_BLOCK, 4])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy(dtype: str, max_block: int) -> None:
+    """Each reduction against mpmath (the sums over several programs, finished in chunks
+    of 2); labels holding nearly all the mass, and none of it; the limits; NaN for an
+    index out of range."""
+    rows = _log_space_rows(dtype)
+    labels = np.random.default_rng(24).integers(0, rows.shape[1], rows.shape[0])
+    labels[0], labels[1] = 3, 0  # the label holding all the mass; one holding none
+    with _quiet():
+        x, values = _put(rows, dtype)
+        t = torch.tensor(labels, device=x.device)
+        for reduction in ("none", "sum", "mean"):
+            got = kernels.cross_entropy(x, t, 1, reduction, max_block, 2)
+            exact = reference.cross_entropy(values, labels, -1, reduction)
+            assert_close(got, exact, XB, dtype)
+        x, _ = _put(LOG_SOFTMAX_SPECIAL_ROWS, dtype)
+        for picked in ([0, 1, 0, 1, 0], [1, 0, 1, 0, 1]):
+            got = kernels.cross_entropy(x, torch.tensor(picked, device=x.device), 1, "none")
+            expected = -LOG_SOFTMAX_SPECIAL_LIMITS[np.arange(5), picked]
+            assert_close(got, expected, XB, dtype, ulps=0.5)
+        outside = torch.tensor([5, -1, 0, 1, 0], device=x.device)
+        got = XB.to_numpy(kernels.cross_entropy(x, outside, 1, "none"))
+        assert np.isnan(got[:2]).all()
+
+
+@pytest.mark.parametrize("max_block", [kernels.MAX_ROW_BLOCK, 4])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_backward(dtype: str, max_block: int) -> None:
+    """The softmax with the label's entry minus the others' sum (to 4 ulp: no
+    cancellation), times an upstream value an example, or one over the count."""
+    rows = _log_space_rows(dtype)[4:12, :9] * 0.2
+    rows[0, :], rows[0, 2] = -8.0, 30.0  # p = 1 − 9e-14 at the label, in float64
+    labels = np.random.default_rng(25).integers(0, 9, 8)
+    labels[0] = 2
+    x, xs = _put(rows, dtype)
+    t = torch.tensor(labels, device=x.device)
+    g, gs = _put(np.random.default_rng(26).normal(size=8), dtype)
+    exact = reference.cross_entropy_gradient(xs, labels)
+    with _quiet():
+        got = kernels.cross_entropy_backward(g, x, t, 1, "none", max_block)
+    _assert_gradient(got, exact * gs[:, None], np.abs(exact * gs[:, None]), dtype)
+    scalar, value = _put(0.75, dtype)
+    with _quiet():
+        got = kernels.cross_entropy_backward(scalar, x, t, 1, "mean", max_block)
+    _assert_gradient(got, exact * float(value) / 8, np.abs(exact) * float(value) / 8, dtype)
+
+
 def _softmax_exact(xr: np.ndarray) -> list[mp.mpf]:
     shares = [mp.exp(v) for v in reference._log_softmax_row(xr)]
     return shares
@@ -410,6 +458,7 @@ def _calls(dtype: str) -> dict[str, Callable[[], Any]]:
     x, _ = _put(rng.normal(size=(6, 10)), dtype)
     g, _ = _put(rng.normal(size=(6, 10)), dtype)
     scalar, _ = _put(0.5, dtype)
+    labels = torch.tensor(rng.integers(0, 10, 6), device=x.device)
     return {
         "sigmoid_derivative": lambda: kernels.sigmoid_derivative(x),
         "sigmoid_backward": lambda: kernels.sigmoid_backward(g, x),
@@ -423,6 +472,14 @@ def _calls(dtype: str) -> dict[str, Callable[[], Any]]:
         "logsumexp in tiles": lambda: kernels.logsumexp(x, (1,), False, max_block=4),
         "log_softmax_backward": lambda: kernels.log_softmax_backward(g, x, (1,)),
         "log_softmax_backward in tiles": lambda: kernels.log_softmax_backward(g, x, (1,), 4),
+        "cross_entropy none": lambda: kernels.cross_entropy(x, labels, 1, "none"),
+        "cross_entropy mean in tiles": lambda: kernels.cross_entropy(x, labels, 1, "mean", 4, 2),
+        "cross_entropy_backward none": lambda: kernels.cross_entropy_backward(
+            g[:, 0], x, labels, 1, "none"
+        ),
+        "cross_entropy_backward sum in tiles": lambda: kernels.cross_entropy_backward(
+            scalar, x, labels, 1, "sum", 4
+        ),
         "logsumexp_backward": lambda: kernels.logsumexp_backward(g[:, 0], x, (1,), False),
         "logsumexp_backward in tiles": lambda: kernels.logsumexp_backward(
             g[:, 0], x, (1,), False, 4
@@ -458,6 +515,7 @@ def test_every_cuda_kernel_is_registered_and_matches_the_cpu_operator() -> None:
     rng = np.random.default_rng(15)
     x = torch.tensor(rng.normal(size=(4, 6)), dtype=torch.float64)
     g = torch.tensor(rng.normal(size=(4, 6)), dtype=torch.float64)
+    labels = torch.tensor([5, 0, 2, 3])
     args: dict[str, tuple[Any, ...]] = {
         "sigmoid_derivative": (x,),
         "sigmoid_derivative_differentiable": (x,),
@@ -472,6 +530,9 @@ def test_every_cuda_kernel_is_registered_and_matches_the_cpu_operator() -> None:
         "logsumexp": (x, [1], False),
         "logsumexp_differentiable": (x, [0], True),
         "logsumexp_backward": (g[:, 0], x, [1], False),
+        "cross_entropy": (x, labels, 1, "mean"),
+        "cross_entropy_differentiable": (x, labels, 1, "none"),
+        "cross_entropy_backward": (g[:, 0], x, labels, 1, "none"),
         "normalize_rows": (x,),
         "normalize_rows_differentiable": (x,),
         "normalize_rows_backward": (g, x),

@@ -18,13 +18,15 @@ import sys
 from typing import Any
 
 TYPES = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "fp64"}
+INDICES = {"int64": "i64"}
 
 
 def _type(value: Any) -> str:
     import torch
 
     if isinstance(value, torch.Tensor):
-        return "*" + TYPES[str(value.dtype).rsplit(".", 1)[-1]]
+        name = str(value.dtype).rsplit(".", 1)[-1]
+        return "*" + (TYPES.get(name) or INDICES[name])
     if isinstance(value, bool):
         return "i1"
     if isinstance(value, int):
@@ -57,6 +59,11 @@ def launches() -> list[Any]:
                 kernels.logsumexp(x, (1,), False, max_block)
                 kernels.log_softmax_backward(g, x, (1,), max_block)
                 kernels.logsumexp_backward(g[:, 0], x, (1,), False, max_block)
+                labels = torch.empty(64, dtype=torch.int64, device="meta")
+                for reduction in ("none", "mean"):
+                    kernels.cross_entropy(x, labels, 1, reduction, max_block)
+                    upstream = g[:, 0] if reduction == "none" else scalar
+                    kernels.cross_entropy_backward(upstream, x, labels, 1, reduction, max_block)
                 kernels.normalize_rows(x, max_block)
                 kernels.normalize_rows_backward(g, x, max_block)
             for power in (1, 2):

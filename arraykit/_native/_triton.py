@@ -109,7 +109,7 @@ LOG_SERIES = tl.constexpr(tuple(2.0 / (2 * j + 1) for j in range(1, 12)))
 
 @triton.jit
 def _log1p_wide(r):
-    """``log(1 + r)`` for float64 ``r >= 0`` (finite), within an ulp.
+    """``log(1 + r)`` for float64 ``r > −1`` (finite, ``1 + r`` normal), within an ulp.
 
     ``u = 1 + r`` and its rounding error ``c`` (TwoSum), so that
     ``log1p(r) = log u + c/u``; ``log u`` by fdlibm's reduction: ``u = 2**k·f``
@@ -447,6 +447,165 @@ def _softmax_backward_kernel(
             tl.store(out_ptr + start + cols, _rounded(gx, out_ptr), mask=inside)
 
 
+# --- rows: the cross-entropy of class indices ------------------------------------------------
+
+
+@triton.jit
+def _label_sums(x, m, cols, label, inside, CUTOFF: tl.constexpr):
+    """A tile's part of each row's sums for the cross-entropy: ``r`` (as the logarithms'),
+    the maxima, the other classes' exponentials, and the label's logit."""
+    e = _softmax_terms(x, m, inside, CUTOFF, 0, True).to(tl.float64)
+    hot = (cols == label) & inside
+    at_max = ((x == m) & inside).to(tl.float64)
+    total = tl.sum(e - at_max, axis=1, keep_dims=True)
+    ones = tl.sum(at_max, axis=1, keep_dims=True)
+    others = tl.sum(tl.where(hot, 0.0, e), axis=1, keep_dims=True)
+    x_label = tl.sum(tl.where(hot, x, 0.0), axis=1, keep_dims=True)
+    return total, ones, others, x_label
+
+
+@triton.jit
+def _cross_entropy_row(m, total, ones, others, x_label, valid):
+    """``−log softmax`` at the label, as the formula: ``−log1p(−q)`` where the label holds
+    more than half the mass (``q`` the others'), else ``log1p(r) − (x_label − m)``; the
+    limits of rows whose maximum is not finite; NaN for an index out of range."""
+    finite = tl.abs(m) < float("inf")
+    shift = tl.where(finite, m, 0.0)
+    r = tl.where(finite, total + (ones - 1.0), 0.0)
+    q = others / (1.0 + r)
+    mostly = q < 0.5
+    value = tl.where(
+        mostly, -_log1p_wide(-tl.where(mostly, q, 0.0)), _log1p_wide(r) - (x_label - shift)
+    )
+    share = _log1p_wide(tl.maximum(ones, 1.0) - 1.0)
+    limit = tl.where(m != m, m, tl.where(x_label == m, share, float("inf")))
+    return tl.where(valid, tl.where(finite, value, limit), float("nan"))
+
+
+@triton.jit
+def _cross_entropy_kernel(
+    x_ptr,
+    t_ptr,
+    out_ptr,
+    n_rows,
+    n_cols,
+    CUTOFF: tl.constexpr,
+    REDUCE: tl.constexpr,
+    ROWS: tl.constexpr,
+    BLOCK: tl.constexpr,
+    SINGLE: tl.constexpr,
+):
+    """Each row's loss, in float64; or (``REDUCE``) each program's sum of its rows' losses,
+    into ``out_ptr[pid]`` (float64, for :func:`_loss_finish_kernel`)."""
+    pid = tl.program_id(0)
+    rows = pid.to(tl.int64) * ROWS + tl.arange(0, ROWS)[:, None]
+    start = rows * n_cols
+    row_inside = rows < n_rows
+    label = tl.load(t_ptr + rows, mask=row_inside, other=0).to(tl.int64)
+    valid = (label >= 0) & (label < n_cols)
+    if SINGLE:
+        cols = tl.arange(0, BLOCK)[None, :]
+        inside = row_inside & (cols < n_cols)
+        x = _wide(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")))
+        m = tl.reduce(x, 1, _max_nan, keep_dims=True)
+        total, ones, others, x_label = _label_sums(x, m, cols, label, inside, CUTOFF)
+    else:
+        m = tl.full((ROWS, 1), float("-inf"), tl.float64)
+        for c in range(0, n_cols, BLOCK):
+            cols = c + tl.arange(0, BLOCK)[None, :]
+            inside = row_inside & (cols < n_cols)
+            x = _wide(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")))
+            m = _max_nan(m, tl.reduce(x, 1, _max_nan, keep_dims=True))
+        total = tl.zeros((ROWS, 1), tl.float64)
+        ones = tl.zeros((ROWS, 1), tl.float64)
+        others = tl.zeros((ROWS, 1), tl.float64)
+        x_label = tl.zeros((ROWS, 1), tl.float64)
+        for c in range(0, n_cols, BLOCK):
+            cols = c + tl.arange(0, BLOCK)[None, :]
+            inside = row_inside & (cols < n_cols)
+            x = _wide(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")))
+            part, part_ones, part_others, part_label = _label_sums(
+                x, m, cols, label, inside, CUTOFF
+            )
+            total += part
+            ones += part_ones
+            others += part_others
+            x_label += part_label
+    loss = _cross_entropy_row(m, total, ones, others, x_label, valid)
+    if REDUCE:
+        tl.store(out_ptr + pid, tl.sum(tl.where(row_inside, loss, 0.0)))
+    else:
+        tl.store(out_ptr + rows, _rounded(loss, out_ptr), mask=row_inside)
+
+
+@triton.jit
+def _cross_entropy_backward_kernel(
+    x_ptr,
+    t_ptr,
+    g_ptr,
+    out_ptr,
+    n_rows,
+    n_cols,
+    divisor,
+    G_SCALAR: tl.constexpr,
+    CUTOFF: tl.constexpr,
+    BOOST: tl.constexpr,
+    F64: tl.constexpr,
+    ROWS: tl.constexpr,
+    BLOCK: tl.constexpr,
+    SINGLE: tl.constexpr,
+):
+    """``g·(p − one_hot)`` per row, ``p`` the softmax, with the label's entry ``−g·Σ``
+    of the other classes' ``p`` (never ``p − 1``); NaN for an index out of range.
+    ``g`` a value a row, or (``G_SCALAR``) one for all, over ``divisor`` (an integer)."""
+    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)[:, None]
+    start = rows * n_cols
+    row_inside = rows < n_rows
+    label = tl.load(t_ptr + rows, mask=row_inside, other=0).to(tl.int64)
+    valid = (label >= 0) & (label < n_cols)
+    if G_SCALAR:
+        g = _wide(tl.load(g_ptr)) / tl.cast(divisor, tl.float64)
+    else:
+        g = _wide(tl.load(g_ptr + rows, mask=row_inside, other=0.0))
+    if SINGLE:
+        cols = tl.arange(0, BLOCK)[None, :]
+        inside = row_inside & (cols < n_cols)
+        x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
+        m = tl.reduce(x, 1, _max_nan, keep_dims=True)
+        e = _softmax_terms(x, m, inside, CUTOFF, BOOST, F64).to(tl.float64)
+        hot = cols == label
+        total = tl.sum(e, axis=1, keep_dims=True)
+        others = tl.sum(tl.where(hot, 0.0, e), axis=1, keep_dims=True)
+        y = tl.where(hot, -others, e) / total * g
+        tl.store(
+            out_ptr + start + cols, _rounded(tl.where(valid, y, float("nan")), out_ptr), mask=inside
+        )
+    else:
+        m = tl.full((ROWS, 1), float("-inf"), tl.float64 if F64 else tl.float32)
+        for c in range(0, n_cols, BLOCK):
+            cols = c + tl.arange(0, BLOCK)[None, :]
+            inside = row_inside & (cols < n_cols)
+            x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
+            m = _max_nan(m, tl.reduce(x, 1, _max_nan, keep_dims=True))
+        total = tl.zeros((ROWS, 1), tl.float64)
+        others = tl.zeros((ROWS, 1), tl.float64)
+        for c in range(0, n_cols, BLOCK):
+            cols = c + tl.arange(0, BLOCK)[None, :]
+            inside = row_inside & (cols < n_cols)
+            x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
+            e = _softmax_terms(x, m, inside, CUTOFF, BOOST, F64).to(tl.float64)
+            total += tl.sum(e, axis=1, keep_dims=True)
+            others += tl.sum(tl.where(cols == label, 0.0, e), axis=1, keep_dims=True)
+        for c in range(0, n_cols, BLOCK):
+            cols = c + tl.arange(0, BLOCK)[None, :]
+            inside = row_inside & (cols < n_cols)
+            x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
+            e = _softmax_terms(x, m, inside, CUTOFF, BOOST, F64).to(tl.float64)
+            y = tl.where(cols == label, -others, e) / total * g
+            y = tl.where(valid, y, float("nan"))
+            tl.store(out_ptr + start + cols, _rounded(y, out_ptr), mask=inside)
+
+
 # --- rows: normalize_rows -----------------------------------------------------------------
 
 
@@ -645,24 +804,36 @@ def _loss_partial_kernel(
 
 @triton.jit
 def _loss_finish_kernel(
-    sums_ptr, scales_ptr, out_ptr, n_parts, divisor, POWER: tl.constexpr, BLOCK: tl.constexpr
+    sums_ptr,
+    scales_ptr,
+    out_ptr,
+    n_parts,
+    divisor,
+    POWER: tl.constexpr,
+    SCALED: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     """The blocks' sums brought to one scale (the smallest: exact powers of two) and added;
     divided by ``divisor`` (the count, for a mean) and unscaled, reaching inf, not NaN,
-    past the largest float."""
-    common = tl.full((BLOCK,), float("inf"), tl.float64)
-    for c in range(0, n_parts, BLOCK):
-        parts = c + tl.arange(0, BLOCK)
-        common = tl.minimum(
-            common, tl.load(scales_ptr + parts, mask=parts < n_parts, other=float("inf"))
-        )
-    smallest = tl.min(common, axis=0)
+    past the largest float. Without ``SCALED`` the sums are all of scale 1 (no scales
+    are read)."""
+    smallest = 1.0
+    if SCALED:
+        common = tl.full((BLOCK,), float("inf"), tl.float64)
+        for c in range(0, n_parts, BLOCK):
+            parts = c + tl.arange(0, BLOCK)
+            common = tl.minimum(
+                common, tl.load(scales_ptr + parts, mask=parts < n_parts, other=float("inf"))
+            )
+        smallest = tl.min(common, axis=0)
     total = tl.zeros((BLOCK,), tl.float64)
     for c in range(0, n_parts, BLOCK):
         parts = c + tl.arange(0, BLOCK)
         inside = parts < n_parts
         part = tl.load(sums_ptr + parts, mask=inside, other=0.0)
-        ratio = smallest / tl.load(scales_ptr + parts, mask=inside, other=1.0)
+        ratio = 1.0
+        if SCALED:
+            ratio = smallest / tl.load(scales_ptr + parts, mask=inside, other=1.0)
         total += part * ratio if POWER == 1 else part * ratio * ratio
     value = tl.sum(total, axis=0) / tl.cast(divisor, tl.float64)  # an integer: exact below 2**53
     undo = 1.0 / smallest  # exact: 2**k with |k| <= 1022
@@ -948,6 +1119,111 @@ def softmax_backward(
     return back(out)  # type: ignore[no-any-return]
 
 
+def cross_entropy(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    axis: int,
+    reduction: str,
+    max_block: int = MAX_ROW_BLOCK,
+    finish_block: int = _FINISH_BLOCK,
+) -> torch.Tensor:
+    """The cross-entropy of class indices ``target`` along ``axis``: one launch for the
+    examples' losses, or two for their sum or mean (the rows' programs' sums, then those)."""
+    matrix, _ = _rows_last(logits, (axis,))
+    labels = target.contiguous().reshape(-1)
+    n_rows, n_cols = matrix.shape
+    rows, block, single = _row_tiling(n_cols, max_block)
+    reduce = reduction != "none"
+    grid = (triton.cdiv(n_rows, rows),)
+    if not reduce:
+        out = torch.empty(n_rows, dtype=logits.dtype, device=logits.device)
+        target_out = out
+    else:
+        if n_rows == 0:
+            empty = 0.0 if reduction == "sum" else math.nan
+            return torch.full((), empty, dtype=logits.dtype, device=logits.device)
+        target_out = torch.empty(grid[0], dtype=torch.float64, device=logits.device)
+    if n_rows:
+        launch(
+            _cross_entropy_kernel,
+            grid,
+            _passes(single, 2) * _bytes(matrix) + _bytes(labels, target_out),
+            matrix,
+            labels,
+            target_out,
+            n_rows,
+            n_cols,
+            CUTOFF=CUTOFF[torch.float64],
+            REDUCE=reduce,
+            ROWS=rows,
+            BLOCK=block,
+            SINGLE=single,
+            num_warps=_warps(2 * rows * block),
+        )
+    if not reduce:
+        return out.reshape(target.shape)
+    out = torch.empty((), dtype=logits.dtype, device=logits.device)
+    launch(
+        _loss_finish_kernel,
+        (1,),
+        _bytes(target_out, out),
+        target_out,
+        target_out,  # no scales are read
+        out,
+        grid[0],
+        n_rows if reduction == "mean" else 1,
+        POWER=1,
+        SCALED=False,
+        BLOCK=finish_block,
+        num_warps=_warps(finish_block),
+    )
+    return out
+
+
+def cross_entropy_backward(
+    g: torch.Tensor,
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    axis: int,
+    reduction: str,
+    max_block: int = MAX_ROW_BLOCK,
+) -> torch.Tensor:
+    """The gradient in ``logits`` for the upstream ``g`` (a value an example, or one)."""
+    xm, back = _rows_last(logits, (axis,))
+    labels = target.contiguous().reshape(-1)
+    out = torch.empty_like(xm)
+    n_rows, n_cols = xm.shape
+    if out.numel() == 0:
+        return back(out)  # type: ignore[no-any-return]
+    scalar = reduction != "none"
+    gt = g.contiguous().reshape(-1)
+    rows, block, single = _row_tiling(n_cols, max_block)
+    compute = _compute_dtype(xm)
+    launch(
+        _cross_entropy_backward_kernel,
+        (triton.cdiv(n_rows, rows),),
+        _passes(single, 3) * _bytes(xm)
+        + _bytes(labels, out)
+        + (gt.element_size() if scalar else _bytes(gt)),
+        xm,
+        labels,
+        gt,
+        out,
+        n_rows,
+        n_cols,
+        n_rows if reduction == "mean" else 1,
+        G_SCALAR=scalar,
+        CUTOFF=CUTOFF[compute],
+        BOOST=BOOST[compute],
+        F64=compute == torch.float64,
+        ROWS=rows,
+        BLOCK=block,
+        SINGLE=single,
+        num_warps=_warps(rows * block),
+    )
+    return back(out)  # type: ignore[no-any-return]
+
+
 def _normalize(
     x: torch.Tensor, g: torch.Tensor | None, max_block: int = MAX_ROW_BLOCK
 ) -> torch.Tensor:
@@ -1056,6 +1332,7 @@ def loss(
         parts,
         n if reduction == "mean" else 1,
         POWER=power,
+        SCALED=True,
         BLOCK=finish_block,
         num_warps=_warps(finish_block),
     )

@@ -144,7 +144,7 @@ def _in_float32(kernel: Callable[..., Any], tensors: int) -> Callable[..., Any]:
         dtype = args[0].dtype
         if dtype not in _HALF:
             return kernel(*args)
-        wide = [t.float() for t in args[:tensors]]
+        wide = [t.float() if t.is_floating_point() else t for t in args[:tensors]]
         result = kernel(*wide, *args[tensors:])
         return None if result is None else result.to(dtype)
 
@@ -1091,7 +1091,134 @@ def logsumexp(x: torch.Tensor, axes: tuple[int, ...], keepdims: bool) -> torch.T
     return _logsumexp(x, list(axes), keepdims) if result is None else result  # type: ignore[no-any-return]
 
 
-# --- the cross-entropy of class indices: the compiled rows' kernel, eager and undifferentiated
+# --- the cross-entropy of class indices: an operator for the unweighted losses ------------
+# Its CPU kernel the compiled rows' kernel (through NumPy's path), its CUDA kernel Triton's
+# (one launch, two for a sum or mean); its backward the softmax with the label's entry
+# minus the others' sum. Weights multiply its losses in torch operations, whose autograd
+# then also gives their gradient.
+
+
+def _cross_entropy_numpy(
+    logits: np.ndarray, target: np.ndarray, axis: int, reduction: str, threads: int
+) -> np.ndarray | None:
+    from . import numpy as numpy_paths
+
+    return numpy_paths.cross_entropy(logits, target, axis, reduction, None)
+
+
+_CROSS_ENTROPY_CPU = _through_numpy(_cross_entropy_numpy, tensors=2)
+
+
+def _cross_entropy_backward_cpu(
+    g: torch.Tensor, logits: torch.Tensor, target: torch.Tensor, axis: int, reduction: str
+) -> torch.Tensor | None:
+    p = _SOFTMAX_CPU(logits, (axis,))
+    if p is None:
+        return None
+    return _log_space.cross_entropy_backward(g, p, target, axis, reduction, xp=xp)  # type: ignore[no-any-return]
+
+
+def _cross_entropy_backward_formula(
+    g: torch.Tensor,
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    axis: int,
+    reduction: str,
+    xp: Any,
+) -> torch.Tensor:
+    p = _formulas.softmax(logits, (axis,), xp=xp)
+    return _log_space.cross_entropy_backward(g, p, target, axis, reduction, xp=xp)  # type: ignore[no-any-return]
+
+
+def _cross_entropy_formula(
+    logits: torch.Tensor, target: torch.Tensor, axis: int, reduction: str, xp: Any
+) -> torch.Tensor:
+    return _log_space.cross_entropy_indices(logits, target, axis, reduction, None, xp=xp)  # type: ignore[no-any-return]
+
+
+def _cross_entropy_fake(
+    logits: torch.Tensor, target: torch.Tensor, axis: int, reduction: str
+) -> torch.Tensor:
+    return logits.new_empty(target.shape if reduction == "none" else ())
+
+
+def _cross_entropy_vmap(op: Callable[..., Any]) -> Callable[..., Any]:
+    def rule(
+        info: Any,
+        in_dims: tuple[Any, ...],
+        logits: torch.Tensor,
+        target: torch.Tensor,
+        axis: int,
+        reduction: str,
+    ) -> Any:
+        pair = _batched(info, in_dims, (logits, target))
+        if reduction == "none":
+            return op(*pair, axis + 1, reduction), 0
+        return torch.stack([op(a, b, axis, reduction) for a, b in zip(*pair, strict=True)]), 0
+
+    return rule
+
+
+def _cross_entropy_backward_vmap(
+    info: Any,
+    in_dims: tuple[Any, ...],
+    g: torch.Tensor,
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    axis: int,
+    reduction: str,
+) -> Any:
+    g, logits, target = _batched(info, in_dims, (g, logits, target))
+    if reduction == "none":
+        return cross_entropy_backward_op(g, logits, target, axis + 1, reduction), 0
+    parts = [
+        cross_entropy_backward_op(*one, axis, reduction)
+        for one in zip(g, logits, target, strict=True)
+    ]
+    return torch.stack(parts), 0
+
+
+cross_entropy_backward_op: Any = _define(
+    "cross_entropy_backward(Tensor g, Tensor logits, Tensor target, int axis, str reduction) "
+    "-> Tensor",
+    _cross_entropy_backward_formula,
+    lambda g, logits, *rest: logits.new_empty(logits.shape),  # as _laid_out: contiguous
+    _cross_entropy_backward_vmap,
+    cpu=_in_float32(_cross_entropy_backward_cpu, 2),
+    cuda="cross_entropy_backward",
+)
+
+
+def _save_cross_entropy(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+    ctx.save_for_backward(*inputs[:2])
+    ctx.rest = inputs[2:]
+
+
+def _cross_entropy_backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+    logits, target = ctx.saved_tensors
+    return cross_entropy_backward_op(grad, logits, target, *ctx.rest), None, None, None
+
+
+cross_entropy_differentiable: Any = _define_differentiable(
+    "cross_entropy_differentiable(Tensor logits, Tensor target, int axis, str reduction) -> Tensor",
+    _cross_entropy_formula,
+    _cross_entropy_fake,
+    _cross_entropy_vmap(lambda *a: cross_entropy_differentiable(*a)),
+    _save_cross_entropy,
+    _cross_entropy_backward,
+    cpu=_CROSS_ENTROPY_CPU,
+    cuda="cross_entropy",
+)
+
+_cross_entropy: Any = _define(
+    "cross_entropy(Tensor logits, Tensor target, int axis, str reduction) -> Tensor",
+    _cross_entropy_formula,
+    _cross_entropy_fake,
+    _cross_entropy_vmap(lambda *a: _cross_entropy(*a)),
+    cpu=_CROSS_ENTROPY_CPU,
+    cuda="cross_entropy",
+    differentiable=cross_entropy_differentiable,
+)
 
 
 def cross_entropy(
@@ -1102,15 +1229,21 @@ def cross_entropy(
     weights: torch.Tensor | None,
 ) -> torch.Tensor | None:
     tensors = (logits, target) if weights is None else (logits, target, weights)
-    if not direct(*tensors):
-        return None
-    from . import numpy as numpy_paths
+    if logits.dtype not in _HALF and direct(*tensors):
+        from . import numpy as numpy_paths
 
-    out = numpy_paths.cross_entropy(
-        _numpy_view(logits),
-        _numpy_view(target),
-        axis,
-        reduction,
-        None if weights is None else _numpy_view(weights),
-    )
-    return None if out is None else torch.from_numpy(np.asarray(out))
+        out = numpy_paths.cross_entropy(
+            _numpy_view(logits),
+            _numpy_view(target),
+            axis,
+            reduction,
+            None if weights is None else _numpy_view(weights),
+        )
+        if out is not None:
+            return torch.from_numpy(np.asarray(out))
+    if weights is None:
+        return _cross_entropy(logits, target, axis, reduction)  # type: ignore[no-any-return]
+    if logits.dtype in _HALF:
+        return None  # the formula, in float64: a weighted sum in half precision overflows
+    terms = _cross_entropy(logits, target, axis, "none") * weights
+    return _log_space.reduce(terms, reduction, logits.dtype, xp=xp)  # type: ignore[no-any-return]
