@@ -327,7 +327,7 @@ def _every_kernel_on(kernels: Any, dtype: str) -> list[np.ndarray]:
     results = []
     for x in (values, values[:, ::3], values[::-1, ::-1], values[:, :5], values[:, :17]):
         for threads in (1, 2):
-            for name in ("sigmoid", "sigmoid_derivative"):
+            for name in ("sigmoid", "sigmoid_derivative", "softplus", "log_sigmoid"):
                 out = np.empty(x.shape, dtype)
                 assert getattr(kernels, name)(x, out, threads)
                 results.append(out)

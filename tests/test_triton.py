@@ -88,19 +88,6 @@ def test_softmax(dtype: str, max_block: int) -> None:
         assert_close(kernels.softmax(x, (1,), max_block), SOFTMAX_SPECIAL_LIMITS, XB, dtype, ulps=0)
 
 
-def test_softmax_over_other_axes() -> None:
-    rng = np.random.default_rng(3)
-    x, values = _put(rng.normal(size=(3, 4, 5)) * 5, "float64")
-    with _quiet():
-        for axes in ((0,), (0, 2), (1, 2)):
-            keep = [a for a in range(3) if a not in axes]
-            moved = np.transpose(values, keep + list(axes))
-            flat = moved.reshape(int(np.prod([values.shape[a] for a in keep])), -1)
-            desired = reference.softmax_rows(flat).reshape(moved.shape)
-            desired = np.transpose(desired, np.argsort(keep + list(axes)))
-            assert_close(kernels.softmax(x, axes), desired, XB, "float64")
-
-
 LOG_SOFTMAX_SPECIAL_ROWS, LOG_SOFTMAX_SPECIAL_LIMITS = reference.special_rows("log_softmax")
 LOGSUMEXP_SPECIAL_ROWS, LOGSUMEXP_SPECIAL_LIMITS = reference.special_rows("logsumexp")
 
@@ -138,17 +125,23 @@ def test_log_softmax_and_logsumexp(dtype: str, max_block: int) -> None:
         assert_close(got, LOGSUMEXP_SPECIAL_LIMITS, XB, dtype, ulps=0.5)
 
 
-def test_log_softmax_and_logsumexp_over_other_axes() -> None:
-    rng = np.random.default_rng(22)
+def test_row_kernels_over_other_axes() -> None:
+    """softmax, log_softmax and logsumexp (kept and reduced) over one axis and two,
+    the first and the last, against the references of the rows moved last."""
+    rng = np.random.default_rng(3)
     x, values = _put(rng.normal(size=(3, 4, 5)) * 5, "float64")
     with _quiet():
         for axes in ((0,), (0, 2), (1, 2)):
             keep = [a for a in range(3) if a not in axes]
             moved = np.transpose(values, keep + list(axes))
             flat = moved.reshape(int(np.prod([values.shape[a] for a in keep])), -1)
-            desired = reference.log_softmax(flat).reshape(moved.shape)
-            desired = np.transpose(desired, np.argsort(keep + list(axes)))
-            assert_close(kernels.log_softmax(x, axes), desired, XB, "float64")
+            back = np.argsort(keep + list(axes))
+            for kernel, rows in (
+                (kernels.softmax, reference.softmax_rows),
+                (kernels.log_softmax, reference.log_softmax),
+            ):
+                desired = np.transpose(rows(flat).reshape(moved.shape), back)
+                assert_close(kernel(x, axes), desired, XB, "float64")
             totals = reference.logsumexp(flat).reshape([values.shape[a] for a in keep])
             assert_close(kernels.logsumexp(x, axes, False), totals, XB, "float64")
             kept = kernels.logsumexp(x, axes, True)

@@ -89,6 +89,8 @@ def elementwise(name: str) -> Callable[[np.ndarray, int], np.ndarray | None]:
 
 sigmoid = elementwise("sigmoid")
 sigmoid_derivative = elementwise("sigmoid_derivative")
+softplus = elementwise("softplus")
+log_sigmoid = elementwise("log_sigmoid")
 
 _BLOCK = 1 << 16
 """Elements of the block of rows that is copied where the kernels cannot gather

@@ -839,6 +839,87 @@ sigmoid_wide(vfloat_wide v)
     return select_wide(wide_ge(v, (vfloat_wide){0}), (vfloat_wide){0} + 1.0f, e) / (1.0f + e);
 }
 
+/* log(1 + e) for e in [0, 1] (NaN stays NaN), within an ulp, by fdlibm's
+ * reduction 1 + e = 2^k·f with f − 1 exact and no division but one: k = 0
+ * and f − 1 = e below 1/2, else k = 1 and f − 1 = (e − 1)/2 (exact:
+ * Sterbenz). With s = (f − 1)/(f + 1) and h = (f − 1)²/2, log f =
+ * (f − 1) − (h − s·(h + R)), R the series of 2·atanh(s)/s − 2 in s²
+ * (|s| <= 0.2: twelve terms reach 1e-18; the rounding of f + 1 reaches
+ * only the small terms). */
+INLINE vdouble
+log1p_unit_lanes(vdouble e)
+{
+    vdouble zero = {0};
+    vlong above = lanes_ge(e, zero + 0.5);
+    vdouble k = select_lanes(above, zero + 1.0, zero);
+    vdouble f1 = select_lanes(above, 0.5 * (e - 1.0), e);
+    vdouble s = f1 / (2.0 + f1), z = s * s;
+    vdouble series = zero + 2.0 / 25.0;
+    series = series * z + 2.0 / 23.0;
+    series = series * z + 2.0 / 21.0;
+    series = series * z + 2.0 / 19.0;
+    series = series * z + 2.0 / 17.0;
+    series = series * z + 2.0 / 15.0;
+    series = series * z + 2.0 / 13.0;
+    series = series * z + 2.0 / 11.0;
+    series = series * z + 2.0 / 9.0;
+    series = series * z + 2.0 / 7.0;
+    series = series * z + 2.0 / 5.0;
+    series = series * z + 2.0 / 3.0;
+    vdouble r = z * series, h = 0.5 * f1 * f1;
+    return k * 0x1.62e42feep-1 - ((h - (s * (h + r) + k * 0x1.a39ef35793c76p-33)) - f1);
+}
+
+/* log1p_unit_lanes in float lanes: six terms of the series reach 1e-9. */
+INLINE vfloat_wide
+log1p_unit_wide(vfloat_wide e)
+{
+    vfloat_wide zero = {0};
+    vint_wide above = wide_ge(e, zero + 0.5f);
+    vfloat_wide k = select_wide(above, zero + 1.0f, zero);
+    vfloat_wide f1 = select_wide(above, 0.5f * (e - 1.0f), e);
+    vfloat_wide s = f1 / (2.0f + f1), z = s * s;
+    vfloat_wide series = zero + 2.0f / 13.0f;
+    series = series * z + 2.0f / 11.0f;
+    series = series * z + 2.0f / 9.0f;
+    series = series * z + 2.0f / 7.0f;
+    series = series * z + 2.0f / 5.0f;
+    series = series * z + 2.0f / 3.0f;
+    vfloat_wide r = z * series, h = 0.5f * f1 * f1;
+    return k * 0x1.62e4p-1f - ((h - (s * (h + r) + k * 0x1.7f7d1cp-20f)) - f1);
+}
+
+/* softplus(x) = max(x, 0) + log1p(exp(−|x|)): two terms of one sign, as the
+ * formula (_log_space.softplus); the log-sigmoid is −softplus(−x). float32
+ * in float lanes, twice as many. */
+INLINE vdouble
+softplus_lanes(vdouble v)
+{
+    vdouble zero = {0};
+    vdouble e = exp_nonpositive(-(vdouble)((vlong)v & ((vlong){0} + 0x7fffffffffffffffLL)));
+    return select_lanes(lanes_gt(v, zero), v, zero) + log1p_unit_lanes(e);
+}
+
+INLINE vdouble
+log_sigmoid_lanes(vdouble v)
+{
+    return -softplus_lanes(-v);
+}
+
+INLINE vfloat_wide
+softplus_wide(vfloat_wide v)
+{
+    vfloat_wide zero = {0};
+    vfloat_wide e = exp_nonpositive_wide(-(vfloat_wide)((vint_wide)v & 0x7fffffff));
+    return select_wide(wide_gt(v, zero), v, zero) + log1p_unit_wide(e);
+}
+
+INLINE vfloat_wide
+log_sigmoid_wide(vfloat_wide v)
+{
+    return -softplus_wide(-v);
+}
+
 typedef struct {
     Buffer *b; /* x, out */
 } ElementsJob;
@@ -871,6 +952,10 @@ ELEMENTWISE(sigmoid_derivative_doubles, double, vdouble, LANES, sigmoid_derivati
 ELEMENTWISE(sigmoid_derivative_floats, float, vfloat_wide, WIDE, sigmoid_derivative_wide)
 ELEMENTWISE(sigmoid_doubles, double, vdouble, LANES, sigmoid_lanes)
 ELEMENTWISE(sigmoid_floats, float, vfloat_wide, WIDE, sigmoid_wide)
+ELEMENTWISE(softplus_doubles, double, vdouble, LANES, softplus_lanes)
+ELEMENTWISE(softplus_floats, float, vfloat_wide, WIDE, softplus_wide)
+ELEMENTWISE(log_sigmoid_doubles, double, vdouble, LANES, log_sigmoid_lanes)
+ELEMENTWISE(log_sigmoid_floats, float, vfloat_wide, WIDE, log_sigmoid_wide)
 
 /* An elementwise primitive's range function and its entry point,
  * NAME(x, out, threads=1). */
@@ -914,6 +999,8 @@ ELEMENTWISE(sigmoid_floats, float, vfloat_wide, WIDE, sigmoid_wide)
     }
 ELEMENTWISE_ENTRY(sigmoid)
 ELEMENTWISE_ENTRY(sigmoid_derivative)
+ELEMENTWISE_ENTRY(softplus)
+ELEMENTWISE_ENTRY(log_sigmoid)
 
 /* ---- rows -------------------------------------------------------------- */
 
@@ -2380,6 +2467,10 @@ static PyMethodDef methods[] = {
      "sigmoid(x, out, threads=1) -> bool: out = 1 / (1 + exp(-x))."},
     {"sigmoid_derivative", (PyCFunction)(void (*)(void))sigmoid_derivative, METH_FASTCALL,
      "sigmoid_derivative(x, out, threads=1) -> bool: out = e / (1 + e)**2 with e = exp(-|x|)."},
+    {"softplus", (PyCFunction)(void (*)(void))softplus, METH_FASTCALL,
+     "softplus(x, out, threads=1) -> bool: out = max(x, 0) + log1p(exp(-|x|))."},
+    {"log_sigmoid", (PyCFunction)(void (*)(void))log_sigmoid, METH_FASTCALL,
+     "log_sigmoid(x, out, threads=1) -> bool: out = min(x, 0) - log1p(exp(-|x|))."},
     {"softmax_rows", (PyCFunction)(void (*)(void))softmax_rows, METH_FASTCALL,
      "softmax_rows(x, out, row_length, threads=1) -> bool: softmax over consecutive rows."},
     {"softmax_columns", (PyCFunction)(void (*)(void))softmax_columns, METH_FASTCALL,

@@ -271,6 +271,21 @@ def _softmax_terms(x, m, inside, CUTOFF: tl.constexpr, BOOST: tl.constexpr, F64:
     return tl.where(inside, e, 0.0)
 
 
+@triton.jit
+def _rows_max(
+    x_ptr, start, row_inside, n_cols, F64: tl.constexpr, ROWS: tl.constexpr, BLOCK: tl.constexpr
+):
+    """Each row's maximum (NaN where it holds one) in the compute dtype, tile by tile:
+    the first pass of the row kernels over rows longer than a tile."""
+    m = tl.full((ROWS, 1), float("-inf"), tl.float64 if F64 else tl.float32)
+    for c in range(0, n_cols, BLOCK):
+        cols = c + tl.arange(0, BLOCK)[None, :]
+        inside = row_inside & (cols < n_cols)
+        x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
+        m = _max_nan(m, tl.reduce(x, 1, _max_nan, keep_dims=True))
+    return m
+
+
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP, LOG_SOFTMAX_BACKWARD, LOGSUMEXP_BACKWARD = range(5)
 """The exponential rows' kernel's modes: the softmax ``p``; the log-softmax; logsumexp
 (one value a row); the log-softmax's gradient ``g − p·Σ g``; logsumexp's ``g·p``."""
@@ -371,12 +386,7 @@ def _exp_rows_kernel(
             y = _exp_rows_tile(x, e, g, m, total, ones, gsum, MODE)
             tl.store(out_ptr + start + cols, _rounded(y, out_ptr), mask=inside)
     else:  # longer rows: the maximum, the sums, then the result, tile by tile
-        m = tl.full((ROWS, 1), float("-inf"), tl.float64 if F64 else tl.float32)
-        for c in range(0, n_cols, BLOCK):
-            cols = c + tl.arange(0, BLOCK)[None, :]
-            inside = row_inside & (cols < n_cols)
-            x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
-            m = _max_nan(m, tl.reduce(x, 1, _max_nan, keep_dims=True))
+        m = _rows_max(x_ptr, start, row_inside, n_cols, F64, ROWS, BLOCK)
         total = tl.zeros((ROWS, 1), tl.float64)
         ones = tl.zeros((ROWS, 1), tl.float64)
         gsum = tl.zeros((ROWS, 1), tl.float64)
@@ -510,12 +520,7 @@ def _cross_entropy_kernel(
         m = tl.reduce(x, 1, _max_nan, keep_dims=True)
         total, ones, others, x_label = _label_sums(x, m, cols, label, inside, CUTOFF)
     else:
-        m = tl.full((ROWS, 1), float("-inf"), tl.float64)
-        for c in range(0, n_cols, BLOCK):
-            cols = c + tl.arange(0, BLOCK)[None, :]
-            inside = row_inside & (cols < n_cols)
-            x = _wide(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")))
-            m = _max_nan(m, tl.reduce(x, 1, _max_nan, keep_dims=True))
+        m = _rows_max(x_ptr, start, row_inside, n_cols, True, ROWS, BLOCK)
         total = tl.zeros((ROWS, 1), tl.float64)
         ones = tl.zeros((ROWS, 1), tl.float64)
         others = tl.zeros((ROWS, 1), tl.float64)
@@ -581,12 +586,7 @@ def _cross_entropy_backward_kernel(
             out_ptr + start + cols, _rounded(tl.where(valid, y, float("nan")), out_ptr), mask=inside
         )
     else:
-        m = tl.full((ROWS, 1), float("-inf"), tl.float64 if F64 else tl.float32)
-        for c in range(0, n_cols, BLOCK):
-            cols = c + tl.arange(0, BLOCK)[None, :]
-            inside = row_inside & (cols < n_cols)
-            x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
-            m = _max_nan(m, tl.reduce(x, 1, _max_nan, keep_dims=True))
+        m = _rows_max(x_ptr, start, row_inside, n_cols, F64, ROWS, BLOCK)
         total = tl.zeros((ROWS, 1), tl.float64)
         others = tl.zeros((ROWS, 1), tl.float64)
         for c in range(0, n_cols, BLOCK):

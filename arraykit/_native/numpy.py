@@ -295,7 +295,15 @@ def l1_loss(
 l2_loss = l1_loss  # power selects the loss, as in the generic formula
 
 
-# --- the log-space family: the compiled rows' kernels ---------------------------------------
+# --- the log-space family: the compiled kernels ------------------------------------------------
+
+
+def softplus(x: np.ndarray) -> np.ndarray | None:
+    return _compiled.softplus(x, 1)
+
+
+def log_sigmoid(x: np.ndarray) -> np.ndarray | None:
+    return _compiled.log_sigmoid(x, 1)
 
 
 def log_softmax(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray | None:

@@ -399,6 +399,47 @@ def _define_differentiable(
     return op
 
 
+def _define_primitive(
+    schema: str,
+    formula: Callable[..., Any],
+    fake: Callable[..., Any],
+    vmap: Callable[[Callable[..., Any]], Callable[..., Any]],
+    setup: Callable[..., None],
+    backward: Callable[..., Any],
+    *,
+    cpu: Callable[..., Any] | None = None,
+    cuda: str | None = None,
+    everywhere: Callable[..., Any] | None = None,
+) -> Any:
+    """Register a primitive's two operators, ``arraykit::<name>`` (what the public
+    function calls) and ``arraykit::<name>_differentiable`` (the same values with the
+    registered ``backward``, which the first calls for a reverse-mode gradient), with
+    the same kernels; return the first. ``vmap`` makes an operator's vmap rule from it."""
+    name, arguments = schema.split("(", 1)
+    differentiable = _define_differentiable(
+        f"{name}_differentiable({arguments}",
+        formula,
+        fake,
+        vmap(lambda *a: differentiable(*a)),
+        setup,
+        backward,
+        cpu=cpu,
+        cuda=cuda,
+        everywhere=everywhere,
+    )
+    op = _define(
+        schema,
+        formula,
+        fake,
+        vmap(lambda *a: op(*a)),
+        cpu=cpu,
+        cuda=cuda,
+        everywhere=everywhere,
+        differentiable=differentiable,
+    )
+    return op
+
+
 def _same_shape(x: torch.Tensor, *rest: Any) -> torch.Tensor:
     return torch.empty_like(x)
 
@@ -483,25 +524,16 @@ def _sigmoid_backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
     return sigmoid_backward(grad, x)  # type: ignore[no-any-return]
 
 
-sigmoid_differentiable: Any = _define_differentiable(
-    "sigmoid_differentiable(Tensor x) -> Tensor",
+_sigmoid: Any = _define_primitive(
+    "sigmoid(Tensor x) -> Tensor",
     _formulas.sigmoid,
     _same_shape,
-    _elementwise_vmap(lambda x: sigmoid_differentiable(x), 1),
+    lambda op: _elementwise_vmap(op, 1),
     _save_input,
     _sigmoid_backward,
     # torch's own kernel gives the value on every device, within the
     # contract; only its derivative, s·(1 − s), is not taken.
     everywhere=_own_sigmoid,
-)
-
-_sigmoid: Any = _define(
-    "sigmoid(Tensor x) -> Tensor",
-    _formulas.sigmoid,
-    _same_shape,
-    _elementwise_vmap(lambda x: _sigmoid(x), 1),
-    everywhere=_own_sigmoid,
-    differentiable=sigmoid_differentiable,
 )
 
 
@@ -529,25 +561,15 @@ _SIGMOID_DERIVATIVE_CPU = _on_memory(
     "sigmoid_derivative", _through_numpy(_compiled.sigmoid_derivative)
 )
 
-sigmoid_derivative_differentiable: Any = _define_differentiable(
-    "sigmoid_derivative_differentiable(Tensor x) -> Tensor",
+_sigmoid_derivative: Any = _define_primitive(
+    "sigmoid_derivative(Tensor x) -> Tensor",
     _formulas.sigmoid_derivative,
     _same_shape,
-    _elementwise_vmap(lambda x: sigmoid_derivative_differentiable(x), 1),
+    lambda op: _elementwise_vmap(op, 1),
     _save_input,
     _sigmoid_derivative_backward,
     cpu=_SIGMOID_DERIVATIVE_CPU,
     cuda="sigmoid_derivative",
-)
-
-_sigmoid_derivative: Any = _define(
-    "sigmoid_derivative(Tensor x) -> Tensor",
-    _formulas.sigmoid_derivative,
-    _same_shape,
-    _elementwise_vmap(lambda x: _sigmoid_derivative(x), 1),
-    cpu=_SIGMOID_DERIVATIVE_CPU,
-    cuda="sigmoid_derivative",
-    differentiable=sigmoid_derivative_differentiable,
 )
 
 
@@ -594,25 +616,15 @@ def _softmax_backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]
     return softmax_backward_op(grad, y, *ctx.rest), None
 
 
-softmax_differentiable: Any = _define_differentiable(
-    "softmax_differentiable(Tensor x, int[] axes) -> Tensor",
+_softmax: Any = _define_primitive(
+    "softmax(Tensor x, int[] axes) -> Tensor",
     _softmax_formula,
     _same_shape,
-    _axes_vmap(lambda *a: softmax_differentiable(*a), 1),
+    lambda op: _axes_vmap(op, 1),
     _save_output,
     _softmax_backward,
     cpu=_SOFTMAX_CPU,
     cuda="softmax",
-)
-
-_softmax: Any = _define(
-    "softmax(Tensor x, int[] axes) -> Tensor",
-    _softmax_formula,
-    _same_shape,
-    _axes_vmap(lambda *a: _softmax(*a), 1),
-    cpu=_SOFTMAX_CPU,
-    cuda="softmax",
-    differentiable=softmax_differentiable,
 )
 
 
@@ -639,25 +651,15 @@ def _normalize_rows_backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
 
 _NORMALIZE_CPU = _on_memory("normalize_rows", _through_numpy(_compiled.normalize_rows), rows=True)
 
-normalize_rows_differentiable: Any = _define_differentiable(
-    "normalize_rows_differentiable(Tensor x) -> Tensor",
+_normalize_rows: Any = _define_primitive(
+    "normalize_rows(Tensor x) -> Tensor",
     _formulas.normalize_rows,
     _same_shape,
-    _rows_vmap(lambda x: normalize_rows_differentiable(x), 1),
+    lambda op: _rows_vmap(op, 1),
     _save_input,
     _normalize_rows_backward,
     cpu=_NORMALIZE_CPU,
     cuda="normalize_rows",
-)
-
-_normalize_rows: Any = _define(
-    "normalize_rows(Tensor x) -> Tensor",
-    _formulas.normalize_rows,
-    _same_shape,
-    _rows_vmap(lambda x: _normalize_rows(x), 1),
-    cpu=_NORMALIZE_CPU,
-    cuda="normalize_rows",
-    differentiable=normalize_rows_differentiable,
 )
 
 
@@ -756,25 +758,15 @@ def _LOSS_CPU(
     return _LOSS_NUMPY(yhat, y, reduction, power)  # type: ignore[no-any-return]
 
 
-loss_differentiable: Any = _define_differentiable(
-    "loss_differentiable(Tensor yhat, Tensor y, str reduction, int power) -> Tensor",
+_loss: Any = _define_primitive(
+    "loss(Tensor yhat, Tensor y, str reduction, int power) -> Tensor",
     _formulas.loss,
     _loss_fake,
-    _loss_vmap(lambda *a: loss_differentiable(*a)),
+    _loss_vmap,
     _save_loss,
     _loss_backward,
     cpu=_LOSS_CPU,
     cuda="loss",
-)
-
-_loss: Any = _define(
-    "loss(Tensor yhat, Tensor y, str reduction, int power) -> Tensor",
-    _formulas.loss,
-    _loss_fake,
-    _loss_vmap(lambda *a: _loss(*a)),
-    cpu=_LOSS_CPU,
-    cuda="loss",
-    differentiable=loss_differentiable,
 )
 
 
@@ -1038,46 +1030,26 @@ def _logsumexp_fake(x: torch.Tensor, axes: Sequence[int], keepdim: bool) -> torc
     return x.new_empty(shape)
 
 
-log_softmax_differentiable: Any = _define_differentiable(
-    "log_softmax_differentiable(Tensor x, int[] axes) -> Tensor",
+_log_softmax: Any = _define_primitive(
+    "log_softmax(Tensor x, int[] axes) -> Tensor",
     _log_softmax_formula,
     _same_shape,
-    _axes_vmap(lambda *a: log_softmax_differentiable(*a), 1),
+    lambda op: _axes_vmap(op, 1),
     _save_input,
     _log_softmax_backward,
     cpu=_LOG_SOFTMAX_CPU,
     cuda="log_softmax",
 )
 
-_log_softmax: Any = _define(
-    "log_softmax(Tensor x, int[] axes) -> Tensor",
-    _log_softmax_formula,
-    _same_shape,
-    _axes_vmap(lambda *a: _log_softmax(*a), 1),
-    cpu=_LOG_SOFTMAX_CPU,
-    cuda="log_softmax",
-    differentiable=log_softmax_differentiable,
-)
-
-logsumexp_differentiable: Any = _define_differentiable(
-    "logsumexp_differentiable(Tensor x, int[] axes, bool keepdim) -> Tensor",
+_logsumexp: Any = _define_primitive(
+    "logsumexp(Tensor x, int[] axes, bool keepdim) -> Tensor",
     _logsumexp_formula,
     _logsumexp_fake,
-    _axes_vmap(lambda *a: logsumexp_differentiable(*a), 1),
+    lambda op: _axes_vmap(op, 1),
     _save_input,
     _logsumexp_backward,
     cpu=_LOGSUMEXP_CPU,
     cuda="logsumexp",
-)
-
-_logsumexp: Any = _define(
-    "logsumexp(Tensor x, int[] axes, bool keepdim) -> Tensor",
-    _logsumexp_formula,
-    _logsumexp_fake,
-    _axes_vmap(lambda *a: _logsumexp(*a), 1),
-    cpu=_LOGSUMEXP_CPU,
-    cuda="logsumexp",
-    differentiable=logsumexp_differentiable,
 )
 
 
@@ -1199,25 +1171,15 @@ def _cross_entropy_backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
     return cross_entropy_backward_op(grad, logits, target, *ctx.rest), None, None, None
 
 
-cross_entropy_differentiable: Any = _define_differentiable(
-    "cross_entropy_differentiable(Tensor logits, Tensor target, int axis, str reduction) -> Tensor",
+_cross_entropy: Any = _define_primitive(
+    "cross_entropy(Tensor logits, Tensor target, int axis, str reduction) -> Tensor",
     _cross_entropy_formula,
     _cross_entropy_fake,
-    _cross_entropy_vmap(lambda *a: cross_entropy_differentiable(*a)),
+    _cross_entropy_vmap,
     _save_cross_entropy,
     _cross_entropy_backward,
     cpu=_CROSS_ENTROPY_CPU,
     cuda="cross_entropy",
-)
-
-_cross_entropy: Any = _define(
-    "cross_entropy(Tensor logits, Tensor target, int axis, str reduction) -> Tensor",
-    _cross_entropy_formula,
-    _cross_entropy_fake,
-    _cross_entropy_vmap(lambda *a: _cross_entropy(*a)),
-    cpu=_CROSS_ENTROPY_CPU,
-    cuda="cross_entropy",
-    differentiable=cross_entropy_differentiable,
 )
 
 
