@@ -335,7 +335,8 @@ OPERATIONS: tuple[Operation, ...] = (
         _log_space.log_sigmoid,
         lambda x, *, xp: _formulas.sigmoid(-x, xp=xp),
         "log_sigmoid",
-        (Call("log_sigmoid", log_space.log_sigmoid, _log_space.log_sigmoid, None),),
+        # torch's own F.logsigmoid on torch:cuda (docs/benchmarks.md).
+        (Call("log_sigmoid", log_space.log_sigmoid, _log_space.log_sigmoid, Budget()),),
         peers=(
             "textbook",
             "scipy.special.log_expit",

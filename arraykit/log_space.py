@@ -8,7 +8,7 @@ import array_api_compat
 
 from . import _formulas, _log_space
 from ._array_api import Array, ArrayLike, Namespace, finish, floating_args, normalize_axis
-from ._dispatch import computes_half, dispatch
+from ._dispatch import computes_half, dispatch, route
 
 __all__ = ["log_sigmoid", "log_softmax", "logsumexp", "softplus"]
 
@@ -54,7 +54,10 @@ def softplus(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     >>> ak.softplus(np.array([-30.0, 0.0, 30.0]))
     array([9.35762297e-14, 6.93147181e-01, 3.00000000e+01])
     """
-    xp, (x,), dtype = floating_args(("x",), (x,), xp)
+    result = route(x, xp, "softplus")
+    if result is not None:
+        return result  # the common case, without the entry checks
+    xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)
     return finish(xp, dispatch(xp, "softplus", _log_space.softplus, x), dtype)
 
 
@@ -97,7 +100,10 @@ def log_sigmoid(x: ArrayLike, /, *, xp: Namespace | None = None) -> Array:
     >>> ak.log_sigmoid(np.array([-1000.0, 0.0, 40.0]))
     array([-1.00000000e+03, -6.93147181e-01, -4.24835426e-18])
     """
-    xp, (x,), dtype = floating_args(("x",), (x,), xp)
+    result = route(x, xp, "log_sigmoid")
+    if result is not None:
+        return result  # the common case, without the entry checks
+    xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)
     return finish(xp, dispatch(xp, "log_sigmoid", _log_space.log_sigmoid, x), dtype)
 
 

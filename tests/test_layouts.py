@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import array_api_compat
 import numpy as np
 import pytest
 
@@ -39,7 +40,17 @@ FUNCTIONS: dict[str, Callable[[Any], Any]] = {
     "l1_loss none": lambda a: ak.l1_loss(a, a[::-1, ::-1].copy(), reduction="none"),
     "l2_loss sum": lambda a: ak.l2_loss(a, a[::-1, ::-1].copy(), reduction="sum"),
     "l1_loss mean": lambda a: ak.l1_loss(a, a[::-1, ::-1].copy()),
+    "binary_cross_entropy_with_logits none": lambda a: _logistic(a, "none"),
+    "binary_cross_entropy_with_logits mean": lambda a: _logistic(a, "mean"),
 }
+
+
+def _logistic(z: Any, reduction: str) -> Any:
+    """The logistic loss of ``z`` with labels read off its signs (any layout of ``z``
+    gives labels of the same values)."""
+    xp = array_api_compat.array_namespace(z)
+    labels = xp.astype(z > 0, z.dtype)
+    return ak.binary_cross_entropy_with_logits(z, labels, reduction=reduction)
 
 
 def _inputs(dtype: str) -> Iterator[np.ndarray]:

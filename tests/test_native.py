@@ -342,6 +342,10 @@ def _every_kernel_on(kernels: Any, dtype: str) -> list[np.ndarray]:
                 out = np.empty(x.shape, dtype)
                 assert kernels.loss_elements(x, x[::-1], out, power, threads)
                 results += [out, np.float64(kernels.loss_sum(x, x[::-1], power, threads))]
+            labels = (x[::-1] > 0).astype(dtype)  # the logistic loss's
+            out = np.empty(x.shape, dtype)
+            assert kernels.loss_elements(x, labels, out, 3, threads)
+            results += [out, np.float64(kernels.loss_sum(x, labels, 3, threads))]
     for length in (2, 5, 7):  # shorter than a vector of doubles
         x = np.ascontiguousarray(values[:, : 4 * length].reshape(64, length, 4))
         out = np.empty(x.shape, dtype)

@@ -702,9 +702,17 @@ run(RangeFn fn, void *job, Py_ssize_t items, Py_ssize_t elements, int threads, c
     Py_END_ALLOW_THREADS
 }
 
+/* The losses' terms, by "power": 1 |a − b|, 2 (a − b)², and LOGISTIC the
+ * logistic loss of logits a and labels b (binary_cross_entropy_with_logits). */
+#define LOGISTIC 3
+INLINE vdouble logistic_lanes(vdouble z, vdouble y);
+
 INLINE double
 error_power(double a, double b, int power)
 {
+    if (power == LOGISTIC) { /* the lanes' arithmetic: the same bits in every position */
+        return logistic_lanes((vdouble){0} + a, (vdouble){0} + b)[0];
+    }
     double d = fabs(a - b);
     return power == 2 ? d * d : d;
 }
@@ -713,6 +721,9 @@ INLINE vdouble
 error_power_lanes(vdouble a, vdouble b, int power)
 {
     vdouble d = a - b;
+    if (power == LOGISTIC) {
+        return logistic_lanes(a, b);
+    }
     if (power == 2) {
         return d * d;
     }
@@ -904,6 +915,69 @@ INLINE vdouble
 log_sigmoid_lanes(vdouble v)
 {
     return -softplus_lanes(-v);
+}
+
+/* (1 − y)·max(z, 0) + y·max(−z, 0) + log1p(exp(−|z|)), as the formula
+ * (_log_space.binary_cross_entropy_with_logits): terms of one sign for y in
+ * [0, 1]. */
+INLINE vdouble
+logistic_lanes(vdouble z, vdouble y)
+{
+    vdouble zero = {0};
+    vdouble e = exp_nonpositive(-(vdouble)((vlong)z & ((vlong){0} + 0x7fffffffffffffffLL)));
+    return select_lanes(lanes_ge(z, zero), (1.0 - y) * z, -(y * z)) + log1p_unit_lanes(e);
+}
+
+/* The logistic loss in float lanes (float32: twice the lanes). */
+INLINE vfloat_wide
+logistic_wide(vfloat_wide z, vfloat_wide y)
+{
+    vfloat_wide zero = {0};
+    vfloat_wide e = exp_nonpositive_wide(-(vfloat_wide)((vint_wide)z & 0x7fffffff));
+    return select_wide(wide_ge(z, zero), (1.0f - y) * z, -(y * z)) + log1p_unit_wide(e);
+}
+
+INLINE vdouble widened(vfloat_wide e);
+
+/* The logistic terms of n float32 logits and labels into out, or (out NULL) their sum
+ * in double; the last few padded with zeros into a vector, so that every position
+ * takes the same arithmetic. */
+INLINE double
+logistic_floats(const float *z, const float *y, float *out, Py_ssize_t n)
+{
+    vdouble acc = {0};
+    vfloat_wide u, v, r;
+    Py_ssize_t k = 0;
+    for (; k + WIDE <= n; k += WIDE) {
+        memcpy(&u, z + k, sizeof u);
+        memcpy(&v, y + k, sizeof v);
+        r = logistic_wide(u, v);
+        if (out != NULL) {
+            memcpy(out + k, &r, sizeof r);
+        }
+        else {
+            acc += widened(r);
+        }
+    }
+    double total = lanes_total(acc);
+    if (k < n) {
+        float part_z[WIDE] = {0}, part_y[WIDE] = {0}, part[WIDE];
+        memcpy(part_z, z + k, (n - k) * sizeof(float));
+        memcpy(part_y, y + k, (n - k) * sizeof(float));
+        memcpy(&u, part_z, sizeof u);
+        memcpy(&v, part_y, sizeof v);
+        r = logistic_wide(u, v);
+        memcpy(part, &r, sizeof r);
+        for (Py_ssize_t j = 0; j < n - k; j++) {
+            if (out != NULL) {
+                out[k + j] = part[j];
+            }
+            else {
+                total += (double)part[j];
+            }
+        }
+    }
+    return total;
 }
 
 INLINE vfloat_wide
@@ -1805,13 +1879,19 @@ powers_sum(const Buffer *a, const Buffer *b, Py_ssize_t i, Py_ssize_t n, int pow
     if (a->kind == 'f') {
         const float *x = (const float *)a->view.buf + i;
         const float *y = b == NULL ? NULL : (const float *)b->view.buf + i;
+        if (power == LOGISTIC) {
+            return logistic_floats(x, y, NULL, n);
+        }
         return y == NULL ? lanes_sum_float(x, NULL, n, 2)
-               : power == 2 ? lanes_sum_float(x, y, n, 2) : lanes_sum_float(x, y, n, 1);
+               : power == 2        ? lanes_sum_float(x, y, n, 2)
+                                   : lanes_sum_float(x, y, n, 1);
     }
     const double *x = (const double *)a->view.buf + i;
     const double *y = b == NULL ? NULL : (const double *)b->view.buf + i;
     return y == NULL ? lanes_sum_double(x, NULL, n, 2)
-           : power == 2 ? lanes_sum_double(x, y, n, 2) : lanes_sum_double(x, y, n, 1);
+           : power == 2        ? lanes_sum_double(x, y, n, 2)
+           : power == LOGISTIC ? lanes_sum_double(x, y, n, LOGISTIC)
+                               : lanes_sum_double(x, y, n, 1);
 }
 
 /* The sum of v[0..n), pairwise. */
@@ -2236,6 +2316,10 @@ loss_elements_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
         Py_ssize_t n = stop - i < STRETCH ? stop - i : STRETCH, k = 0;
         Buffer a = piece(&job->b[0], i, n, left), b = piece(&job->b[1], i, n, right);
         Buffer out = piece(&job->b[2], i, n, NULL);
+        if (job->power == LOGISTIC && a.kind == 'f') {
+            logistic_floats(a.view.buf, b.view.buf, out.view.buf, n);
+            continue;
+        }
         for (; k + LANES <= n; k += LANES) {
             store_lanes(&out, k, error_power_lanes(load_lanes(&a, k), load_lanes(&b, k), job->power));
         }
@@ -2254,7 +2338,8 @@ loss_options(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t fixed, int *pow
                                                     : "expected (yhat, y, out, power[, threads])");
         return 0;
     }
-    *power = PyLong_AsLong(args[fixed]) == 2 ? 2 : 1;
+    long chosen = PyLong_AsLong(args[fixed]);
+    *power = chosen == 2 || chosen == LOGISTIC ? (int)chosen : 1;
     *threads = nargs == fixed + 2 ? (int)PyLong_AsLong(args[fixed + 1]) : 1;
     return !PyErr_Occurred();
 }
@@ -2487,9 +2572,11 @@ static PyMethodDef methods[] = {
      "normalize_columns(x, out, length, width, threads=1) -> bool: normalize over the "
      "middle axis."},
     {"loss_sum", (PyCFunction)(void (*)(void))loss_sum, METH_FASTCALL,
-     "loss_sum(yhat, y, power, threads=1) -> float | None: sum of |yhat - y|**power."},
+     "loss_sum(yhat, y, power, threads=1) -> float | None: sum of |yhat - y|**power (power 3:"
+     " of the logistic loss of logits yhat and labels y)."},
     {"loss_elements", (PyCFunction)(void (*)(void))loss_elements, METH_FASTCALL,
-     "loss_elements(yhat, y, out, power, threads=1) -> bool: out = |yhat - y|**power."},
+     "loss_elements(yhat, y, out, power, threads=1) -> bool: out = |yhat - y|**power (power 3:"
+     " the logistic loss of logits yhat and labels y)."},
     {"line_adagrad", (PyCFunction)(void (*)(void))line_adagrad, METH_FASTCALL,
      "line_adagrad(moments, start, out, steps, every, lr, eps, initial, decay, penalty, check)"
      " -> bool: Adagrad on the line, in the arrays' precision."},

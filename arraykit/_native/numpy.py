@@ -306,6 +306,16 @@ def log_sigmoid(x: np.ndarray) -> np.ndarray | None:
     return _compiled.log_sigmoid(x, 1)
 
 
+def binary_cross_entropy_with_logits(
+    z: np.ndarray, y: np.ndarray, reduction: str, weights: np.ndarray | None
+) -> np.ndarray | None:
+    """The losses' kernel with the logistic term (labels in [0, 1]: terms of one sign,
+    whose plain sum is accurate); weights take the formula."""
+    if weights is not None:
+        return None
+    return _compiled.loss(z, y, reduction, _compiled.LOGISTIC)
+
+
 def log_softmax(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray | None:
     return _compiled.log_softmax(x, axes)
 

@@ -777,6 +777,17 @@ def l1_loss(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> 
 
 l2_loss = l1_loss  # power selects the loss, as in the generic formula
 
+
+def binary_cross_entropy_with_logits(
+    z: torch.Tensor, y: torch.Tensor, reduction: str, weights: torch.Tensor | None
+) -> torch.Tensor | None:
+    """On an eager CPU call that no derivative is taken of, the losses' compiled kernel
+    with the logistic term (as NumPy's); elsewhere the formula."""
+    if weights is not None or not direct(z, y):
+        return None
+    return _LOSS_CPU(z, y, reduction, _compiled.LOGISTIC)
+
+
 # --- the line's Adagrad -------------------------------------------------------------------
 
 
@@ -1205,7 +1216,8 @@ def cross_entropy(
             return torch.from_numpy(np.asarray(out))
     if weights is None:
         return _cross_entropy(logits, target, axis, reduction)  # type: ignore[no-any-return]
-    if logits.dtype in _HALF:
-        return None  # the formula, in float64: a weighted sum in half precision overflows
-    terms = _cross_entropy(logits, target, axis, "none") * weights
-    return _log_space.reduce(terms, reduction, logits.dtype, xp=xp)  # type: ignore[no-any-return]
+    # Half precision weighted in float32: a weighted sum in half precision overflows.
+    wide = torch.float32 if logits.dtype in _HALF else logits.dtype
+    terms = _cross_entropy(logits.to(wide), target, axis, "none") * weights.to(wide)
+    value = _log_space.reduce(terms, reduction, wide, xp=xp)
+    return value.to(logits.dtype)  # type: ignore[no-any-return]
