@@ -540,7 +540,9 @@ def host_view(x: Array) -> np.ndarray | None:
         from ._native import _torch_private
 
         if type(x) is torch.Tensor and x.is_cpu and _torch_private.untransformed():
-            return x.detach().numpy(force=True)
+            held = x.detach()
+            # NumPy has no bfloat16: its values, exactly, in float32.
+            return (held.float() if held.dtype == torch.bfloat16 else held).numpy(force=True)
         return None
     if module.startswith(("jax", "jaxlib")):
         import jax

@@ -214,6 +214,18 @@ def binary_cross_entropy_with_logits(
     return reduce(_weighted(terms, weights), reduction, dtype, xp=xp)
 
 
+def logistic_backward(g: Array, z: Array, y: Array, reduction: str, /, *, xp: Namespace) -> Array:
+    """The gradient of :func:`binary_cross_entropy_with_logits` (unweighted) in the logits,
+    ``g·(σ(z) − y)``, as autodiff of that formula gives it: ``(1 − y) − σ(−z)`` for
+    ``z ≥ 0`` and ``σ(z) − y`` below; ``g`` one value an element, or one for all (over
+    the count, for a mean)."""
+    nonnegative, t = minus_abs(z, xp)
+    e = xp.exp(t)
+    s = e / (1.0 + e)  # σ(−|z|)
+    slope = xp.where(nonnegative, (1.0 - y) - s, s - y)
+    return slope * (g / element_count(z) if reduction == "mean" else g)
+
+
 def binary_cross_entropy(
     p: Array, y: Array, reduction: str, weights: Array | None, /, *, xp: Namespace
 ) -> Array:

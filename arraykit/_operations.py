@@ -417,6 +417,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "reduction",
         ("torch.nn.functional.binary_cross_entropy_with_logits",),
         "binary_cross_entropy_with_logits",
+        gpu_kernel=True,
     ),
     _classification_loss(
         "cross_entropy",

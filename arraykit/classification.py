@@ -173,7 +173,7 @@ def binary_cross_entropy_with_logits(
     >>> ak.binary_cross_entropy_with_logits(np.array([40.0, -2.0]), np.array([1.0, 0.0]), "none")
     array([4.24835426e-18, 1.26928011e-01])
     """
-    xp, arrays, dtype = _floating(("z", "y", "weights"), (z, y, weights), xp)
+    xp, arrays, dtype = _floating(("z", "y", "weights"), (z, y, weights), xp, computes_half)
     z, y, weights = arrays
     _same_shape("z", z, "y", y)
     _within_unit_interval("y", y, xp)

@@ -271,6 +271,41 @@ def test_softmax_backward(dtype: str, max_block: int) -> None:
     _assert_gradient(got, _rows_exact(row, ys, gs), scale, dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_logistic(dtype: str) -> None:
+    """binary_cross_entropy_with_logits' kernel, each reduction (sums over several
+    programs, finished in chunks of 2), against mpmath, over the logits' range, with
+    hard and soft labels; the gradient in the logits against the exact σ(z) − y."""
+    rng = np.random.default_rng(27)
+    scales = np.resize([0.1, 1.0, 10.0, 40.0, 100.0, 700.0], 3000)
+    big = float(np.finfo(dtype).max) if dtype in ("float32", "float64") else 6e4
+    values = np.clip(rng.normal(size=3000) * scales, -big, big)
+    labels = (rng.random(3000) > 0.5) * 1.0
+    labels[::7] = rng.random(labels[::7].size)
+    with _quiet():
+        z, zs = _put(values, dtype)
+        y, ys = _put(labels, dtype)
+        for reduction in ("none", "sum", "mean"):
+            got = kernels.logistic(z, y, reduction, 2)
+            assert_close(
+                got, reference.binary_cross_entropy_with_logits(zs, ys, reduction), XB, dtype
+            )
+        g, gs = _put(rng.normal(size=3000), dtype)
+        got = kernels.logistic_backward(g, z, y, "none")
+
+    def slope(a: float, b: float, w: float) -> float:
+        # σ(z) − y without its cancellation: (1 − y) − σ(−z) for z >= 0.
+        z_, y_ = mp.mpf(a), mp.mpf(b)
+        if z_ >= 0:
+            return float(((1 - y_) - 1 / (1 + mp.exp(z_))) * mp.mpf(w))
+        return float((1 / (1 + mp.exp(-z_)) - y_) * mp.mpf(w))
+
+    with mp.workdps(40):
+        exact = np.array([slope(a, b, w) for a, b, w in zip(zs, ys, gs, strict=True)])
+    hard = ys == np.round(ys)  # soft labels' σ(z) − y may cancel: within 4 ulp of its terms
+    _assert_gradient(got, exact, np.where(hard, np.abs(exact), np.abs(gs)), dtype)
+
+
 @pytest.mark.parametrize("max_block", [kernels.MAX_ROW_BLOCK, 16])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_cross_entropy(dtype: str, max_block: int) -> None:
@@ -468,6 +503,10 @@ def _calls(dtype: str) -> dict[str, Callable[[], Any]]:
         "logsumexp in tiles": lambda: kernels.logsumexp(x, (1,), False, max_block=4),
         "log_softmax_backward": lambda: kernels.log_softmax_backward(g, x, (1,)),
         "log_softmax_backward in tiles": lambda: kernels.log_softmax_backward(g, x, (1,), 4),
+        "logistic none": lambda: kernels.logistic(x, g, "none"),
+        "logistic mean": lambda: kernels.logistic(x, g, "mean", finish_block=2),
+        "logistic_backward none": lambda: kernels.logistic_backward(g, x, g, "none"),
+        "logistic_backward sum": lambda: kernels.logistic_backward(scalar, x, g, "sum"),
         "cross_entropy none": lambda: kernels.cross_entropy(x, labels, 1, "none"),
         "cross_entropy mean in tiles": lambda: kernels.cross_entropy(x, labels, 1, "mean", 4, 2),
         "cross_entropy_backward none": lambda: kernels.cross_entropy_backward(
@@ -526,6 +565,9 @@ def test_every_cuda_kernel_is_registered_and_matches_the_cpu_operator() -> None:
         "logsumexp": (x, [1], False),
         "logsumexp_differentiable": (x, [0], True),
         "logsumexp_backward": (g[:, 0], x, [1], False),
+        "logistic": (x, torch.rand_like(x), "mean"),
+        "logistic_differentiable": (x, torch.rand_like(x), "none"),
+        "logistic_backward": (g, x, torch.rand_like(x), "none"),
         "cross_entropy": (x, labels, 1, "mean"),
         "cross_entropy_differentiable": (x, labels, 1, "none"),
         "cross_entropy_backward": (g[:, 0], x, labels, 1, "none"),

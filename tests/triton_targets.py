@@ -66,6 +66,9 @@ def launches() -> list[Any]:
                     kernels.cross_entropy_backward(upstream, x, labels, 1, reduction, max_block)
                 kernels.normalize_rows(x, max_block)
                 kernels.normalize_rows_backward(g, x, max_block)
+            for reduction in ("mean", "none"):
+                kernels.logistic(x, g, reduction)
+                kernels.logistic_backward(scalar if reduction == "mean" else g, x, g, reduction)
             for power in (1, 2):
                 for reduction in ("sum", "mean", "none"):
                     kernels.loss(x, g, reduction, power)

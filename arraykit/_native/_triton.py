@@ -457,6 +457,50 @@ def _softmax_backward_kernel(
             tl.store(out_ptr + start + cols, _rounded(gx, out_ptr), mask=inside)
 
 
+# --- elementwise: the logistic loss -----------------------------------------------------------
+
+
+@triton.jit
+def _logistic_kernel(z_ptr, y_ptr, out_ptr, n, REDUCE: tl.constexpr, BLOCK: tl.constexpr):
+    """The logistic loss of logits ``z`` and labels ``y``, in float64, as the formula:
+    ``(1 − y)·max(z, 0) + y·max(−z, 0) + log1p(exp(−|z|))``; or (``REDUCE``) each
+    program's sum, into ``out_ptr[pid]`` (float64, for :func:`_loss_finish_kernel`)."""
+    pid = tl.program_id(0)
+    offsets = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    inside = offsets < n
+    z = _wide(tl.load(z_ptr + offsets, mask=inside, other=0.0))
+    y = _wide(tl.load(y_ptr + offsets, mask=inside, other=0.0))
+    e = _exp_scaled(-tl.abs(z), 0, True)
+    terms = tl.where(z >= 0, (1.0 - y) * z, -(y * z)) + _log1p_wide(e)
+    terms = tl.where(z != z, z, terms)  # (_exp_scaled takes NaN as its floor)
+    if REDUCE:
+        tl.store(out_ptr + pid, tl.sum(tl.where(inside, terms, 0.0), axis=0))
+    else:
+        tl.store(out_ptr + offsets, _rounded(terms, out_ptr), mask=inside)
+
+
+@triton.jit
+def _logistic_backward_kernel(
+    z_ptr, y_ptr, g_ptr, out_ptr, n, divisor, G_SCALAR: tl.constexpr, BLOCK: tl.constexpr
+):
+    """The logistic loss's gradient in the logits, ``g·(σ(z) − y)``, as ``(1 − y) − σ(−z)``
+    for ``z >= 0`` and ``σ(z) − y`` below (``−σ(−z)`` or ``σ(z)`` for hard labels, never
+    ``σ(z) − 1``); ``g`` one value an element, or (``G_SCALAR``) one over ``divisor``."""
+    offsets = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    inside = offsets < n
+    z = _wide(tl.load(z_ptr + offsets, mask=inside, other=0.0))
+    y = _wide(tl.load(y_ptr + offsets, mask=inside, other=0.0))
+    if G_SCALAR:
+        g = _wide(tl.load(g_ptr)) / tl.cast(divisor, tl.float64)
+    else:
+        g = _wide(tl.load(g_ptr + offsets, mask=inside, other=0.0))
+    e = _exp_scaled(-tl.abs(z), 0, True)
+    s = e / (1.0 + e)  # σ(−|z|)
+    slope = tl.where(z >= 0, (1.0 - y) - s, s - y)
+    slope = tl.where(z != z, z, slope)
+    tl.store(out_ptr + offsets, _rounded(slope * g, out_ptr), mask=inside)
+
+
 # --- rows: the cross-entropy of class indices ------------------------------------------------
 
 
@@ -1119,6 +1163,78 @@ def softmax_backward(
     return back(out)  # type: ignore[no-any-return]
 
 
+def logistic(
+    z: torch.Tensor, y: torch.Tensor, reduction: str, finish_block: int = _FINISH_BLOCK
+) -> torch.Tensor:
+    """The logistic loss of logits ``z`` and labels ``y`` (binary_cross_entropy_with_logits):
+    one launch for the terms, two for their sum or mean (the blocks' sums, then those)."""
+    a, b = z.contiguous(), y.contiguous()
+    n = a.numel()
+    grid = (triton.cdiv(n, _ELEMENTWISE_BLOCK),)
+    if reduction == "none":
+        out = torch.empty_like(a)
+        if n:
+            launch(
+                _logistic_kernel,
+                grid,
+                _bytes(a, b, out),
+                a,
+                b,
+                out,
+                n,
+                REDUCE=False,
+                BLOCK=_ELEMENTWISE_BLOCK,
+                num_warps=_warps(2 * _ELEMENTWISE_BLOCK),
+            )
+        return out
+    if n == 0:
+        empty = 0.0 if reduction == "sum" else math.nan
+        return torch.full((), empty, dtype=a.dtype, device=a.device)
+    sums = torch.empty(grid[0], dtype=torch.float64, device=a.device)
+    launch(
+        _logistic_kernel,
+        grid,
+        _bytes(a, b, sums),
+        a,
+        b,
+        sums,
+        n,
+        REDUCE=True,
+        BLOCK=_ELEMENTWISE_BLOCK,
+        num_warps=_warps(2 * _ELEMENTWISE_BLOCK),
+    )
+    return _finish(sums, n if reduction == "mean" else 1, a, finish_block)
+
+
+def _finish(sums: torch.Tensor, divisor: int, like: torch.Tensor, block: int) -> torch.Tensor:
+    """The float64 ``sums`` (each of scale 1) added, over ``divisor``, in ``like``'s dtype."""
+    out = torch.empty((), dtype=like.dtype, device=like.device)
+    launch(
+        _loss_finish_kernel,
+        (1,),
+        _bytes(sums, out),
+        sums,
+        sums,  # no scales are read
+        out,
+        sums.numel(),
+        divisor,
+        POWER=1,
+        SCALED=False,
+        BLOCK=block,
+        num_warps=_warps(block),
+    )
+    return out
+
+
+def logistic_backward(
+    g: torch.Tensor, z: torch.Tensor, y: torch.Tensor, reduction: str
+) -> torch.Tensor:
+    """The gradient in the logits, for the upstream ``g`` (one value an element, or one)."""
+    return _pair_gradient(
+        _logistic_backward_kernel, g, z, y, reduction, num_warps=_warps(2 * _ELEMENTWISE_BLOCK)
+    )
+
+
 def cross_entropy(
     logits: torch.Tensor,
     target: torch.Tensor,
@@ -1162,22 +1278,7 @@ def cross_entropy(
         )
     if not reduce:
         return out.reshape(target.shape)
-    out = torch.empty((), dtype=logits.dtype, device=logits.device)
-    launch(
-        _loss_finish_kernel,
-        (1,),
-        _bytes(target_out, out),
-        target_out,
-        target_out,  # no scales are read
-        out,
-        grid[0],
-        n_rows if reduction == "mean" else 1,
-        POWER=1,
-        SCALED=False,
-        BLOCK=finish_block,
-        num_warps=_warps(finish_block),
-    )
-    return out
+    return _finish(target_out, n_rows if reduction == "mean" else 1, logits, finish_block)
 
 
 def cross_entropy_backward(
@@ -1343,6 +1444,29 @@ def loss_backward(
     g: torch.Tensor, yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int
 ) -> torch.Tensor:
     """The gradient in ``yhat`` (that in ``y`` is its negative), for the upstream ``g``."""
+    return _pair_gradient(
+        _loss_elementwise_kernel,
+        g,
+        yhat,
+        y,
+        reduction,
+        POWER=power,
+        GRADIENT=True,
+        SCALED=yhat.dtype == torch.float64,
+        num_warps=_warps(_ELEMENTWISE_BLOCK),
+    )
+
+
+def _pair_gradient(
+    kernel: Any,
+    g: torch.Tensor,
+    yhat: torch.Tensor,
+    y: torch.Tensor,
+    reduction: str,
+    **constants: Any,
+) -> torch.Tensor:
+    """An elementwise loss's gradient in ``yhat`` by ``kernel(yhat, y, g, out, n, divisor)``:
+    ``g`` one value an element, or (a reduced loss) one, over the count for a mean."""
     a, b = yhat.contiguous(), y.contiguous()
     n = a.numel()
     out = torch.empty_like(a)
@@ -1351,7 +1475,7 @@ def loss_backward(
     scalar = reduction != "none"
     gt = g.contiguous()
     launch(
-        _loss_elementwise_kernel,
+        kernel,
         (triton.cdiv(n, _ELEMENTWISE_BLOCK),),
         _bytes(a, b, out) + (gt.element_size() if scalar else _bytes(gt)),
         a,
@@ -1360,11 +1484,8 @@ def loss_backward(
         out,
         n,
         n if reduction == "mean" else 1,
-        POWER=power,
-        GRADIENT=True,
         G_SCALAR=scalar,
-        SCALED=a.dtype == torch.float64,
         BLOCK=_ELEMENTWISE_BLOCK,
-        num_warps=_warps(_ELEMENTWISE_BLOCK),
+        **constants,
     )
     return out

@@ -688,26 +688,30 @@ def _loss_vmap(op: Callable[..., Any]) -> Callable[..., Any]:
     return rule
 
 
-def _loss_backward_vmap(
-    info: Any,
-    in_dims: tuple[Any, ...],
-    g: torch.Tensor,
-    yhat: torch.Tensor,
-    y: torch.Tensor,
-    *rest: Any,
-) -> Any:
-    g, yhat, y = _batched(info, in_dims, (g, yhat, y))
-    if rest[0] == "none":
-        return loss_backward(g, yhat, y, *rest), 0
-    parts = [loss_backward(*one, *rest) for one in zip(g, yhat, y, strict=True)]
-    return torch.stack(parts), 0
+def _loss_backward_vmap_of(op: Callable[..., Any]) -> Callable[..., Any]:
+    """The vmap rule of a loss's backward ``op(g, yhat, y, reduction, ...)``."""
+
+    def rule(
+        info: Any,
+        in_dims: tuple[Any, ...],
+        g: torch.Tensor,
+        yhat: torch.Tensor,
+        y: torch.Tensor,
+        *rest: Any,
+    ) -> Any:
+        g, yhat, y = _batched(info, in_dims, (g, yhat, y))
+        if rest[0] == "none":
+            return op(g, yhat, y, *rest), 0
+        return torch.stack([op(*one, *rest) for one in zip(g, yhat, y, strict=True)]), 0
+
+    return rule
 
 
 loss_backward: Any = _define(
     "loss_backward(Tensor g, Tensor yhat, Tensor y, str reduction, int power) -> Tensor",
     _formulas.loss_backward,
     lambda g, yhat, *rest: torch.empty_like(yhat),
-    _loss_backward_vmap,
+    _loss_backward_vmap_of(lambda *a: loss_backward(*a)),
     cuda="loss_backward",
 )
 
@@ -778,14 +782,66 @@ def l1_loss(yhat: torch.Tensor, y: torch.Tensor, reduction: str, power: int) -> 
 l2_loss = l1_loss  # power selects the loss, as in the generic formula
 
 
+# --- the logistic loss (binary_cross_entropy_with_logits) -------------------------------
+# An operator as the losses': the compiled kernel with the logistic term on CPU, Triton's
+# on CUDA, a registered backward (σ(z) − y without its cancellation); weights multiply
+# its terms in torch operations.
+
+
+def _logistic_cpu(z: torch.Tensor, y: torch.Tensor, reduction: str) -> torch.Tensor | None:
+    return _LOSS_CPU(z, y, reduction, _compiled.LOGISTIC)
+
+
+def _logistic_formula(z: torch.Tensor, y: torch.Tensor, reduction: str, xp: Any) -> Any:
+    return _log_space.binary_cross_entropy_with_logits(z, y, reduction, None, xp=xp)
+
+
+logistic_backward_op: Any = _define(
+    "logistic_backward(Tensor g, Tensor z, Tensor y, str reduction) -> Tensor",
+    _log_space.logistic_backward,
+    lambda g, z, *rest: torch.empty_like(z),
+    _loss_backward_vmap_of(lambda *a: logistic_backward_op(*a)),
+    cuda="logistic_backward",
+)
+
+
+def _logistic_backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+    z, y = ctx.saved_tensors
+    (reduction,) = ctx.rest
+    wanted_z, wanted_y = ctx.needs_input_grad[:2]
+    dz = logistic_backward_op(grad, z, y, reduction) if wanted_z else None
+    dy = -z * (grad / z.numel() if reduction == "mean" else grad) if wanted_y else None
+    return dz, dy, None
+
+
+_logistic: Any = _define_primitive(
+    "logistic(Tensor z, Tensor y, str reduction) -> Tensor",
+    _logistic_formula,
+    lambda z, y, reduction: torch.empty_like(z) if reduction == "none" else z.new_empty(()),
+    _loss_vmap,
+    _save_loss,
+    _logistic_backward,
+    cpu=_logistic_cpu,
+    cuda="logistic",
+)
+
+
 def binary_cross_entropy_with_logits(
     z: torch.Tensor, y: torch.Tensor, reduction: str, weights: torch.Tensor | None
-) -> torch.Tensor | None:
-    """On an eager CPU call that no derivative is taken of, the losses' compiled kernel
-    with the logistic term (as NumPy's); elsewhere the formula."""
-    if weights is not None or not direct(z, y):
-        return None
-    return _LOSS_CPU(z, y, reduction, _compiled.LOGISTIC)
+) -> torch.Tensor:
+    if weights is None:
+        result = _logistic_cpu(z, y, reduction) if direct(z, y) else None
+        return _logistic(z, y, reduction) if result is None else result  # type: ignore[no-any-return]
+    wide = _weighing_dtype(z)
+    terms = _logistic(z.to(wide), y.to(wide), "none") * weights.to(wide)
+    value = _log_space.reduce(terms, reduction, wide, xp=xp)
+    return value.to(z.dtype)  # type: ignore[no-any-return]
+
+
+def _weighing_dtype(x: torch.Tensor) -> torch.dtype:
+    """Where weighted losses are summed: float32 for half precision (whose weighted sums
+    overflow), else ``x``'s dtype."""
+    return torch.float32 if x.dtype in _HALF else x.dtype
 
 
 # --- the line's Adagrad -------------------------------------------------------------------
@@ -1216,8 +1272,7 @@ def cross_entropy(
             return torch.from_numpy(np.asarray(out))
     if weights is None:
         return _cross_entropy(logits, target, axis, reduction)  # type: ignore[no-any-return]
-    # Half precision weighted in float32: a weighted sum in half precision overflows.
-    wide = torch.float32 if logits.dtype in _HALF else logits.dtype
+    wide = _weighing_dtype(logits)
     terms = _cross_entropy(logits.to(wide), target, axis, "none") * weights.to(wide)
     value = _log_space.reduce(terms, reduction, wide, xp=xp)
     return value.to(logits.dtype)  # type: ignore[no-any-return]
