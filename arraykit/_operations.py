@@ -323,7 +323,7 @@ OPERATIONS: tuple[Operation, ...] = (
         _log_space.softplus,
         _formulas.sigmoid,
         "softplus",
-        (Call("softplus", log_space.softplus, _log_space.softplus, None),),
+        (Call("softplus", log_space.softplus, _log_space.softplus),),
         peers=("textbook", "np.logaddexp", "torch.nn.functional.softplus", "jax.nn.softplus"),
         special=(((-inf, inf, nan, 0.0), (0.0, inf, nan, _LN2)),),
     ),

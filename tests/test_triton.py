@@ -272,6 +272,21 @@ def test_softmax_backward(dtype: str, max_block: int) -> None:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_softplus(dtype: str) -> None:
+    """softplus (the logistic kernel without labels) over the whole finite range and its
+    limits, against mpmath; its gradient g·σ(x) against mpmath's σ."""
+    x, values = _put(reference.finite_values(dtype, 400, seed=28), dtype)
+    limits, _ = _put([-math.inf, math.inf, math.nan, 0.0], dtype)
+    g, gs = _put(np.random.default_rng(29).normal(size=values.size), dtype)
+    with _quiet():
+        assert_close(kernels.softplus(x), reference.softplus(values), XB, dtype)
+        assert_close(kernels.softplus(limits), [0.0, math.inf, math.nan, math.log(2)], XB, dtype)
+        got = kernels.softplus_backward(g, x)
+    exact = reference.sigmoid(values) * gs  # exact products of rounded σ: within 1 ulp
+    _assert_gradient(got, exact, np.abs(exact), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_logistic(dtype: str) -> None:
     """binary_cross_entropy_with_logits' kernel, each reduction (sums over several
     programs, finished in chunks of 2), against mpmath, over the logits' range, with
@@ -503,6 +518,8 @@ def _calls(dtype: str) -> dict[str, Callable[[], Any]]:
         "logsumexp in tiles": lambda: kernels.logsumexp(x, (1,), False, max_block=4),
         "log_softmax_backward": lambda: kernels.log_softmax_backward(g, x, (1,)),
         "log_softmax_backward in tiles": lambda: kernels.log_softmax_backward(g, x, (1,), 4),
+        "softplus": lambda: kernels.softplus(x),
+        "softplus_backward": lambda: kernels.softplus_backward(g, x),
         "logistic none": lambda: kernels.logistic(x, g, "none"),
         "logistic mean": lambda: kernels.logistic(x, g, "mean", finish_block=2),
         "logistic_backward none": lambda: kernels.logistic_backward(g, x, g, "none"),
@@ -565,6 +582,9 @@ def test_every_cuda_kernel_is_registered_and_matches_the_cpu_operator() -> None:
         "logsumexp": (x, [1], False),
         "logsumexp_differentiable": (x, [0], True),
         "logsumexp_backward": (g[:, 0], x, [1], False),
+        "softplus": (x,),
+        "softplus_differentiable": (x,),
+        "softplus_backward": (g, x),
         "logistic": (x, torch.rand_like(x), "mean"),
         "logistic_differentiable": (x, torch.rand_like(x), "none"),
         "logistic_backward": (g, x, torch.rand_like(x), "none"),

@@ -66,6 +66,8 @@ def launches() -> list[Any]:
                     kernels.cross_entropy_backward(upstream, x, labels, 1, reduction, max_block)
                 kernels.normalize_rows(x, max_block)
                 kernels.normalize_rows_backward(g, x, max_block)
+            kernels.softplus(x)
+            kernels.softplus_backward(g, x)
             for reduction in ("mean", "none"):
                 kernels.logistic(x, g, reduction)
                 kernels.logistic_backward(scalar if reduction == "mean" else g, x, g, reduction)

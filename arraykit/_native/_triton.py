@@ -461,15 +461,20 @@ def _softmax_backward_kernel(
 
 
 @triton.jit
-def _logistic_kernel(z_ptr, y_ptr, out_ptr, n, REDUCE: tl.constexpr, BLOCK: tl.constexpr):
+def _logistic_kernel(
+    z_ptr, y_ptr, out_ptr, n, LABELS: tl.constexpr, REDUCE: tl.constexpr, BLOCK: tl.constexpr
+):
     """The logistic loss of logits ``z`` and labels ``y``, in float64, as the formula:
     ``(1 − y)·max(z, 0) + y·max(−z, 0) + log1p(exp(−|z|))``; or (``REDUCE``) each
-    program's sum, into ``out_ptr[pid]`` (float64, for :func:`_loss_finish_kernel`)."""
+    program's sum, into ``out_ptr[pid]`` (float64, for :func:`_loss_finish_kernel`).
+    Without ``LABELS`` every label is 0 (none is read): softplus."""
     pid = tl.program_id(0)
     offsets = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     inside = offsets < n
     z = _wide(tl.load(z_ptr + offsets, mask=inside, other=0.0))
-    y = _wide(tl.load(y_ptr + offsets, mask=inside, other=0.0))
+    y = tl.zeros(z.shape, tl.float64)
+    if LABELS:
+        y = _wide(tl.load(y_ptr + offsets, mask=inside, other=0.0))
     e = _exp_scaled(-tl.abs(z), 0, True)
     terms = tl.where(z >= 0, (1.0 - y) * z, -(y * z)) + _log1p_wide(e)
     terms = tl.where(z != z, z, terms)  # (_exp_scaled takes NaN as its floor)
@@ -481,15 +486,26 @@ def _logistic_kernel(z_ptr, y_ptr, out_ptr, n, REDUCE: tl.constexpr, BLOCK: tl.c
 
 @triton.jit
 def _logistic_backward_kernel(
-    z_ptr, y_ptr, g_ptr, out_ptr, n, divisor, G_SCALAR: tl.constexpr, BLOCK: tl.constexpr
+    z_ptr,
+    y_ptr,
+    g_ptr,
+    out_ptr,
+    n,
+    divisor,
+    LABELS: tl.constexpr,
+    G_SCALAR: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     """The logistic loss's gradient in the logits, ``g·(σ(z) − y)``, as ``(1 − y) − σ(−z)``
     for ``z >= 0`` and ``σ(z) − y`` below (``−σ(−z)`` or ``σ(z)`` for hard labels, never
-    ``σ(z) − 1``); ``g`` one value an element, or (``G_SCALAR``) one over ``divisor``."""
+    ``σ(z) − 1``); ``g`` one value an element, or (``G_SCALAR``) one over ``divisor``.
+    Without ``LABELS`` every label is 0: softplus' gradient, ``g·σ(z)``."""
     offsets = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     inside = offsets < n
     z = _wide(tl.load(z_ptr + offsets, mask=inside, other=0.0))
-    y = _wide(tl.load(y_ptr + offsets, mask=inside, other=0.0))
+    y = tl.zeros(z.shape, tl.float64)
+    if LABELS:
+        y = _wide(tl.load(y_ptr + offsets, mask=inside, other=0.0))
     if G_SCALAR:
         g = _wide(tl.load(g_ptr)) / tl.cast(divisor, tl.float64)
     else:
@@ -1182,6 +1198,7 @@ def logistic(
                 b,
                 out,
                 n,
+                LABELS=True,
                 REDUCE=False,
                 BLOCK=_ELEMENTWISE_BLOCK,
                 num_warps=_warps(2 * _ELEMENTWISE_BLOCK),
@@ -1199,6 +1216,7 @@ def logistic(
         b,
         sums,
         n,
+        LABELS=True,
         REDUCE=True,
         BLOCK=_ELEMENTWISE_BLOCK,
         num_warps=_warps(2 * _ELEMENTWISE_BLOCK),
@@ -1231,7 +1249,47 @@ def logistic_backward(
 ) -> torch.Tensor:
     """The gradient in the logits, for the upstream ``g`` (one value an element, or one)."""
     return _pair_gradient(
-        _logistic_backward_kernel, g, z, y, reduction, num_warps=_warps(2 * _ELEMENTWISE_BLOCK)
+        _logistic_backward_kernel,
+        g,
+        z,
+        y,
+        reduction,
+        LABELS=True,
+        num_warps=_warps(2 * _ELEMENTWISE_BLOCK),
+    )
+
+
+def softplus(x: torch.Tensor) -> torch.Tensor:
+    """``log(1 + exp(x))``: the logistic loss of ``x`` with labels 0, in one launch."""
+    a = x.contiguous()
+    out = torch.empty_like(a)
+    if a.numel():
+        launch(
+            _logistic_kernel,
+            (triton.cdiv(a.numel(), _ELEMENTWISE_BLOCK),),
+            _bytes(a, out),
+            a,
+            a,  # no labels are read
+            out,
+            a.numel(),
+            LABELS=False,
+            REDUCE=False,
+            BLOCK=_ELEMENTWISE_BLOCK,
+            num_warps=_warps(2 * _ELEMENTWISE_BLOCK),
+        )
+    return out
+
+
+def softplus_backward(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``g·σ(x)``, softplus' gradient."""
+    return _pair_gradient(
+        _logistic_backward_kernel,
+        g,
+        x,
+        None,
+        "none",
+        LABELS=False,
+        num_warps=_warps(2 * _ELEMENTWISE_BLOCK),
     )
 
 
@@ -1461,13 +1519,15 @@ def _pair_gradient(
     kernel: Any,
     g: torch.Tensor,
     yhat: torch.Tensor,
-    y: torch.Tensor,
+    y: torch.Tensor | None,
     reduction: str,
     **constants: Any,
 ) -> torch.Tensor:
     """An elementwise loss's gradient in ``yhat`` by ``kernel(yhat, y, g, out, n, divisor)``:
-    ``g`` one value an element, or (a reduced loss) one, over the count for a mean."""
-    a, b = yhat.contiguous(), y.contiguous()
+    ``g`` one value an element, or (a reduced loss) one, over the count for a mean. ``y``
+    None: the kernel reads none (``yhat`` stands in its place)."""
+    a = yhat.contiguous()
+    b = a if y is None else y.contiguous()
     n = a.numel()
     out = torch.empty_like(a)
     if n == 0:
@@ -1477,7 +1537,9 @@ def _pair_gradient(
     launch(
         kernel,
         (triton.cdiv(n, _ELEMENTWISE_BLOCK),),
-        _bytes(a, b, out) + (gt.element_size() if scalar else _bytes(gt)),
+        _bytes(a, out)
+        + (0 if y is None else _bytes(b))
+        + (gt.element_size() if scalar else _bytes(gt)),
         a,
         b,
         gt,

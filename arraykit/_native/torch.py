@@ -981,7 +981,43 @@ def leafwise(
     return Foreach(writable)
 
 
-# --- the log-sigmoid and softplus: torch's own --------------------------------------------
+# --- softplus: an operator; the log-sigmoid: torch's own --------------------------------
+
+softplus_backward_op: Any = _define(
+    "softplus_backward(Tensor g, Tensor x) -> Tensor",
+    lambda g, x, xp: g * _formulas.sigmoid(x, xp=xp),
+    _same_shape,
+    _elementwise_vmap(lambda *a: softplus_backward_op(*a), 2),
+    # σ by torch's own kernel, within the contract (the sigmoid's fast path).
+    cpu=lambda g, x: g * _own_sigmoid(x),
+    cuda="softplus_backward",
+)
+
+
+def _softplus_backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+    (x,) = ctx.saved_tensors
+    return softplus_backward_op(grad, x)  # type: ignore[no-any-return]
+
+
+_SOFTPLUS_CPU = _on_memory("softplus", _through_numpy(_compiled.softplus))
+
+_softplus: Any = _define_primitive(
+    "softplus(Tensor x) -> Tensor",
+    _log_space.softplus,
+    _same_shape,
+    lambda op: _elementwise_vmap(op, 1),
+    _save_input,
+    _softplus_backward,
+    cpu=_SOFTPLUS_CPU,
+    cuda="softplus",
+)
+
+
+def softplus(x: torch.Tensor) -> torch.Tensor:
+    """The compiled kernel on CPU, one Triton launch on CUDA, a registered backward
+    ``g·σ(x)`` (``F.softplus`` returns ``x`` itself past its threshold of 20)."""
+    result = _SOFTPLUS_CPU(x) if direct(x) else None
+    return _softplus(x) if result is None else result  # type: ignore[no-any-return]
 
 
 def log_sigmoid(x: torch.Tensor) -> torch.Tensor | None:
@@ -992,13 +1028,6 @@ def log_sigmoid(x: torch.Tensor) -> torch.Tensor | None:
     if _inside_torch_func():
         return None
     return torch.nn.functional.logsigmoid(x)
-
-
-def softplus(x: torch.Tensor) -> torch.Tensor | None:
-    """``−F.logsigmoid(−x)`` (``F.softplus`` returns ``x`` itself past its threshold)."""
-    if _inside_torch_func():
-        return None
-    return -torch.nn.functional.logsigmoid(-x)
 
 
 # --- logsumexp and the log-softmax: operators, as softmax's -------------------------------
