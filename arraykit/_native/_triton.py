@@ -1186,42 +1186,37 @@ def logistic(
     one launch for the terms, two for their sum or mean (the blocks' sums, then those)."""
     a, b = z.contiguous(), y.contiguous()
     n = a.numel()
-    grid = (triton.cdiv(n, _ELEMENTWISE_BLOCK),)
     if reduction == "none":
-        out = torch.empty_like(a)
-        if n:
-            launch(
-                _logistic_kernel,
-                grid,
-                _bytes(a, b, out),
-                a,
-                b,
-                out,
-                n,
-                LABELS=True,
-                REDUCE=False,
-                BLOCK=_ELEMENTWISE_BLOCK,
-                num_warps=_warps(2 * _ELEMENTWISE_BLOCK),
-            )
-        return out
+        return _logistic(a, b, torch.empty_like(a))
     if n == 0:
         empty = 0.0 if reduction == "sum" else math.nan
         return torch.full((), empty, dtype=a.dtype, device=a.device)
-    sums = torch.empty(grid[0], dtype=torch.float64, device=a.device)
-    launch(
-        _logistic_kernel,
-        grid,
-        _bytes(a, b, sums),
-        a,
-        b,
-        sums,
-        n,
-        LABELS=True,
-        REDUCE=True,
-        BLOCK=_ELEMENTWISE_BLOCK,
-        num_warps=_warps(2 * _ELEMENTWISE_BLOCK),
-    )
+    sums = torch.empty(triton.cdiv(n, _ELEMENTWISE_BLOCK), dtype=torch.float64, device=a.device)
+    _logistic(a, b, sums, reduce=True)
     return _finish(sums, n if reduction == "mean" else 1, a, finish_block)
+
+
+def _logistic(
+    a: torch.Tensor, b: torch.Tensor | None, out: torch.Tensor, reduce: bool = False
+) -> torch.Tensor:
+    """Launch the logistic kernel on the contiguous ``a`` and labels ``b`` (None: labels 0)
+    into ``out``: the terms, or (``reduce``) each block's float64 sum."""
+    n = a.numel()
+    if n:
+        launch(
+            _logistic_kernel,
+            (triton.cdiv(n, _ELEMENTWISE_BLOCK),),
+            _bytes(a, out) + (0 if b is None else _bytes(b)),
+            a,
+            a if b is None else b,
+            out,
+            n,
+            LABELS=b is not None,
+            REDUCE=reduce,
+            BLOCK=_ELEMENTWISE_BLOCK,
+            num_warps=_warps(2 * _ELEMENTWISE_BLOCK),
+        )
+    return out
 
 
 def _finish(sums: torch.Tensor, divisor: int, like: torch.Tensor, block: int) -> torch.Tensor:
@@ -1262,22 +1257,7 @@ def logistic_backward(
 def softplus(x: torch.Tensor) -> torch.Tensor:
     """``log(1 + exp(x))``: the logistic loss of ``x`` with labels 0, in one launch."""
     a = x.contiguous()
-    out = torch.empty_like(a)
-    if a.numel():
-        launch(
-            _logistic_kernel,
-            (triton.cdiv(a.numel(), _ELEMENTWISE_BLOCK),),
-            _bytes(a, out),
-            a,
-            a,  # no labels are read
-            out,
-            a.numel(),
-            LABELS=False,
-            REDUCE=False,
-            BLOCK=_ELEMENTWISE_BLOCK,
-            num_warps=_warps(2 * _ELEMENTWISE_BLOCK),
-        )
-    return out
+    return _logistic(a, None, torch.empty_like(a))
 
 
 def softplus_backward(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
