@@ -345,6 +345,34 @@ def _exp_rows_tile(x, e, g, m, total, ones, gsum, MODE: tl.constexpr):
 
 
 @triton.jit
+def _exp_rows_load(
+    x_ptr,
+    g_ptr,
+    start,
+    c,
+    row_inside,
+    n_cols,
+    m,
+    g_row,
+    MODE: tl.constexpr,
+    CUTOFF: tl.constexpr,
+    BOOST: tl.constexpr,
+    F64: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """The tile of columns from ``c`` of rows longer than a tile: its entries, their terms,
+    the gradient's tile (or each row's value), its columns and mask."""
+    cols = c + tl.arange(0, BLOCK)[None, :]
+    inside = row_inside & (cols < n_cols)
+    x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
+    e = _softmax_terms(x, m, inside, CUTOFF, BOOST, F64).to(tl.float64)
+    g = g_row
+    if MODE == 3:
+        g = _wide(tl.load(g_ptr + start + cols, mask=inside, other=0.0))
+    return x, e, g, cols, inside
+
+
+@triton.jit
 def _exp_rows_kernel(
     x_ptr,
     g_ptr,
@@ -391,13 +419,21 @@ def _exp_rows_kernel(
         ones = tl.zeros((ROWS, 1), tl.float64)
         gsum = tl.zeros((ROWS, 1), tl.float64)
         for c in range(0, n_cols, BLOCK):
-            cols = c + tl.arange(0, BLOCK)[None, :]
-            inside = row_inside & (cols < n_cols)
-            x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
-            e = _softmax_terms(x, m, inside, CUTOFF, BOOST, F64).to(tl.float64)
-            g = g_row
-            if MODE == 3:
-                g = _wide(tl.load(g_ptr + start + cols, mask=inside, other=0.0))
+            x, e, g, cols, inside = _exp_rows_load(
+                x_ptr,
+                g_ptr,
+                start,
+                c,
+                row_inside,
+                n_cols,
+                m,
+                g_row,
+                MODE,
+                CUTOFF,
+                BOOST,
+                F64,
+                BLOCK,
+            )
             part, part_ones, part_g = _row_sums(e, x, m, inside, g, MODE)
             total += part
             ones += part_ones
@@ -407,13 +443,21 @@ def _exp_rows_kernel(
             tl.store(out_ptr + rows, _rounded(value, out_ptr), mask=row_inside)
         else:
             for c in range(0, n_cols, BLOCK):
-                cols = c + tl.arange(0, BLOCK)[None, :]
-                inside = row_inside & (cols < n_cols)
-                x = _compute(tl.load(x_ptr + start + cols, mask=inside, other=float("-inf")), F64)
-                e = _softmax_terms(x, m, inside, CUTOFF, BOOST, F64).to(tl.float64)
-                g = g_row
-                if MODE == 3:
-                    g = _wide(tl.load(g_ptr + start + cols, mask=inside, other=0.0))
+                x, e, g, cols, inside = _exp_rows_load(
+                    x_ptr,
+                    g_ptr,
+                    start,
+                    c,
+                    row_inside,
+                    n_cols,
+                    m,
+                    g_row,
+                    MODE,
+                    CUTOFF,
+                    BOOST,
+                    F64,
+                    BLOCK,
+                )
                 y = _exp_rows_tile(x, e, g, m, total, ones, gsum, MODE)
                 tl.store(out_ptr + start + cols, _rounded(y, out_ptr), mask=inside)
 
