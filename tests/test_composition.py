@@ -5,7 +5,9 @@ that used to crash or be silently wrong."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -181,8 +183,36 @@ def test_compiled_rows_over_every_axis_and_layout(name: str) -> None:
     promises (compile checks it), for axes long enough to take the rows' kernel."""
     torch = pytest.importorskip("torch")
     dynamo = pytest.importorskip("torch._dynamo")
+    with _no_compile_caches():
+        _compile_rows_everywhere(torch, dynamo, getattr(ak, name), name)
 
-    function = getattr(ak, name)
+
+@contextlib.contextmanager
+def _no_compile_caches() -> Iterator[None]:
+    """torch.compile without its on-disk caches, whose keys do not cover an operator's
+    fake kernel: a graph compiled against an older one would be taken for this one."""
+    import torch._functorch.config as functorch_config
+    import torch._inductor.config as inductor_config
+
+    settings = [
+        (config, name)
+        for config, name in (
+            (inductor_config, "fx_graph_cache"),
+            (functorch_config, "enable_autograd_cache"),
+        )
+        if hasattr(config, name)
+    ]
+    saved = [getattr(config, name) for config, name in settings]
+    try:
+        for config, name in settings:
+            setattr(config, name, False)
+        yield
+    finally:
+        for (config, name), value in zip(settings, saved, strict=True):
+            setattr(config, name, value)
+
+
+def _compile_rows_everywhere(torch: Any, dynamo: Any, function: Any, name: str) -> None:
     cube = torch.from_numpy(np.random.default_rng(8).normal(size=(40, 3, 50)))
     for x in (cube, cube.transpose(0, 2), cube[:, 1]):
         axes: list[Any] = [None] if name == "normalize_rows" else list(range(x.ndim))
