@@ -37,6 +37,8 @@ FUNCTIONS: dict[str, Callable[[Any], Any]] = {
     "normalize_rows": ak.normalize_rows,
     "softplus": ak.softplus,
     "log_sigmoid": ak.log_sigmoid,
+    "log_softmax": ak.log_softmax,
+    "logsumexp": ak.logsumexp,
     "l1_loss none": lambda a: ak.l1_loss(a, a[::-1, ::-1].copy(), reduction="none"),
     "l2_loss sum": lambda a: ak.l2_loss(a, a[::-1, ::-1].copy(), reduction="sum"),
     "l1_loss mean": lambda a: ak.l1_loss(a, a[::-1, ::-1].copy()),
@@ -97,26 +99,36 @@ def _torch_loss(name: str) -> Callable[[Any], Any]:
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("library", ["numpy", "torch"])
-def test_softmax_over_any_axis_is_the_last_axis_moved(library: str, dtype: str) -> None:
-    """Softmax over the first or a middle axis gives, bit for bit, the softmax over the
-    last axis of the array with that axis moved last (the same kernel serves both)."""
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "logsumexp"])
+def test_softmax_over_any_axis_is_the_last_axis_moved(name: str, library: str, dtype: str) -> None:
+    """Softmax, log_softmax and logsumexp over the first or a middle axis give, bit for
+    bit, their values over the last axis of the array with that axis moved last (the
+    rows' kernel and the columns' kernel share their arithmetic)."""
+    function = getattr(ak, name)
     rng = np.random.default_rng(6)
     wrap: Callable[[np.ndarray], Any] = np.asarray
     if library == "torch":
         torch = pytest.importorskip("torch")
         wrap = torch.from_numpy
     # Short axes (the columns' kernel, whole vectors of columns and a padded last
-    # one) and long ones (the rows' kernel on the axis moved last).
-    for shape in [(9, 31, 12), (7, 5, 19), (3, 2, 40), (15, 33), (2, 1, 3)]:
+    # one) and long ones (the rows' kernel on the axis moved last); for the log-space
+    # pair, axes up to 512 take the columns' kernel, whose lanes follow the rows'
+    # kernel's order for rows of 64 (float64) or 128 (float32) and more.
+    shapes = [(9, 31, 12), (7, 5, 19), (3, 2, 40), (15, 33), (2, 1, 3)]
+    if name != "softmax":
+        shapes += [(130, 3, 5), (3, 200, 9), (600, 2)]
+    for shape in shapes:
         x = rng.normal(0.0, 6.0, shape).astype(dtype)
         x.reshape(-1)[::7] *= 30.0  # entries far below their rows' maxima
         x.reshape(-1)[5::41] = np.inf  # rows (along any axis) taking their limits
         x.reshape(-1)[11::53] = np.nan
         for axis in range(-x.ndim, x.ndim):
             moved = np.ascontiguousarray(np.moveaxis(x, axis, -1))
-            expected = np.moveaxis(np.asarray(ak.softmax(wrap(moved))), -1, axis)
+            expected = np.asarray(function(wrap(moved)))
+            if name != "logsumexp":  # (which drops the axis: its order is the moved one's)
+                expected = np.moveaxis(expected, -1, axis)
             for layout, view in [("C order", x), *_layouts(x, negative=library == "numpy")]:
-                got = np.asarray(ak.softmax(wrap(view), axis=axis))
+                got = np.asarray(function(wrap(view), axis=axis))
                 message = f"{shape}, axis {axis}, {layout}"
                 np.testing.assert_array_equal(got, expected, err_msg=message)
 

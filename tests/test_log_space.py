@@ -174,6 +174,27 @@ def test_the_largest_entry_keeps_its_digits(xb: Backend, dtype: str) -> None:
         assert (xb.to_numpy(ak.log_softmax(x))[:, 0] < 0).all()
 
 
+def test_short_rows_of_every_length(xb: Backend, dtype: str) -> None:
+    """Rows of 1 to 17 entries, along the last axis and across memory (the columns'
+    kernel's lanes, and the rows' kernel's rows shorter than a vector): ties at the
+    maximum and entries just below it make log1p's argument span [0, 16]. Every length
+    where compiled kernels serve (NumPy, torch's CPU); elsewhere, whose formula has no
+    path that depends on the length, a few (each is a compile on JAX)."""
+    _local(xb)
+    rng = np.random.default_rng(23)
+    compiled = xb.library in ("numpy", "torch") and not xb.gpu
+    for length in range(1, 18) if compiled else (1, 2, 9, 17):
+        ties = np.zeros((length, length))
+        ties[np.triu_indices(length, 1)] = -rng.uniform(0.0, 3.0, length * (length - 1) // 2)
+        scaled = rng.normal(size=(8, length)) * np.array([1e-8, 0.01, 1.0, 30.0] * 2)[:, None]
+        data = _rounded(np.concatenate([ties, scaled]) + 5.0, dtype)
+        exact, total = reference.log_softmax(data), reference.logsumexp(data)
+        for layout, x, axis in _layouts(xb, data, dtype)[:3]:
+            shaped = exact.T if layout == "columns" else exact
+            assert_close(ak.log_softmax(x, axis=axis), shaped, xb, dtype)
+            assert_close(ak.logsumexp(x, axis=axis), total, xb, dtype)
+
+
 # --- the losses -------------------------------------------------------------------------------
 
 

@@ -348,8 +348,12 @@ def _every_kernel_on(kernels: Any, dtype: str) -> list[np.ndarray]:
             results += [out, np.float64(kernels.loss_sum(x, labels, 3, threads))]
     for length in (2, 5, 7):  # shorter than a vector of doubles
         x = np.ascontiguousarray(values[:, : 4 * length].reshape(64, length, 4))
-        out = np.empty(x.shape, dtype)
-        assert kernels.softmax_columns(x, out, length, 4, 1)
+        for name in ("softmax_columns", "log_softmax_columns"):
+            out = np.empty(x.shape, dtype)
+            assert getattr(kernels, name)(x, out, length, 4, 1)
+            results.append(out)
+        out = np.empty((64, 4), dtype)
+        assert kernels.logsumexp_columns(x, out, length, 4, 1)
         results.append(out)
     return results
 
@@ -484,6 +488,39 @@ def test_normalize_columns_gives_the_rows_bits(dtype: str) -> None:
             np.testing.assert_array_equal(got.T.view(bits), want.view(bits), err_msg=str(length))
     longer = np.zeros((kernels.COLUMNS_LONGEST + 1, 4), dtype)
     assert kernels.normalize_columns(longer, np.empty_like(longer), len(longer), 4, 1) is False
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log_columns_give_the_rows_bits(dtype: str) -> None:
+    """The log-space columns' kernels (an axis across memory, read in place) give each
+    row the bits the rows' kernel gives it, at every length they take: their lanes
+    follow the rows' kernel's order of summation (a vector's lanes, its overlapping
+    last vector, the lanes' totals). Rows below 64 (float64) or 128 (float32) values
+    take the columns' arithmetic in the rows' kernel too. Entries of similar size,
+    where a sum's rounding depends on its order; rows with ±inf and NaN."""
+    from arraykit._native import _compiled
+
+    kernels = _compiled.compiled
+    if kernels is None:
+        pytest.skip(NOT_COMPILED)
+    rng = np.random.default_rng(29)
+    for length in (1, 2, 7, 8, 9, 15, 16, 17, 33, 63, 64, 65, 100, 127, 128, 129, 300, 512):
+        rows = rng.uniform(-3.0, 0.0, (2000, length)) * rng.choice([1.0, 1e-3], (2000, 1))
+        rows = rows.astype(dtype)
+        rows[3, 0], rows[7, -1], rows[11] = np.inf, np.nan, -np.inf
+        memory = np.ascontiguousarray(rows.T)
+        want, want_total = np.empty_like(rows), np.empty(2000, dtype)
+        assert kernels.log_softmax_rows(rows, want, length, 1)
+        assert kernels.logsumexp_rows(rows, want_total, length, 1)
+        for threads in (1, 2):
+            got, total = np.empty_like(memory), np.empty(2000, dtype)
+            assert kernels.log_softmax_columns(memory, got, length, 2000, threads)
+            assert kernels.logsumexp_columns(memory, total, length, 2000, threads)
+            bits = f"u{got.itemsize}"
+            np.testing.assert_array_equal(got.T.view(bits), want.view(bits), err_msg=str(length))
+            np.testing.assert_array_equal(total.view(bits), want_total.view(bits))
+    longer = np.zeros((513, 4), dtype)
+    assert kernels.log_softmax_columns(longer, np.empty_like(longer), 513, 4, 1) is False
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

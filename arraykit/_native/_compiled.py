@@ -36,6 +36,9 @@ subnormals; above the largest finite value it overflows."""
 _COLUMNS_BELOW = {"f": 16, "d": 8}
 """Per dtype: softmax's columns' kernel takes axes shorter than this (a vector's lanes)."""
 
+_LOG_COLUMNS_UP_TO = 512
+"""The log-space columns' kernels take axes of any length up to this (``_kernels.c``)."""
+
 
 def serves(x: np.ndarray) -> bool:
     """Whether the kernels are built and take ``x``'s dtype."""
@@ -151,7 +154,8 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
     if axes == (x.ndim - 1,) and x.flags.c_contiguous:
         return _rows(compiled.softmax_rows, x, 1, threads)  # type: ignore[union-attr]
     if len(axes) == 1:
-        served = _softmax_columns(x, axes[0], threads)
+        columns = compiled.softmax_columns  # type: ignore[union-attr]
+        served = _columns(columns, x, axes[0], threads, _COLUMNS_BELOW[x.dtype.char] - 1)
         if served is not None:
             return served  # a short axis across memory, in place
     ends = tuple(range(x.ndim - len(axes), x.ndim))
@@ -162,11 +166,17 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
 
 
 def log_softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarray | None:
-    """The log-softmax over the (nonnegative, non-empty) ``axes``, in any layout: the
-    axes moved last as a view, the rows' kernel over them."""
+    """The log-softmax over the (nonnegative, non-empty) ``axes``, in any layout: an
+    axis of up to 512 across memory by the columns' kernel, in place; else the axes
+    moved last as a view, the rows' kernel over them."""
     if not serves(x) or x.size == 0 or not axes:
         return None
     kernel = compiled.log_softmax_rows  # type: ignore[union-attr]
+    if len(axes) == 1:
+        columns = compiled.log_softmax_columns  # type: ignore[union-attr]
+        served = _columns(columns, x, axes[0], threads, _LOG_COLUMNS_UP_TO)
+        if served is not None:
+            return served
     ends = tuple(range(x.ndim - len(axes), x.ndim))
     if axes == ends:
         return _rows(kernel, x, len(axes), threads)
@@ -179,20 +189,33 @@ def logsumexp(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndar
     if not serves(x) or x.size == 0 or not axes:
         return None
     kernel = compiled.logsumexp_rows  # type: ignore[union-attr]
+    if len(axes) == 1:
+        columns = compiled.logsumexp_columns  # type: ignore[union-attr]
+        served = _columns(columns, x, axes[0], threads, _LOG_COLUMNS_UP_TO, reduced=True)
+        if served is not None:
+            return served
     ends = tuple(range(x.ndim - len(axes), x.ndim))
     moved = x if axes == ends else np.moveaxis(x, axes, ends)
     return _rows(kernel, moved, len(axes), threads, reduced=True)
 
 
-def _softmax_columns(x: np.ndarray, axis: int, threads: int) -> np.ndarray | None:
-    """Softmax over a short ``axis`` that is not contiguous in memory, in place: the
-    axis of a C-ordered array other than the last, or of an F-ordered one other
-    than the first (a transposed array's rows). None elsewhere.
+def _columns(
+    kernel: Callable[..., bool],
+    x: np.ndarray,
+    axis: int,
+    threads: int,
+    longest: int,
+    reduced: bool = False,
+) -> np.ndarray | None:
+    """A softmax-family columns' ``kernel`` over an ``axis`` of at most ``longest``
+    that is not contiguous in memory, in place: the axis of a C-ordered array other
+    than the last, or of an F-ordered one other than the first (a transposed
+    array's rows). None elsewhere. ``reduced``: one result per row, the axis dropped.
 
     Its rows then run across memory, and the columns' kernel computes them
     with vectors along it, with the rows' kernel's arithmetic (the same bits).
     """
-    if x.shape[axis] >= _COLUMNS_BELOW[x.dtype.char] or not x.flags.aligned:
+    if x.shape[axis] > longest or not x.flags.aligned:
         return None
     if x.flags.c_contiguous and axis != x.ndim - 1:
         memory, axis_in_memory = x, axis
@@ -202,8 +225,9 @@ def _softmax_columns(x: np.ndarray, axis: int, threads: int) -> np.ndarray | Non
         return None
     length = memory.shape[axis_in_memory]
     width = math.prod(memory.shape[axis_in_memory + 1 :])
-    out = np.empty_like(memory)
-    if not compiled.softmax_columns(memory, out, length, width, threads):  # type: ignore[union-attr]
+    shape = memory.shape[:axis_in_memory] + memory.shape[axis_in_memory + 1 :]
+    out = np.empty(shape, memory.dtype) if reduced else np.empty_like(memory)
+    if not kernel(memory, out, length, width, threads):
         return None
     return out.T if memory is not x else out
 

@@ -205,6 +205,23 @@ acquire_rows(PyObject *const *objs, Buffer *bufs, int count, int writable, int s
     return 1;
 }
 
+/* A reducing kernel's buffers, args (x, out, length, ...): x of whole rows
+ * (`strided`: in any strides), out dense, of x's kind, one item per row. */
+static int
+acquire_reduced(PyObject *const *args, Buffer *b, int strided, Py_ssize_t *length)
+{
+    int ok = acquire_rows(args, b, 1, 0x0, strided, 1, args[2], length);
+    if (ok > 0 && !acquire(args[1], &b[1], 1, 0)) {
+        release_all(b, 1);
+        ok = 0;
+    }
+    else if (ok > 0 && (b[1].kind != b[0].kind || b[1].n != b[0].n / *length)) {
+        release_all(b, 2);
+        ok = 0;
+    }
+    return ok;
+}
+
 /* m items `step` bytes apart from `from` to `to`, four at a time. */
 #define GATHER_ITEMS(NAME, T)                                                              \
     static void NAME(T *restrict to, const char *from, Py_ssize_t step, Py_ssize_t m)      \
@@ -850,22 +867,17 @@ sigmoid_wide(vfloat_wide v)
     return select_wide(wide_ge(v, (vfloat_wide){0}), (vfloat_wide){0} + 1.0f, e) / (1.0f + e);
 }
 
-/* log(1 + e) for e in [0, 1] (NaN stays NaN), within an ulp, by fdlibm's
- * reduction 1 + e = 2^k·f with f − 1 exact and no division but one: k = 0
- * and f − 1 = e below 1/2, else k = 1 and f − 1 = (e − 1)/2 (exact:
- * Sterbenz). With s = (f − 1)/(f + 1) and h = (f − 1)²/2, log f =
- * (f − 1) − (h − s·(h + R)), R the series of 2·atanh(s)/s − 2 in s²
- * (|s| <= 0.2: twelve terms reach 1e-18; the rounding of f + 1 reaches
- * only the small terms). */
+/* log(2^k·f) = k·log 2 + log f from f − 1 = f1 (exact) and k, plus a
+ * correction `extra` (small beside log f: the rounding error of what was
+ * reduced, over it), by fdlibm's reduction: with s = f1/(f1 + 2) and h =
+ * f1²/2, log f = f1 − (h − s·(h + R)), R the series of 2·atanh(s)/s − 2 in s²
+ * (|s| <= 0.2: twelve terms reach 1e-18; the rounding of f1 + 2 reaches only
+ * the small terms), log 2 in two parts, the first exact times k. */
 INLINE vdouble
-log1p_unit_lanes(vdouble e)
+log_reduced_lanes(vdouble k, vdouble f1, vdouble extra)
 {
-    vdouble zero = {0};
-    vlong above = lanes_ge(e, zero + 0.5);
-    vdouble k = select_lanes(above, zero + 1.0, zero);
-    vdouble f1 = select_lanes(above, 0.5 * (e - 1.0), e);
     vdouble s = f1 / (2.0 + f1), z = s * s;
-    vdouble series = zero + 2.0 / 25.0;
+    vdouble series = (vdouble){0} + 2.0 / 25.0;
     series = series * z + 2.0 / 23.0;
     series = series * z + 2.0 / 21.0;
     series = series * z + 2.0 / 19.0;
@@ -878,7 +890,47 @@ log1p_unit_lanes(vdouble e)
     series = series * z + 2.0 / 5.0;
     series = series * z + 2.0 / 3.0;
     vdouble r = z * series, h = 0.5 * f1 * f1;
-    return k * 0x1.62e42feep-1 - ((h - (s * (h + r) + k * 0x1.a39ef35793c76p-33)) - f1);
+    return k * 0x1.62e42feep-1 - ((h - (s * (h + r) + (k * 0x1.a39ef35793c76p-33 + extra))) - f1);
+}
+
+/* 1 + e = 2^k·f for e in [0, 1], with f − 1 exact and no division: k = 0
+ * and f − 1 = e below 1/2, else k = 1 and f − 1 = (e − 1)/2 (Sterbenz). */
+INLINE void
+unit_reduction(vdouble e, vdouble *k, vdouble *f1)
+{
+    vdouble zero = {0};
+    vlong above = lanes_ge(e, zero + 0.5);
+    *k = select_lanes(above, zero + 1.0, zero);
+    *f1 = select_lanes(above, 0.5 * (e - 1.0), e);
+}
+
+/* log(1 + e) for e in [0, 1] (NaN stays NaN), within an ulp. */
+INLINE vdouble
+log1p_unit_lanes(vdouble e)
+{
+    vdouble k, f1;
+    unit_reduction(e, &k, &f1);
+    return log_reduced_lanes(k, f1, (vdouble){0});
+}
+
+/* log(1 + r) for finite r >= 0 (other lanes: meaningless values), within an
+ * ulp: the unit reduction below 1; from 1 on, u = 1 + r rounded, its error
+ * c = r − (u − 1) (exact there), u = 2^k·f with f in [√2/2, √2) read off its
+ * bits (f − 1 exact: Sterbenz), and c/u the correction. */
+INLINE vdouble
+log1p_lanes(vdouble r)
+{
+    vdouble zero = {0}, u = 1.0 + r, unit_k, unit_f1;
+    vlong bits = (vlong)u, mantissa = (vlong){0} + 0x000fffffffffffffLL;
+    vdouble f = (vdouble)((bits & mantissa) | 0x3ff0000000000000LL);
+    vlong halve = lanes_ge(f, zero + 0x1.6a09e667f3bcdp+0);
+    f = select_lanes(halve, 0.5 * f, f);
+    vdouble k = __builtin_convertvector(((bits >> 52) & 0x7ff) - 1023, vdouble) +
+                select_lanes(halve, zero + 1.0, zero);
+    unit_reduction(r, &unit_k, &unit_f1);
+    vlong unit = lanes_lt(r, zero + 1.0);
+    return log_reduced_lanes(select_lanes(unit, unit_k, k), select_lanes(unit, unit_f1, f - 1.0),
+                             select_lanes(unit, zero, (r - (u - 1.0)) / u));
 }
 
 /* log1p_unit_lanes in float lanes: six terms of the series reach 1e-9. */
@@ -1092,6 +1144,7 @@ ELEMENTWISE_ENTRY(log_sigmoid)
 typedef struct {
     Buffer *b; /* x, out */
     Py_ssize_t cols;
+    int reduce; /* out holds one result per row (logsumexp), not a row's */
 } RowsJob;
 
 /* The exact rounding error of d = v - m (Knuth's TwoSum), in each lane. */
@@ -1235,8 +1288,9 @@ SOFTMAX_LIMIT(softmax_limit_float, float)
  * (the maximum's exp(0) makes a finite row's sum at least 1; NaN, +inf and
  * a row of -inf alone all fail that) takes its limit. */
 INLINE void
-softmax_row_double(const double *x, double *out, Py_ssize_t cols)
+softmax_row_double(const double *x, double *out, Py_ssize_t cols, int reduce)
 {
+    (void)reduce; /* the rows' drivers' signature: softmax has no reduced form */
     vdouble v, e;
     Py_ssize_t last = cols - LANES, k;
     double m = row_max_double(x, cols);
@@ -1283,8 +1337,9 @@ widened(vfloat_wide e)
 }
 
 INLINE void
-softmax_row_float(const float *x, float *out, Py_ssize_t cols)
+softmax_row_float(const float *x, float *out, Py_ssize_t cols, int reduce)
 {
+    (void)reduce;
     vfloat_wide v, e;
     Py_ssize_t last = cols - WIDE, k;
     float m = row_max_float(x, cols);
@@ -1336,6 +1391,7 @@ softmax_row_float(const float *x, float *out, Py_ssize_t cols)
 typedef struct {
     Buffer *b; /* x, out */
     Py_ssize_t length, width, chunks;
+    int reduce; /* out holds one result per column (logsumexp) */
 } ColumnsJob;
 
 INLINE vdouble
@@ -1369,8 +1425,10 @@ any_lanes(vlong mask)
  * ±inf or NaN (its maximum not finite, or its sum below 1) computes
  * meaningless values beside the others, then takes its limit. */
 INLINE void
-softmax_columns_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride)
+softmax_columns_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride,
+                       int reduce)
 {
+    (void)reduce;
     vdouble m = (vdouble){0} - INFINITY, v, e[LANES], sum = {0}, err = {0};
     for (Py_ssize_t i = 0; i < length; i++) {
         memcpy(&v, x + i * stride, sizeof v);
@@ -1398,8 +1456,10 @@ softmax_columns_double(const double *x, double *out, Py_ssize_t length, Py_ssize
 
 /* The same in float lanes, twice as many, summed and divided in double. */
 INLINE void
-softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride)
+softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride,
+                      int reduce)
 {
+    (void)reduce;
     vfloat_wide m = (vfloat_wide){0} - INFINITY, v, e[WIDE];
     vdouble sum[2] = {{0}, {0}}, err[2] = {{0}, {0}};
     for (Py_ssize_t i = 0; i < length; i++) {
@@ -1450,66 +1510,76 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
 
 /* Rows shorter than a vector, a vector of rows at a time: the rows are
  * transposed into scratch, one to a lane, and computed by the columns'
- * kernel's chunk (below), whose lanes take each row through the short
- * rows' arithmetic — the maximum, the exps, Neumaier's sum, the divisions —
- * all in vectors; the last rows are padded with zeros (finite, discarded). */
-#define SOFTMAX_SHORT(NAME, T, WIDTH, CHUNK)                                               \
-    INLINE void NAME(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols)                 \
+ * kernel's chunk, whose lanes take each row through the short rows'
+ * arithmetic all in vectors; the last rows are padded with zeros (finite,
+ * discarded). `reduce`: one result per row. */
+#define ROWS_SHORT(NAME, T, WIDTH, BELOW, CHUNK)                                           \
+    INLINE void NAME(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols, int reduce)     \
     {                                                                                      \
-        T in[WIDTH * WIDTH], result[WIDTH * WIDTH];                                        \
+        T in[WIDTH * BELOW], result[WIDTH * BELOW];                                        \
         for (Py_ssize_t first = 0; first < rows; first += WIDTH) {                         \
             Py_ssize_t count = rows - first < WIDTH ? rows - first : WIDTH;                \
             if (count < WIDTH) {                                                           \
-                memset(in, 0, sizeof in);                                                  \
+                memset(in, 0, cols * WIDTH * sizeof(T));                                   \
             }                                                                              \
             TRANSPOSE(T, x + first * cols, in, count, cols, cols, WIDTH);                  \
-            CHUNK(in, result, cols, WIDTH);                                                \
-            TRANSPOSE(T, result, out + first * cols, cols, count, WIDTH, cols);            \
+            CHUNK(in, result, cols, WIDTH, reduce);                                        \
+            if (reduce) {                                                                  \
+                memcpy(out + first, result, count * sizeof(T));                            \
+            }                                                                              \
+            else {                                                                         \
+                TRANSPOSE(T, result, out + first * cols, cols, count, WIDTH, cols);        \
+            }                                                                              \
         }                                                                                  \
     }
-SOFTMAX_SHORT(softmax_short_double, double, LANES, softmax_columns_double)
-SOFTMAX_SHORT(softmax_short_float, float, WIDE, softmax_columns_float)
+ROWS_SHORT(softmax_short_double, double, LANES, LANES, softmax_columns_double)
+ROWS_SHORT(softmax_short_float, float, WIDE, WIDE, softmax_columns_float)
 
-/* Softmax of rows begin to end, in one precision. */
-#define SOFTMAX_RANGE(NAME, T, WIDTH, SHORT, ROW, CLONES)                                  \
-    INLINE void NAME##_dense(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols)         \
+/* A rows' kernel's range function: rows begin to end, in one precision,
+ * short ones a vector of rows at a time; `reduce` (the job's): one result per
+ * row. */
+#define ROWS_RANGE(NAME, T, BELOW, SHORT, ROW, CLONES)                                     \
+    INLINE void NAME##_dense(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols,         \
+                             int reduce)                                                   \
     {                                                                                      \
-        if (cols < WIDTH) {                                                                \
-            SHORT(x, out, rows, cols);                                                     \
+        if (cols < BELOW) {                                                                \
+            SHORT(x, out, rows, cols, reduce);                                             \
             return;                                                                        \
         }                                                                                  \
+        Py_ssize_t width = reduce ? 1 : cols;                                              \
         for (Py_ssize_t r = 0; r < rows; r++) {                                            \
-            ROW(x + r * cols, out + r * cols, cols);                                       \
+            ROW(x + r * cols, out + r * width, cols, reduce);                              \
         }                                                                                  \
     }                                                                                      \
     CLONES static void NAME(void *ctx, Py_ssize_t begin, Py_ssize_t end)                   \
     {                                                                                      \
         RowsJob *job = ctx;                                                                \
-        Py_ssize_t cols = job->cols;                                                       \
-        T *out = (T *)job->b[1].view.buf + begin * cols;                                   \
+        Py_ssize_t cols = job->cols, width = job->reduce ? 1 : cols;                       \
+        T *out = (T *)job->b[1].view.buf + begin * width;                                  \
         if (!job->b[0].dense) { /* whole rows gathered, a stretch at a time */             \
             T scratch[STRETCH];                                                            \
             Py_ssize_t per = STRETCH / cols;                                               \
             for (Py_ssize_t r = begin; r < end; r += per) {                                \
                 Py_ssize_t count = end - r < per ? end - r : per;                          \
                 gather(&job->b[0], r * cols, count * cols, scratch);                       \
-                NAME##_dense(scratch, out + (r - begin) * cols, count, cols);              \
+                NAME##_dense(scratch, out + (r - begin) * width, count, cols, job->reduce);\
             }                                                                              \
             return;                                                                        \
         }                                                                                  \
-        NAME##_dense((const T *)job->b[0].view.buf + begin * cols, out, end - begin, cols); \
+        NAME##_dense((const T *)job->b[0].view.buf + begin * cols, out, end - begin, cols, \
+                     job->reduce);                                                         \
     }
-SOFTMAX_RANGE(softmax_range_double, double, LANES, softmax_short_double, softmax_row_double,
-              VECTOR_CLONES_FUSED)
-SOFTMAX_RANGE(softmax_range_float, float, WIDE, softmax_short_float, softmax_row_float,
-              VECTOR_CLONES_FUSED)
+ROWS_RANGE(softmax_range_double, double, LANES, softmax_short_double, softmax_row_double,
+           VECTOR_CLONES_FUSED)
+ROWS_RANGE(softmax_range_float, float, WIDE, softmax_short_float, softmax_row_float,
+           VECTOR_CLONES_FUSED)
 
 /* softmax_rows(x, out, row_length, threads=1) */
 static PyObject *
 softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Buffer b[2];
-    RowsJob job = {b, 0};
+    RowsJob job = {b, 0, 0};
     int threads = nargs == 4 ? (int)PyLong_AsLong(args[3]) : 1;
     if (nargs != 3 && nargs != 4) {
         PyErr_SetString(PyExc_TypeError, "expected (x, out, row_length[, threads])");
@@ -1538,29 +1608,27 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
  * then each entry is (x - m) - L, or the row's logsumexp m + L. Both terms of
  * an entry are of one sign, and float32's are computed in double, where
  * x - m is exact. Rows of a vector or more sum in compensated double lanes
- * (float32's exps in float lanes, summed in double); shorter rows take the
- * same arithmetic one entry at a time, whatever their layout. Rows whose
+ * (float32's exps in float lanes, summed in double); shorter rows, one to a
+ * lane, take the columns' chunk below, whatever their layout. Rows whose
  * maximum is not finite (NaN, +inf, or -inf alone) take their limits. */
-typedef struct {
-    Buffer *b; /* x, out */
-    Py_ssize_t cols;
-    int reduce; /* out holds one logsumexp per row, not the log-softmax */
-} LogRowsJob;
 
 /* The limits of a row whose maximum is not finite: NaN; or the maxima share
- * the mass (log(1/count) each), the rest -inf; logsumexp: NaN, or the maximum. */
+ * the mass (log(1/count) each), the rest -inf; logsumexp: NaN, or the maximum.
+ * Entries `stride` apart (the rows' kernels pass 1, the columns' their width);
+ * `reduce`: the one result at out. */
 #define LOG_LIMIT(NAME, T)                                                                 \
-    static void NAME(const T *x, T *out, Py_ssize_t cols, int reduce)                      \
+    static void NAME(const T *x, T *out, Py_ssize_t cols, Py_ssize_t stride, int reduce)   \
     {                                                                                      \
         T m = -INFINITY;                                                                   \
         int nan = 0;                                                                       \
         Py_ssize_t count = 0;                                                              \
         for (Py_ssize_t j = 0; j < cols; j++) {                                            \
-            nan |= x[j] != x[j];                                                           \
-            m = x[j] > m ? x[j] : m;                                                       \
+            T v = x[j * stride];                                                           \
+            nan |= v != v;                                                                 \
+            m = v > m ? v : m;                                                             \
         }                                                                                  \
         for (Py_ssize_t j = 0; j < cols; j++) {                                            \
-            count += x[j] == m;                                                            \
+            count += x[j * stride] == m;                                                   \
         }                                                                                  \
         if (reduce) {                                                                      \
             out[0] = nan ? (T)NAN : m;                                                     \
@@ -1568,7 +1636,7 @@ typedef struct {
         }                                                                                  \
         T share = nan ? (T)NAN : (T)-log((double)count), rest = nan ? (T)NAN : (T)-INFINITY; \
         for (Py_ssize_t j = 0; j < cols; j++) {                                            \
-            out[j] = x[j] == m ? share : rest;                                             \
+            out[j * stride] = x[j * stride] == m ? share : rest;                           \
         }                                                                                  \
     }
 LOG_LIMIT(log_limit_double, double)
@@ -1619,65 +1687,16 @@ log_rest_float(const float *x, Py_ssize_t cols, float m)
     return lanes_total(acc) + (lanes_total(count) - 1.0);
 }
 
-/* r of a row shorter than a vector of doubles: the same terms one at a time,
- * in double (float32's differences are exact there; float64's carry their
- * error). One entry at a time costs less than a vector's exp and its lanes'
- * totals per row, for rows this short. */
-#define LOG_REST_SHORT(NAME, T)                                                            \
-    INLINE double NAME(const T *x, Py_ssize_t cols, T m)                                   \
-    {                                                                                      \
-        double total = 0.0, error = 0.0, count = 0.0, md = (double)m;                      \
-        for (Py_ssize_t j = 0; j < cols; j++) {                                            \
-            double v = (double)x[j], d = v - md, back = d - v;                             \
-            double err = (v - (d - back)) + (-md - back);                                  \
-            double e = d < -746.0 ? 0.0 : exp(d);                                          \
-            e = d < -746.0 ? 0.0 : e + e * err;                                            \
-            double term = v < md ? e : e - e;                                              \
-            count += v < md ? 0.0 : 1.0;                                                   \
-            double t = total + term, back2 = t - total;                                    \
-            error += (total - (t - back2)) + (term - back2);                               \
-            total = t;                                                                     \
-        }                                                                                  \
-        return (total + error) + (count - 1.0);                                            \
-    }
-LOG_REST_SHORT(log_rest_short_double, double)
-LOG_REST_SHORT(log_rest_scalar_float, float)
-
-/* float32 rows shorter than a vector of floats but at least one of doubles (the
- * classes of a batch of logits, often): in double lanes, where their differences
- * are exact. */
-INLINE double
-log_rest_short_float(const float *x, Py_ssize_t cols, float m)
-{
-    if (cols < LANES) {
-        return log_rest_scalar_float(x, cols, m);
-    }
-    double wide[WIDE];
-    for (Py_ssize_t j = 0; j < cols; j++) {
-        wide[j] = (double)x[j];
-    }
-    return log_rest_double(wide, cols, (double)m);
-}
-
-#define LOG_ROW(NAME, T, WIDTH, LARGEST, REST, SHORT_REST, LIMIT)                          \
+#define LOG_ROW(NAME, T, LARGEST, REST, LIMIT)                                             \
     INLINE void NAME(const T *x, T *out, Py_ssize_t cols, int reduce)                      \
     {                                                                                      \
-        T m;                                                                               \
-        if (cols >= WIDTH) {                                                               \
-            m = LARGEST(x, cols);                                                          \
-        } else {                                                                           \
-            m = x[0];                                                                      \
-            for (Py_ssize_t j = 1; j < cols; j++) {                                        \
-                m = x[j] > m ? x[j] : m;                                                   \
-            }                                                                              \
-        }                                                                                  \
-        double r = isfinite(m) ? (cols >= WIDTH ? REST(x, cols, m) : SHORT_REST(x, cols, m)) \
-                               : NAN;                                                      \
+        T m = LARGEST(x, cols);                                                            \
+        double r = isfinite(m) ? REST(x, cols, m) : NAN;                                   \
         if (!(r >= 0.0)) { /* NaN in the row, or a maximum that is not finite */          \
-            LIMIT(x, out, cols, reduce);                                                   \
+            LIMIT(x, out, cols, 1, reduce);                                                \
             return;                                                                        \
         }                                                                                  \
-        double rest = log1p(r), md = (double)m;                                            \
+        double rest = log1p_lanes((vdouble){0} + r)[0], md = (double)m;                     \
         if (reduce) {                                                                      \
             out[0] = (T)(md + rest);                                                       \
             return;                                                                        \
@@ -1686,36 +1705,264 @@ log_rest_short_float(const float *x, Py_ssize_t cols, float m)
             out[j] = (T)(((double)x[j] - md) - rest);                                      \
         }                                                                                  \
     }
-LOG_ROW(log_row_double, double, LANES, row_max_double, log_rest_double, log_rest_short_double,
-        log_limit_double)
-LOG_ROW(log_row_float, float, WIDE, row_max_float, log_rest_float, log_rest_short_float,
-        log_limit_float)
+LOG_ROW(log_row_double, double, row_max_double, log_rest_double, log_limit_double)
+LOG_ROW(log_row_float, float, row_max_float, log_rest_float, log_limit_float)
 
-#define LOG_RANGE(NAME, T, ROW)                                                            \
-    VECTOR_CLONES_FUSED static void NAME(void *ctx, Py_ssize_t begin, Py_ssize_t end)      \
+/* The log-space rows' chunks: rows one to a lane (a block's columns, or short
+ * rows transposed into scratch), `stride` apart, out in the same layout or
+ * (reduce) one result per lane. Each lane takes the rows' arithmetic above —
+ * m; r from the exps below m and the count of the maxima; L = log1p(r), here
+ * a vector at a time — so a row gives the same bits in either kernel. */
+
+/* An entry's term of r (its exp below m, else 0; NaN stays NaN), the maxima
+ * counted. */
+INLINE vdouble
+log_term_lanes(const double *x, vdouble m, vdouble *count)
+{
+    vdouble v, zero = {0};
+    memcpy(&v, x, sizeof v);
+    vdouble e = softmax_exp_lanes(v, m);
+    vlong below = lanes_lt(v, m);
+    *count += select_lanes(below, zero, zero + 1.0);
+    return select_lanes(below, e, e - e);
+}
+
+INLINE vfloat_wide
+log_term_wide(const float *x, vfloat_wide m, vfloat_wide *count)
+{
+    vfloat_wide v, zero = {0};
+    memcpy(&v, x, sizeof v);
+    vfloat_wide e = softmax_exp_wide(v, m);
+    vint_wide below = wide_lt(v, m);
+    *count += select_wide(below, zero, zero + 1.0f);
+    return select_wide(below, e, e - e);
+}
+
+/* The lanes' maxima. */
+#define COLUMNS_MAX(NAME, T, VT, SELECT, GREATER)                                          \
+    INLINE VT NAME(const T *x, Py_ssize_t length, Py_ssize_t stride)                       \
     {                                                                                      \
-        LogRowsJob *job = ctx;                                                             \
-        Py_ssize_t cols = job->cols, width = job->reduce ? 1 : cols;                      \
-        T *out = (T *)job->b[1].view.buf + begin * width;                                  \
-        if (!job->b[0].dense) { /* whole rows gathered, a stretch at a time */             \
-            T scratch[STRETCH];                                                            \
-            Py_ssize_t per = STRETCH / cols;                                               \
-            for (Py_ssize_t r = begin; r < end; r += per) {                                \
-                Py_ssize_t count = end - r < per ? end - r : per;                          \
-                gather(&job->b[0], r * cols, count * cols, scratch);                       \
-                for (Py_ssize_t i = 0; i < count; i++) {                                   \
-                    ROW(scratch + i * cols, out + (r - begin + i) * width, cols, job->reduce); \
-                }                                                                          \
-            }                                                                              \
-            return;                                                                        \
+        VT m = (VT){0} - INFINITY, v;                                                      \
+        for (Py_ssize_t i = 0; i < length; i++) {                                          \
+            memcpy(&v, x + i * stride, sizeof v);                                          \
+            m = SELECT(GREATER(v, m), v, m);                                               \
         }                                                                                  \
-        const T *x = (const T *)job->b[0].view.buf;                                        \
-        for (Py_ssize_t r = begin; r < end; r++) {                                         \
-            ROW(x + r * cols, out + (r - begin) * width, cols, job->reduce);               \
-        }                                                                                  \
+        return m;                                                                          \
     }
-LOG_RANGE(log_range_double, double, log_row_double)
-LOG_RANGE(log_range_float, float, log_row_float)
+COLUMNS_MAX(columns_max_lanes, double, vdouble, select_lanes, lanes_gt)
+COLUMNS_MAX(columns_max_wide, float, vfloat_wide, select_wide, wide_gt)
+
+/* A chunk's end, from its lanes' m and r (in double): L = log1p(r) where r >=
+ * 0, each entry (x - m) - L or the logsumexp m + L, rounded once; the lanes
+ * whose rows fail (r not >= 0: a NaN, or a maximum that is not finite) take
+ * their limits. */
+INLINE void
+log_finish_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride, int reduce,
+                  vdouble m, vdouble r)
+{
+    vdouble zero = {0}, v;
+    vlong fails = ~lanes_ge(r, zero);
+    vdouble rest = log1p_lanes(select_lanes(fails, zero, r));
+    for (Py_ssize_t i = 0; i < (reduce ? 1 : length); i++) {
+        memcpy(&v, x + i * stride, sizeof v);
+        v = reduce ? m + rest : (v - m) - rest;
+        memcpy(out + i * stride, &v, sizeof v);
+    }
+    if (any_lanes(fails)) {
+        for (int lane = 0; lane < LANES; lane++) {
+            if (fails[lane]) {
+                log_limit_double(x + lane, out + lane, length, stride, reduce);
+            }
+        }
+    }
+}
+
+INLINE void
+log_finish_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride, int reduce,
+                 vfloat_wide m, const vdouble r[2])
+{
+    vfloat maxima[2];
+    memcpy(maxima, &m, sizeof maxima);
+    vdouble rest[2], md[2];
+    vlong fails[2];
+    for (int h = 0; h < 2; h++) {
+        fails[h] = ~lanes_ge(r[h], (vdouble){0});
+        rest[h] = log1p_lanes(select_lanes(fails[h], (vdouble){0}, r[h]));
+        md[h] = to_double(maxima[h]);
+    }
+    for (Py_ssize_t i = 0; i < (reduce ? 1 : length); i++) {
+        vfloat half[2];
+        memcpy(half, x + i * stride, sizeof half);
+        for (int h = 0; h < 2; h++) {
+            vdouble result = reduce ? md[h] + rest[h] : (to_double(half[h]) - md[h]) - rest[h];
+            half[h] = __builtin_convertvector(result, vfloat);
+        }
+        memcpy(out + i * stride, half, sizeof half);
+    }
+    if (any_lanes(fails[0] | fails[1])) {
+        for (int lane = 0; lane < WIDE; lane++) {
+            if (fails[lane / LANES][lane % LANES]) {
+                log_limit_float(x + lane, out + lane, length, stride, reduce);
+            }
+        }
+    }
+}
+
+/* Rows shorter than a vector: Neumaier's sum in each lane. */
+INLINE void
+log_columns_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride,
+                   int reduce)
+{
+    vdouble m = columns_max_lanes(x, length, stride), sum = {0}, err = {0}, count = {0};
+    for (Py_ssize_t i = 0; i < length; i++) {
+        neumaier_lanes(&sum, &err, log_term_lanes(x + i * stride, m, &count));
+    }
+    log_finish_double(x, out, length, stride, reduce, m, (sum + err) + (count - 1.0));
+}
+
+/* float32 rows shorter than a vector of floats: the exps in float lanes (their
+ * rounding errors carried, as the rows' kernel's), summed in double. */
+INLINE void
+log_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride, int reduce)
+{
+    vfloat_wide m = columns_max_wide(x, length, stride), count = {0};
+    vdouble sum[2] = {{0}, {0}}, r[2];
+    for (Py_ssize_t i = 0; i < length; i++) {
+        vfloat_wide e = log_term_wide(x + i * stride, m, &count);
+        vfloat half[2];
+        memcpy(half, &e, sizeof half);
+        sum[0] += to_double(half[0]);
+        sum[1] += to_double(half[1]);
+    }
+    vfloat counts[2];
+    memcpy(counts, &count, sizeof counts);
+    for (int h = 0; h < 2; h++) {
+        r[h] = sum[h] + (to_double(counts[h]) - 1.0);
+    }
+    log_finish_float(x, out, length, stride, reduce, m, r);
+}
+
+/* Rows of a vector or more, as log_rest_double sums a row: its vector of
+ * compensated sums becomes one accumulator per position modulo a vector, the
+ * fresh entries of its overlapping last vector go to theirs by their place
+ * in that vector, and the accumulators are totalled in compensated_total's
+ * order. */
+INLINE void
+log_columns_long_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride,
+                        int reduce)
+{
+    vdouble zero = {0}, m = columns_max_lanes(x, length, stride), count = zero;
+    vdouble acc[LANES], comp[LANES];
+    for (int j = 0; j < LANES; j++) {
+        acc[j] = comp[j] = zero;
+    }
+    Py_ssize_t last = length - LANES, k;
+    for (k = 0; k <= last; k += LANES) {
+        for (int j = 0; j < LANES; j++) {
+            add_compensated(&acc[j], &comp[j], log_term_lanes(x + (k + j) * stride, m, &count));
+        }
+    }
+    for (int j = 0; j < LANES; j++) { /* the last vector's fresh entries (the rest: 0) */
+        Py_ssize_t p = last + j;
+        add_compensated(&acc[j], &comp[j],
+                        p >= k ? log_term_lanes(x + p * stride, m, &count) : zero);
+    }
+    vdouble total = acc[0], error = zero;
+    for (int j = 1; j < LANES; j++) {
+        vdouble t = total + acc[j], back = t - total;
+        error += (total - (t - back)) + (acc[j] - back);
+        total = t;
+    }
+    vdouble comps = ((comp[0] + comp[1]) + (comp[2] + comp[3])) +
+                    ((comp[4] + comp[5]) + (comp[6] + comp[7]));
+    log_finish_double(x, out, length, stride, reduce, m, (total + (error + comps)) + (count - 1.0));
+}
+
+/* acc[h] += a + b, in double, by halves: widened()'s sum of a vector's halves,
+ * with a vector's floats at j and j + LANES as a and b. */
+INLINE void
+add_halves(vdouble acc[2], vfloat_wide a, vfloat_wide b)
+{
+    vfloat low[2], high[2];
+    memcpy(low, &a, sizeof low);
+    memcpy(high, &b, sizeof high);
+    acc[0] += to_double(low[0]) + to_double(high[0]);
+    acc[1] += to_double(low[1]) + to_double(high[1]);
+}
+
+/* float32 rows of a vector of floats or more, as log_rest_float sums a row: its
+ * double lanes j, each fed the floats at j and j + LANES of a vector, become
+ * eight accumulators (in two halves, for the sixteen lanes), fed likewise. */
+INLINE void
+log_columns_long_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride,
+                       int reduce)
+{
+    vfloat_wide m = columns_max_wide(x, length, stride), count = {0};
+    vdouble acc[LANES][2], r[2];
+    for (int j = 0; j < LANES; j++) {
+        acc[j][0] = acc[j][1] = (vdouble){0};
+    }
+    Py_ssize_t last = length - WIDE, k;
+    for (k = 0; k <= last; k += WIDE) {
+        for (int j = 0; j < LANES; j++) {
+            vfloat_wide a = log_term_wide(x + (k + j) * stride, m, &count);
+            add_halves(acc[j], a, log_term_wide(x + (k + j + LANES) * stride, m, &count));
+        }
+    }
+    for (int j = 0; j < LANES; j++) { /* the last vector's fresh entries (the rest: 0) */
+        Py_ssize_t lo = last + j, hi = lo + LANES;
+        if (hi >= k) {
+            vfloat_wide a = lo >= k ? log_term_wide(x + lo * stride, m, &count) : (vfloat_wide){0};
+            add_halves(acc[j], a, log_term_wide(x + hi * stride, m, &count));
+        }
+    }
+    vfloat counts[2];
+    memcpy(counts, &count, sizeof counts);
+    for (int h = 0; h < 2; h++) {
+        vdouble total = ((acc[0][h] + acc[1][h]) + (acc[2][h] + acc[3][h])) +
+                        ((acc[4][h] + acc[5][h]) + (acc[6][h] + acc[7][h]));
+        r[h] = total + (to_double(counts[h]) - 1.0);
+    }
+    log_finish_float(x, out, length, stride, reduce, m, r);
+}
+
+/* A chunk of any length: the rows' kernel's arithmetic for that length. */
+INLINE void
+log_columns_any_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride,
+                       int reduce)
+{
+    if (length < LANES) {
+        log_columns_double(x, out, length, stride, reduce);
+    }
+    else {
+        log_columns_long_double(x, out, length, stride, reduce);
+    }
+}
+
+INLINE void
+log_columns_any_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride,
+                      int reduce)
+{
+    if (length < WIDE) {
+        log_columns_float(x, out, length, stride, reduce);
+    }
+    else {
+        log_columns_long_float(x, out, length, stride, reduce);
+    }
+}
+
+/* Rows shorter than these take the columns' chunks, transposed a vector of rows
+ * at a time (the same bits as the rows' kernel, whose per-row totals and
+ * logarithm cost more than the transposition up to there: docs/benchmarks.md,
+ * "The log-space family"). */
+#define LOG_TRANSPOSED_BELOW_D 64
+#define LOG_TRANSPOSED_BELOW_F 128
+ROWS_SHORT(log_short_double, double, LANES, LOG_TRANSPOSED_BELOW_D, log_columns_any_double)
+ROWS_SHORT(log_short_float, float, WIDE, LOG_TRANSPOSED_BELOW_F, log_columns_any_float)
+ROWS_RANGE(log_range_double, double, LOG_TRANSPOSED_BELOW_D, log_short_double, log_row_double,
+           VECTOR_CLONES_FUSED)
+ROWS_RANGE(log_range_float, float, LOG_TRANSPOSED_BELOW_F, log_short_float, log_row_float,
+           VECTOR_CLONES_FUSED)
 
 /* log_softmax_rows(x, out, row_length, threads=1), and logsumexp_rows(x, out,
  * row_length, threads=1) with one result per row in out. */
@@ -1723,7 +1970,7 @@ static PyObject *
 log_rows(PyObject *const *args, Py_ssize_t nargs, int reduce)
 {
     Buffer b[2];
-    LogRowsJob job = {b, 0, reduce};
+    RowsJob job = {b, 0, reduce};
     if (nargs != 3 && nargs != 4) {
         PyErr_SetString(PyExc_TypeError, "expected (x, out, row_length[, threads])");
         return NULL;
@@ -1732,19 +1979,8 @@ log_rows(PyObject *const *args, Py_ssize_t nargs, int reduce)
     if (PyErr_Occurred()) {
         return NULL;
     }
-    int ok;
-    if (!reduce) {
-        ok = acquire_rows(args, b, 2, 0x2, 0x1, 2, args[2], &job.cols);
-    } else { /* out: one result per row, dense, of x's kind */
-        ok = acquire_rows(args, b, 1, 0x0, 0x1, 1, args[2], &job.cols);
-        if (ok > 0 && !acquire(args[1], &b[1], 1, 0)) {
-            release_all(b, 1);
-            ok = 0;
-        } else if (ok > 0 && (b[1].kind != b[0].kind || b[1].n != b[0].n / job.cols)) {
-            release_all(b, 2);
-            ok = 0;
-        }
-    }
+    int ok = reduce ? acquire_reduced(args, b, 0x1, &job.cols)
+                    : acquire_rows(args, b, 2, 0x2, 0x1, 2, args[2], &job.cols);
     if (ok <= 0) {
         return ok < 0 ? NULL : Py_NewRef(Py_False);
     }
@@ -1766,27 +2002,32 @@ logsumexp_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return log_rows(args, nargs, 1);
 }
 
-#define SOFTMAX_COLUMNS_RANGE(NAME, T, WIDTH, CHUNK)                                       \
+/* A columns' kernel's range function: chunks of WIDTH columns of each block of
+ * the (blocks, length, width) array, out of its shape or (the job's `reduce`)
+ * of (blocks, width); axes of at most LONGEST (the padded copy's rows). */
+#define COLUMNS_RANGE(NAME, T, WIDTH, LONGEST, CHUNK)                                      \
     VECTOR_CLONES_FUSED static void NAME(void *ctx, Py_ssize_t begin, Py_ssize_t end)      \
     {                                                                                      \
         ColumnsJob *job = ctx;                                                             \
         Py_ssize_t length = job->length, width = job->width;                               \
+        int reduce = job->reduce;                                                          \
         for (Py_ssize_t item = begin; item < end; item++) {                                \
             Py_ssize_t block = item / job->chunks, first = (item % job->chunks) * WIDTH;   \
             Py_ssize_t offset = block * length * width + first;                            \
             const T *x = (const T *)job->b[0].view.buf + offset;                           \
-            T *out = (T *)job->b[1].view.buf + offset;                                     \
+            T *out = (T *)job->b[1].view.buf + (reduce ? block * width + first : offset);  \
             if (first + WIDTH <= width) {                                                  \
-                CHUNK(x, out, length, width);                                              \
+                CHUNK(x, out, length, width, reduce);                                      \
             }                                                                              \
             else { /* the block's last columns, padded with zeros (finite, discarded) */   \
-                T in[WIDTH * WIDTH] = {0}, result[WIDTH * WIDTH];                          \
+                T in[WIDTH * LONGEST], result[WIDTH * LONGEST];                            \
                 Py_ssize_t count = width - first;                                          \
+                memset(in, 0, length * WIDTH * sizeof(T));                                 \
                 for (Py_ssize_t i = 0; i < length; i++) {                                  \
                     memcpy(in + i * WIDTH, x + i * width, count * sizeof(T));              \
                 }                                                                          \
-                CHUNK(in, result, length, WIDTH);                                          \
-                for (Py_ssize_t i = 0; i < length; i++) {                                  \
+                CHUNK(in, result, length, WIDTH, reduce);                                  \
+                for (Py_ssize_t i = 0; i < (reduce ? 1 : length); i++) {                   \
                     memcpy(out + i * width, result + i * WIDTH, count * sizeof(T));        \
                 }                                                                          \
             }                                                                              \
@@ -1794,14 +2035,15 @@ logsumexp_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
 /* A columns' kernel's entry, NAME(x, out, length, width, threads=1): the range
  * functions `fns` ([0] float32, [1] float64) over chunks of `chunk` columns of
- * each block of the (blocks, length, width) array; False where the arrays
- * cannot be read, or the axis is longer than `longest`. */
+ * each block of the (blocks, length, width) array, into out of its shape or
+ * (`reduce`) of (blocks, width); False where the arrays cannot be read, or
+ * the axis is longer than `longest`. */
 static PyObject *
 columns_entry(PyObject *const *args, Py_ssize_t nargs, const Py_ssize_t longest[2],
-              const Py_ssize_t chunk[2], RangeFn const fns[2])
+              const Py_ssize_t chunk[2], RangeFn const fns[2], int reduce)
 {
     Buffer b[2];
-    ColumnsJob job = {b, 0, 0, 0};
+    ColumnsJob job = {b, 0, 0, 0, reduce};
     if (nargs != 4 && nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "expected (x, out, length, width[, threads])");
         return NULL;
@@ -1811,7 +2053,8 @@ columns_entry(PyObject *const *args, Py_ssize_t nargs, const Py_ssize_t longest[
     if (PyErr_Occurred()) {
         return NULL;
     }
-    int ok = acquire_rows(args, b, 2, 0x2, 0x0, 2, args[2], &job.length);
+    int ok = reduce ? acquire_reduced(args, b, 0x0, &job.length)
+                    : acquire_rows(args, b, 2, 0x2, 0x0, 2, args[2], &job.length);
     if (ok <= 0) {
         return ok < 0 ? NULL : Py_NewRef(Py_False);
     }
@@ -1826,8 +2069,14 @@ columns_entry(PyObject *const *args, Py_ssize_t nargs, const Py_ssize_t longest[
     return Py_NewRef(Py_True);
 }
 
-SOFTMAX_COLUMNS_RANGE(softmax_columns_range_double, double, LANES, softmax_columns_double)
-SOFTMAX_COLUMNS_RANGE(softmax_columns_range_float, float, WIDE, softmax_columns_float)
+/* The log-space columns' kernels take axes of any length up to this: a chunk's
+ * columns stay in cache between its passes, and its padded copy on the stack. */
+#define LOG_COLUMNS_LONGEST 512
+
+COLUMNS_RANGE(softmax_columns_range_double, double, LANES, LANES, softmax_columns_double)
+COLUMNS_RANGE(softmax_columns_range_float, float, WIDE, WIDE, softmax_columns_float)
+COLUMNS_RANGE(log_columns_range_double, double, LANES, LOG_COLUMNS_LONGEST, log_columns_any_double)
+COLUMNS_RANGE(log_columns_range_float, float, WIDE, LOG_COLUMNS_LONGEST, log_columns_any_float)
 
 /* softmax_columns(x, out, length, width, threads=1): softmax over the middle
  * axis of (blocks, length, width); False where it cannot serve (an axis of a
@@ -1838,7 +2087,34 @@ softmax_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     (void)self;
     static const Py_ssize_t longest[2] = {WIDE - 1, LANES - 1}, chunk[2] = {WIDE, LANES};
     static RangeFn const fns[2] = {&softmax_columns_range_float, &softmax_columns_range_double};
-    return columns_entry(args, nargs, longest, chunk, fns);
+    return columns_entry(args, nargs, longest, chunk, fns, 0);
+}
+
+/* log_softmax_columns(x, out, length, width, threads=1) and logsumexp_columns
+ * (out of shape (blocks, width)): over the middle axis of (blocks, length,
+ * width), of any length up to LOG_COLUMNS_LONGEST, with the rows' kernel's
+ * bits; False where they cannot serve. */
+static PyObject *
+log_columns(PyObject *const *args, Py_ssize_t nargs, int reduce)
+{
+    static const Py_ssize_t longest[2] = {LOG_COLUMNS_LONGEST, LOG_COLUMNS_LONGEST};
+    static const Py_ssize_t chunk[2] = {WIDE, LANES};
+    static RangeFn const fns[2] = {&log_columns_range_float, &log_columns_range_double};
+    return columns_entry(args, nargs, longest, chunk, fns, reduce);
+}
+
+static PyObject *
+log_softmax_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    return log_columns(args, nargs, 0);
+}
+
+static PyObject *
+logsumexp_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    return log_columns(args, nargs, 1);
 }
 
 /* Sum of |a - b|**power over n entries from i (b NULL: of |a|**power), in
@@ -2252,7 +2528,7 @@ static PyObject *
 normalize_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Buffer b[2];
-    RowsJob job = {b, 0};
+    RowsJob job = {b, 0, 0};
     int threads = 1;
     if (nargs == 4) {
         threads = (int)PyLong_AsLong(args[3]);
@@ -2282,7 +2558,7 @@ normalize_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     static const Py_ssize_t longest[2] = {COLUMNS_LONGEST, COLUMNS_LONGEST};
     static const Py_ssize_t chunk[2] = {COLUMN_CHUNK, COLUMN_CHUNK};
     static RangeFn const fns[2] = {&normalize_columns_range, &normalize_columns_range};
-    return columns_entry(args, nargs, longest, chunk, fns);
+    return columns_entry(args, nargs, longest, chunk, fns, 0);
 }
 
 /* ---- losses ------------------------------------------------------------ */
@@ -2561,6 +2837,12 @@ static PyMethodDef methods[] = {
     {"softmax_columns", (PyCFunction)(void (*)(void))softmax_columns, METH_FASTCALL,
      "softmax_columns(x, out, length, width, threads=1) -> bool: softmax over the middle axis"
      " of (blocks, length, width), for axes shorter than a vector."},
+    {"log_softmax_columns", (PyCFunction)(void (*)(void))log_softmax_columns, METH_FASTCALL,
+     "log_softmax_columns(x, out, length, width, threads=1) -> bool: log-softmax over the"
+     " middle axis of (blocks, length, width), for an axis of at most 512."},
+    {"logsumexp_columns", (PyCFunction)(void (*)(void))logsumexp_columns, METH_FASTCALL,
+     "logsumexp_columns(x, out, length, width, threads=1) -> bool: logsumexp over the"
+     " middle axis of (blocks, length, width) into out of (blocks, width)."},
     {"log_softmax_rows", (PyCFunction)(void (*)(void))log_softmax_rows, METH_FASTCALL,
      "log_softmax_rows(x, out, row_length, threads=1) -> bool: log-softmax over consecutive"
      " rows."},
