@@ -121,6 +121,19 @@ def addition_error(a: Array, b: Array, s: Array) -> Array:
     return (a - (s - back)) + (b - back)
 
 
+def log_one_minus(p: Array, xp: Namespace) -> Array:
+    """``log(1 − p)`` for ``p`` in [0, 1), within an ulp of the logarithms on every
+    backend: ``log1p(−p)`` up to 1/4; above, ``log u + e/u`` with ``u = 1 − p``
+    rounded and ``e`` its rounding error (TwoSum: exact). Above 1/4 this keeps
+    clear of XLA's float64 ``log1p`` on CPU, off by up to 129 ulp between −0.53
+    and −0.28 (jax-ml/jax#39707); its derivative is ``−1/u`` plus ``e/u²``."""
+    far = p > 0.25
+    shifted = xp.where(far, p, 0.5)  # (each branch on arguments in its domain)
+    u = 1.0 - shifted
+    above = xp.log(u) + addition_error(1.0, -shifted, u) / u
+    return xp.where(far, above, xp.log1p(-xp.where(far, 0.0, p)))
+
+
 def minus_abs(x: Array, xp: Namespace) -> tuple[Array, Array]:
     """``(x >= 0, −|x|)``, with ``−|x|`` a select rather than ``abs``: autograd then
     sees slope −1 at ``x = 0`` (abs has slope 0 there on torch), so that

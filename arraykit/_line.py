@@ -18,6 +18,7 @@ from typing import Any
 import array_api_compat
 
 from ._array_api import Array, Namespace
+from ._formulas import log_one_minus
 
 FIELDS = ("mean_x", "var_x", "optimum", "loss_at_optimum", "residual_mean", "residual_x_mean")
 
@@ -55,10 +56,10 @@ def power_tables(h: Array, every: int, count: int, xp: Namespace) -> tuple[Array
     The power at ``t = (j·block + k)·every`` is ``high[j]·low[k]``: two short
     tables, each entry an ``exp`` of an exact integer times the base's
     logarithm, so that a series ``c·(1 − h)**t`` costs one product per entry
-    (:func:`series`), with no error that grows with t. The logarithm goes
-    through ``log1p(−h)`` for small ``h`` (small learning rates), where
-    forming ``1 − h`` first would lose the digits that matter over 100,000
-    steps. For ``h > 1`` the base is negative and its sign alternates.
+    (:func:`series`), with no error that grows with t. The logarithm keeps the
+    digits of small ``h`` (small learning rates) that forming ``1 − h`` first would
+    lose, and that matter over 100,000 steps. For ``h > 1`` the base is negative and
+    its sign alternates.
 
     Also returns the index of the first power past a quarter of the float
     range's exponent, from where a trajectory is reported as diverged (inf).
@@ -70,7 +71,9 @@ def power_tables(h: Array, every: int, count: int, xp: Namespace) -> tuple[Array
     # Capped past the limit (so that the power at t = 1 is still past it): an
     # infinite h (a rate beyond the float range) would make 0·inf at t = 0.
     log_magnitude = xp.clip(
-        xp.where(below, xp.log1p(-xp.where(below, h, 0.0)), xp.log(xp.where(h > 1, h - 1.0, 1.0))),
+        xp.where(
+            below, log_one_minus(xp.where(below, h, 0.0), xp), xp.log(xp.where(h > 1, h - 1.0, 1.0))
+        ),
         max=2.0 * limit,
     )
     block = math.isqrt(max(count - 1, 0)) + 1

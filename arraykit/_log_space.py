@@ -23,7 +23,7 @@ from ._array_api import (
     unknown_size,
     wider_sum_dtype,
 )
-from ._formulas import addition_error, bounded_sum, element_count, minus_abs
+from ._formulas import addition_error, bounded_sum, element_count, log_one_minus, minus_abs
 
 # --- elementwise --------------------------------------------------------------------------
 
@@ -229,9 +229,9 @@ def logistic_backward(g: Array, z: Array, y: Array, reduction: str, /, *, xp: Na
 def binary_cross_entropy(
     p: Array, y: Array, reduction: str, weights: Array | None, /, *, xp: Namespace
 ) -> Array:
-    """``−y·log p − (1 − y)·log(1 − p)``, with ``log(1 − p)`` as ``log1p(−p)`` (exact
+    """``−y·log p − (1 − y)·log(1 − p)``, with ``log(1 − p)`` by ``log_one_minus`` (exact
     near 1), ``0·log 0`` as 0 and ``log 0`` as −inf (a loss of +inf, where torch
-    clamps it at 100)."""
+    clamps it at 100); NaN for ``p`` outside [0, 1] or NaN."""
     dtype = p.dtype
     p, widened = _widened(p, xp) if reduction != "none" else (p, False)
     if widened:
@@ -241,11 +241,13 @@ def binary_cross_entropy(
     # The logarithms on arguments kept in their domain: their selects then
     # have finite derivatives on both sides.
     log_p = xp.log(xp.where(positive, p, 1.0))
-    log_q = xp.log1p(-xp.where(below_one, p, 0.0))
+    log_q = log_one_minus(xp.where(below_one, p, 0.0), xp)
     # (0·y is 0 beside a scalar: the standard's where takes at most one scalar.)
     first = xp.where(positive, y * log_p, xp.where(y > 0, -math.inf, 0.0 * y))
     second = xp.where(below_one, (1.0 - y) * log_q, xp.where(y < 1, -math.inf, 0.0 * y))
-    return reduce(_weighted(-(first + second), weights), reduction, dtype, xp=xp)
+    # (0 − s: a loss of +0, not −0, where both terms are 0.)
+    terms = xp.where((p >= 0) & (p <= 1), 0.0 - (first + second), math.nan)
+    return reduce(_weighted(terms, weights), reduction, dtype, xp=xp)
 
 
 def cross_entropy_indices(
@@ -284,7 +286,7 @@ def cross_entropy_indices(
         others = bounded_sum(xp.where(hot, 0.0, parts.e), axes, 1.0, xp=xp)
     q = others / (1.0 + parts.r)
     mostly = q < 0.5
-    value = xp.where(mostly, -xp.log1p(-xp.where(mostly, q, 0.0)), parts.log1p_r - d_label)
+    value = xp.where(mostly, -log_one_minus(xp.where(mostly, q, 0.0), xp), parts.log1p_r - d_label)
     limit = -xp.sum(xp.where(hot, parts.limit(xp), 0.0), axis=axes, keepdims=True)
     valid = (label >= 0) & (label < classes)
     value = xp.where(valid, xp.where(parts.finite, value, limit), math.nan)

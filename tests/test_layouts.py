@@ -44,7 +44,17 @@ FUNCTIONS: dict[str, Callable[[Any], Any]] = {
     "l1_loss mean": lambda a: ak.l1_loss(a, a[::-1, ::-1].copy()),
     "binary_cross_entropy_with_logits none": lambda a: _logistic(a, "none"),
     "binary_cross_entropy_with_logits mean": lambda a: _logistic(a, "mean"),
+    "binary_cross_entropy none": lambda a: _probabilities(a, "none"),
+    "binary_cross_entropy mean": lambda a: _probabilities(a, "mean"),
 }
+
+
+def _probabilities(x: Any, reduction: str) -> Any:
+    """The binary cross-entropy of ``σ(x)`` (probabilities of the same values in any
+    layout of ``x``, 0 and 1 among them) with labels read off the signs."""
+    xp = array_api_compat.array_namespace(x)
+    labels = xp.astype(x > 0, x.dtype)
+    return ak.binary_cross_entropy(ak.sigmoid(x), labels, reduction=reduction)
 
 
 def _logistic(z: Any, reduction: str) -> Any:

@@ -247,9 +247,41 @@ def test_binary_cross_entropy_against_mpmath(xb: Backend, dtype: str) -> None:
         ulps=6,
     )
     certain = ak.binary_cross_entropy(
-        xb.asarray([0.0, 1.0], dtype), xb.asarray([1.0, 0.0], dtype), "none"
+        xb.asarray([0.0, 1.0, 1.0, np.nan], dtype), xb.asarray([1.0, 0.0, 1.0, 1.0], dtype), "none"
     )
-    np.testing.assert_array_equal(xb.to_numpy(certain), [np.inf, np.inf])
+    np.testing.assert_array_equal(xb.to_numpy(certain), [np.inf, np.inf, 0.0, np.nan])
+    assert not np.signbit(xb.to_numpy(certain)[2])  # a loss of +0
+    # Probabilities down to the subnormals and up to within an ulp of 1, soft labels.
+    rng = np.random.default_rng(31)
+    digits = {"float64": 323, "float32": 44, "float16": 7, "bfloat16": 39}[dtype]
+    p = _rounded(np.concatenate([10.0 ** -rng.uniform(0, digits, 48), rng.uniform(size=16)]), dtype)
+    p = np.concatenate([p, _rounded(1.0 - p, dtype)])  # up to an ulp below 1
+    p = p[(seen_by(xb, p, dtype) > 0) & (p < 1)]  # (subnormals: 0 to XLA)
+    y = _rounded(np.where(rng.uniform(size=p.size) < 0.5, rng.uniform(size=p.size), 1.0), dtype)
+    ps, ys = (xb.asarray(v, dtype) for v in (p, y))
+    exact = reference.binary_cross_entropy(p, y, "none")
+    assert_close(ak.binary_cross_entropy(ps, ys, "none"), exact, xb, dtype)
+
+
+def test_log_of_one_minus_where_xla_loses_digits(xb: Backend, dtype: str) -> None:
+    """log(1 − p) for p in [0.28, 0.53], where XLA's float64 log1p on CPU is up to 129
+    ulp off (jax-ml/jax#39707): the binary cross-entropy at label 0 and the
+    cross-entropy where the label holds 1 − p of the mass stay within the contract."""
+    _local(xb)
+    p = _rounded(np.linspace(0.28, 0.53, 41), dtype)
+    zeros = np.zeros_like(p)
+    exact = reference.binary_cross_entropy(p, zeros, "none")
+    assert_close(
+        ak.binary_cross_entropy(xb.asarray(p, dtype), xb.asarray(zeros, dtype), "none"),
+        exact,
+        xb,
+        dtype,
+    )
+    logits = _rounded(np.stack([np.log1p(-p), np.log(p)], axis=1), dtype)
+    labels = np.zeros(p.size, dtype=np.int64)
+    exact = reference.cross_entropy(logits, labels, -1, "none")
+    got = ak.cross_entropy(xb.asarray(logits, dtype), xb.asarray(labels, "int64"), reduction="none")
+    assert_close(got, exact, xb, dtype)
 
 
 @pytest.mark.parametrize("layout", ["rows", "columns", "transposed", "middle axis"])

@@ -250,12 +250,17 @@ LOGISTIC = 3
 """The losses' "power" of the logistic loss of logits and labels (the terms of
 binary_cross_entropy_with_logits, of one sign for labels in [0, 1])."""
 
+PROBABILITIES = 4
+"""The losses' "power" of the binary cross-entropy of probabilities and labels (the
+terms of binary_cross_entropy, of one sign for labels in [0, 1])."""
+
 
 def loss(
     yhat: np.ndarray, y: np.ndarray, reduction: str, power: int, threads: int = 1
 ) -> np.ndarray | None:
-    """L1 (power 1), L2 (power 2) or the logistic loss (:data:`LOGISTIC`) of same-shaped
-    arrays of one dtype, in any layout."""
+    """L1 (power 1), L2 (power 2), the logistic loss (:data:`LOGISTIC`) or the binary
+    cross-entropy (:data:`PROBABILITIES`) of same-shaped arrays of one dtype, in any
+    layout."""
     if compiled is None or yhat.size == 0:
         return None
     if reduction == "none":
@@ -289,8 +294,8 @@ def reduced_loss(
     equal arrays is exact.)
     """
     smallest, largest = _RANGE[kind]
-    if math.isnan(total) and power == LOGISTIC:
-        return total  # a term is NaN (0·inf where a label is certain): so is the formula's
+    if power >= LOGISTIC and not math.isfinite(total):
+        return total  # a term is NaN or +inf (a certain label's log 0): so is the formula's
     if not math.isfinite(total):
         return None
     if power == 2 and total < smallest and not (total == 0 and equal()):

@@ -719,16 +719,20 @@ run(RangeFn fn, void *job, Py_ssize_t items, Py_ssize_t elements, int threads, c
     Py_END_ALLOW_THREADS
 }
 
-/* The losses' terms, by "power": 1 |a − b|, 2 (a − b)², and LOGISTIC the
- * logistic loss of logits a and labels b (binary_cross_entropy_with_logits). */
+/* The losses' terms, by "power": 1 |a − b|, 2 (a − b)², LOGISTIC the
+ * logistic loss of logits a and labels b (binary_cross_entropy_with_logits),
+ * PROBABILITIES the binary cross-entropy of probabilities a and labels b. */
 #define LOGISTIC 3
+#define PROBABILITIES 4
 INLINE vdouble logistic_lanes(vdouble z, vdouble y);
+INLINE vdouble binary_cross_entropy_lanes(vdouble p, vdouble y);
+INLINE vdouble error_power_lanes(vdouble a, vdouble b, int power);
 
 INLINE double
 error_power(double a, double b, int power)
 {
-    if (power == LOGISTIC) { /* the lanes' arithmetic: the same bits in every position */
-        return logistic_lanes((vdouble){0} + a, (vdouble){0} + b)[0];
+    if (power >= LOGISTIC) { /* the lanes' arithmetic: the same bits in every position */
+        return error_power_lanes((vdouble){0} + a, (vdouble){0} + b, power)[0];
     }
     double d = fabs(a - b);
     return power == 2 ? d * d : d;
@@ -740,6 +744,9 @@ error_power_lanes(vdouble a, vdouble b, int power)
     vdouble d = a - b;
     if (power == LOGISTIC) {
         return logistic_lanes(a, b);
+    }
+    if (power == PROBABILITIES) {
+        return binary_cross_entropy_lanes(a, b);
     }
     if (power == 2) {
         return d * d;
@@ -913,24 +920,55 @@ log1p_unit_lanes(vdouble e)
     return log_reduced_lanes(k, f1, (vdouble){0});
 }
 
+/* u + c = 2^k·f·(1 + c/u) for u > 0, finite (subnormal too), and c its
+ * rounding error (|c| <= ulp(u)/2; other lanes: meaningless values): f in
+ * [√2/2, √2) read off u's bits (subnormals scaled up first), f - 1 exact
+ * (Sterbenz), and c/u the correction log_reduced_lanes takes. */
+INLINE void
+log_reduction(vdouble u, vdouble c, vdouble *k, vdouble *f1, vdouble *extra)
+{
+    vdouble zero = {0};
+    vlong tiny = lanes_lt(u, zero + DBL_MIN);
+    vdouble normal = select_lanes(tiny, u * 0x1p54, u);
+    vlong bits = (vlong)normal, mantissa = (vlong){0} + 0x000fffffffffffffLL;
+    vdouble f = (vdouble)((bits & mantissa) | 0x3ff0000000000000LL);
+    vlong halve = lanes_ge(f, zero + 0x1.6a09e667f3bcdp+0);
+    *f1 = select_lanes(halve, 0.5 * f, f) - 1.0;
+    *k = __builtin_convertvector(((bits >> 52) & 0x7ff) - 1023, vdouble) +
+         select_lanes(halve, zero + 1.0, zero) - select_lanes(tiny, zero + 54.0, zero);
+    *extra = c / u;
+}
+
+/* log(u + c), as log_reduction takes them, within an ulp: with |s| below
+ * 0.1716 there, fdlibm's minimax polynomial for R (seven terms, in s² and s⁴)
+ * in place of the series. */
+INLINE vdouble
+log_corrected_lanes(vdouble u, vdouble c)
+{
+    vdouble k, f1, extra;
+    log_reduction(u, c, &k, &f1, &extra);
+    vdouble s = f1 / (2.0 + f1), z = s * s, w = z * z;
+    vdouble odd = z * (6.666666666666735130e-01 +
+                       w * (2.857142874366239149e-01 +
+                            w * (1.818357216161805012e-01 + w * 1.479819860511658591e-01)));
+    vdouble even = w * (3.999999999940941908e-01 +
+                        w * (2.222219843214978396e-01 + w * 1.531383769920937332e-01));
+    vdouble r = odd + even, h = 0.5 * f1 * f1;
+    return k * 0x1.62e42feep-1 - ((h - (s * (h + r) + (k * 0x1.a39ef35793c76p-33 + extra))) - f1);
+}
+
 /* log(1 + r) for finite r >= 0 (other lanes: meaningless values), within an
- * ulp: the unit reduction below 1; from 1 on, u = 1 + r rounded, its error
- * c = r − (u − 1) (exact there), u = 2^k·f with f in [√2/2, √2) read off its
- * bits (f − 1 exact: Sterbenz), and c/u the correction. */
+ * ulp: the unit reduction below 1; from 1 on, that of u = 1 + r rounded with
+ * its error r - (u - 1) (exact there). */
 INLINE vdouble
 log1p_lanes(vdouble r)
 {
-    vdouble zero = {0}, u = 1.0 + r, unit_k, unit_f1;
-    vlong bits = (vlong)u, mantissa = (vlong){0} + 0x000fffffffffffffLL;
-    vdouble f = (vdouble)((bits & mantissa) | 0x3ff0000000000000LL);
-    vlong halve = lanes_ge(f, zero + 0x1.6a09e667f3bcdp+0);
-    f = select_lanes(halve, 0.5 * f, f);
-    vdouble k = __builtin_convertvector(((bits >> 52) & 0x7ff) - 1023, vdouble) +
-                select_lanes(halve, zero + 1.0, zero);
+    vdouble zero = {0}, u = 1.0 + r, k, f1, extra, unit_k, unit_f1;
+    log_reduction(u, r - (u - 1.0), &k, &f1, &extra);
     unit_reduction(r, &unit_k, &unit_f1);
     vlong unit = lanes_lt(r, zero + 1.0);
-    return log_reduced_lanes(select_lanes(unit, unit_k, k), select_lanes(unit, unit_f1, f - 1.0),
-                             select_lanes(unit, zero, (r - (u - 1.0)) / u));
+    return log_reduced_lanes(select_lanes(unit, unit_k, k), select_lanes(unit, unit_f1, f1),
+                             select_lanes(unit, zero, extra));
 }
 
 /* log1p_unit_lanes in float lanes: six terms of the series reach 1e-9. */
@@ -978,6 +1016,26 @@ logistic_lanes(vdouble z, vdouble y)
     vdouble zero = {0};
     vdouble e = exp_nonpositive(-(vdouble)((vlong)z & ((vlong){0} + 0x7fffffffffffffffLL)));
     return select_lanes(lanes_ge(z, zero), (1.0 - y) * z, -(y * z)) + log1p_unit_lanes(e);
+}
+
+/* -(y·log p + (1 − y)·log(1 − p)), as the formula
+ * (_log_space.binary_cross_entropy): 1 − p = q + e exactly (Fast2Sum), and
+ * log(1 − p) = log(q + e); 0·log 0 is 0, a label's log 0 is -inf; p outside
+ * [0, 1] (or NaN) gives NaN. Terms of one sign for y in [0, 1]. */
+INLINE vdouble
+binary_cross_entropy_lanes(vdouble p, vdouble y)
+{
+    vdouble zero = {0}, one = zero + 1.0, q = 1.0 - p;
+    vlong positive = lanes_gt(p, zero), below_one = lanes_lt(p, one);
+    vdouble log_p = log_corrected_lanes(select_lanes(positive, p, one), zero);
+    vdouble log_q = log_corrected_lanes(select_lanes(below_one, q, one),
+                                        select_lanes(below_one, -p - (q - 1.0), zero));
+    vdouble first = select_lanes(positive, y * log_p,
+                                 select_lanes(lanes_gt(y, zero), zero - INFINITY, zero * y));
+    vdouble second = select_lanes(below_one, (1.0 - y) * log_q,
+                                  select_lanes(lanes_lt(y, one), zero - INFINITY, zero * y));
+    vlong inside = lanes_ge(p, zero) & lanes_ge(one, p);
+    return select_lanes(inside, zero - (first + second), zero + NAN);
 }
 
 /* The logistic loss in float lanes (float32: twice the lanes). */
@@ -2159,15 +2217,17 @@ powers_sum(const Buffer *a, const Buffer *b, Py_ssize_t i, Py_ssize_t n, int pow
             return logistic_floats(x, y, NULL, n);
         }
         return y == NULL ? lanes_sum_float(x, NULL, n, 2)
-               : power == 2        ? lanes_sum_float(x, y, n, 2)
-                                   : lanes_sum_float(x, y, n, 1);
+               : power == 2             ? lanes_sum_float(x, y, n, 2)
+               : power == PROBABILITIES ? lanes_sum_float(x, y, n, PROBABILITIES)
+                                        : lanes_sum_float(x, y, n, 1);
     }
     const double *x = (const double *)a->view.buf + i;
     const double *y = b == NULL ? NULL : (const double *)b->view.buf + i;
     return y == NULL ? lanes_sum_double(x, NULL, n, 2)
-           : power == 2        ? lanes_sum_double(x, y, n, 2)
-           : power == LOGISTIC ? lanes_sum_double(x, y, n, LOGISTIC)
-                               : lanes_sum_double(x, y, n, 1);
+           : power == 2             ? lanes_sum_double(x, y, n, 2)
+           : power == LOGISTIC      ? lanes_sum_double(x, y, n, LOGISTIC)
+           : power == PROBABILITIES ? lanes_sum_double(x, y, n, PROBABILITIES)
+                                    : lanes_sum_double(x, y, n, 1);
 }
 
 /* The sum of v[0..n), pairwise. */
@@ -2615,7 +2675,7 @@ loss_options(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t fixed, int *pow
         return 0;
     }
     long chosen = PyLong_AsLong(args[fixed]);
-    *power = chosen == 2 || chosen == LOGISTIC ? (int)chosen : 1;
+    *power = chosen == 2 || chosen == LOGISTIC || chosen == PROBABILITIES ? (int)chosen : 1;
     *threads = nargs == fixed + 2 ? (int)PyLong_AsLong(args[fixed + 1]) : 1;
     return !PyErr_Occurred();
 }
@@ -2855,10 +2915,12 @@ static PyMethodDef methods[] = {
      "middle axis."},
     {"loss_sum", (PyCFunction)(void (*)(void))loss_sum, METH_FASTCALL,
      "loss_sum(yhat, y, power, threads=1) -> float | None: sum of |yhat - y|**power (power 3:"
-     " of the logistic loss of logits yhat and labels y)."},
+     " of the logistic loss of logits yhat and labels y; 4: the binary cross-entropy of"
+     " probabilities yhat)."},
     {"loss_elements", (PyCFunction)(void (*)(void))loss_elements, METH_FASTCALL,
      "loss_elements(yhat, y, out, power, threads=1) -> bool: out = |yhat - y|**power (power 3:"
-     " the logistic loss of logits yhat and labels y)."},
+     " the logistic loss of logits yhat and labels y; 4: the binary cross-entropy of"
+     " probabilities yhat)."},
     {"line_adagrad", (PyCFunction)(void (*)(void))line_adagrad, METH_FASTCALL,
      "line_adagrad(moments, start, out, steps, every, lr, eps, initial, decay, penalty, check)"
      " -> bool: Adagrad on the line, in the arrays' precision."},

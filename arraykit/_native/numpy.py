@@ -316,6 +316,16 @@ def binary_cross_entropy_with_logits(
     return _compiled.loss(z, y, reduction, _compiled.LOGISTIC)
 
 
+def binary_cross_entropy(
+    p: np.ndarray, y: np.ndarray, reduction: str, weights: np.ndarray | None
+) -> np.ndarray | None:
+    """The losses' kernel with the binary cross-entropy's term (labels in [0, 1]:
+    terms of one sign, whose plain sum is accurate); weights take the formula."""
+    if weights is not None:
+        return None
+    return _compiled.loss(p, y, reduction, _compiled.PROBABILITIES)
+
+
 def log_softmax(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray | None:
     return _compiled.log_softmax(x, axes)
 

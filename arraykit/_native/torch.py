@@ -838,6 +838,17 @@ def binary_cross_entropy_with_logits(
     return value.to(z.dtype)  # type: ignore[no-any-return]
 
 
+def binary_cross_entropy(
+    p: torch.Tensor, y: torch.Tensor, reduction: str, weights: torch.Tensor | None
+) -> torch.Tensor | None:
+    """Eager CPU calls that record no gradient: the losses' compiled kernel with the
+    binary cross-entropy's term. Elsewhere (autograd, transforms, CUDA, weights), the
+    formula in torch operations."""
+    if weights is None and direct(p, y):
+        return _LOSS_CPU(p, y, reduction, _compiled.PROBABILITIES)
+    return None
+
+
 def _weighing_dtype(x: torch.Tensor) -> torch.dtype:
     """Where weighted losses are summed: float32 for half precision (whose weighted sums
     overflow), else ``x``'s dtype."""
