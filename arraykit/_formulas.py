@@ -122,11 +122,13 @@ def addition_error(a: Array, b: Array, s: Array) -> Array:
 
 
 def log_one_minus(p: Array, xp: Namespace) -> Array:
-    """``log(1 − p)`` for ``p`` in [0, 1), within an ulp of the logarithms on every
-    backend: ``log1p(−p)`` up to 1/4; above, ``log u + e/u`` with ``u = 1 − p``
-    rounded and ``e`` its rounding error (TwoSum: exact). Above 1/4 this keeps
-    clear of XLA's float64 ``log1p`` on CPU, off by up to 129 ulp between −0.53
-    and −0.28 (jax-ml/jax#39707); its derivative is ``−1/u`` plus ``e/u²``."""
+    """``log(1 − p)`` for ``p`` in [0, 1), within an ulp of the backend's logarithms:
+    ``log1p(−p)``. On JAX, above ``p = 1/4``, ``log u + e/u`` instead, with ``u =
+    1 − p`` rounded and ``e`` its rounding error (TwoSum: exact): XLA's float64
+    ``log1p`` on CPU is off by up to 129 ulp between −0.53 and −0.28
+    (jax-ml/jax#39707). Its derivative there is ``−1/u`` plus ``e/u²``."""
+    if not array_api_compat.is_jax_namespace(xp):
+        return xp.log1p(-p)
     far = p > 0.25
     shifted = xp.where(far, p, 0.5)  # (each branch on arguments in its domain)
     u = 1.0 - shifted

@@ -1566,9 +1566,9 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
         }                                                                                  \
     } while (0)
 
-/* Rows shorter than a vector, a vector of rows at a time: the rows are
- * transposed into scratch, one to a lane, and computed by the columns'
- * kernel's chunk, whose lanes take each row through the short rows'
+/* Rows shorter than BELOW (softmax's: a vector), a vector of rows at a time:
+ * the rows are transposed into scratch, one to a lane, and computed by the
+ * columns' kernel's chunk, whose lanes take each row through the rows'
  * arithmetic all in vectors; the last rows are padded with zeros (finite,
  * discarded). `reduce`: one result per row. */
 #define ROWS_SHORT(NAME, T, WIDTH, BELOW, CHUNK)                                           \
@@ -1774,27 +1774,18 @@ LOG_ROW(log_row_float, float, row_max_float, log_rest_float, log_limit_float)
 
 /* An entry's term of r (its exp below m, else 0; NaN stays NaN), the maxima
  * counted. */
-INLINE vdouble
-log_term_lanes(const double *x, vdouble m, vdouble *count)
-{
-    vdouble v, zero = {0};
-    memcpy(&v, x, sizeof v);
-    vdouble e = softmax_exp_lanes(v, m);
-    vlong below = lanes_lt(v, m);
-    *count += select_lanes(below, zero, zero + 1.0);
-    return select_lanes(below, e, e - e);
-}
-
-INLINE vfloat_wide
-log_term_wide(const float *x, vfloat_wide m, vfloat_wide *count)
-{
-    vfloat_wide v, zero = {0};
-    memcpy(&v, x, sizeof v);
-    vfloat_wide e = softmax_exp_wide(v, m);
-    vint_wide below = wide_lt(v, m);
-    *count += select_wide(below, zero, zero + 1.0f);
-    return select_wide(below, e, e - e);
-}
+#define LOG_TERM(NAME, T, VT, MT, EXP, LESS, SELECT)                                       \
+    INLINE VT NAME(const T *x, VT m, VT *count)                                            \
+    {                                                                                      \
+        VT v, zero = {0};                                                                  \
+        memcpy(&v, x, sizeof v);                                                           \
+        VT e = EXP(v, m);                                                                  \
+        MT below = LESS(v, m);                                                             \
+        *count += SELECT(below, zero, zero + 1);                                           \
+        return SELECT(below, e, e - e);                                                    \
+    }
+LOG_TERM(log_term_lanes, double, vdouble, vlong, softmax_exp_lanes, lanes_lt, select_lanes)
+LOG_TERM(log_term_wide, float, vfloat_wide, vint_wide, softmax_exp_wide, wide_lt, select_wide)
 
 /* The lanes' maxima. */
 #define COLUMNS_MAX(NAME, T, VT, SELECT, GREATER)                                          \
