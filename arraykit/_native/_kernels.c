@@ -1976,29 +1976,18 @@ log_columns_long_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t
 }
 
 /* A chunk of any length: the rows' kernel's arithmetic for that length. */
-INLINE void
-log_columns_any_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride,
-                       int reduce)
-{
-    if (length < LANES) {
-        log_columns_double(x, out, length, stride, reduce);
+#define LOG_COLUMNS_ANY(NAME, T, WIDTH, SHORT, LONG)                                       \
+    INLINE void NAME(const T *x, T *out, Py_ssize_t length, Py_ssize_t stride, int reduce) \
+    {                                                                                      \
+        if (length < WIDTH) {                                                              \
+            SHORT(x, out, length, stride, reduce);                                         \
+        }                                                                                  \
+        else {                                                                             \
+            LONG(x, out, length, stride, reduce);                                          \
+        }                                                                                  \
     }
-    else {
-        log_columns_long_double(x, out, length, stride, reduce);
-    }
-}
-
-INLINE void
-log_columns_any_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride,
-                      int reduce)
-{
-    if (length < WIDE) {
-        log_columns_float(x, out, length, stride, reduce);
-    }
-    else {
-        log_columns_long_float(x, out, length, stride, reduce);
-    }
-}
+LOG_COLUMNS_ANY(log_columns_any_double, double, LANES, log_columns_double, log_columns_long_double)
+LOG_COLUMNS_ANY(log_columns_any_float, float, WIDE, log_columns_float, log_columns_long_float)
 
 /* Rows shorter than these take the columns' chunks, transposed a vector of rows
  * at a time (the same bits as the rows' kernel, whose per-row totals and
