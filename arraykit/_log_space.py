@@ -184,12 +184,30 @@ def reduce(terms: Array, reduction: str, dtype: Any, /, *, xp: Namespace) -> Arr
             return xp.full((), value, dtype=dtype, device=device_of(terms, xp))
         if terms.dtype != dtype:  # float32 terms in float64: a plain sum is exact enough
             total = xp.sum(terms)
+            terms = total / element_count(terms) if reduction == "mean" else total
         else:
-            bound = xp.max(xp.abs(terms))
-            usable = xp.where(xp.isfinite(bound), bound, 0.0)
-            total = xp.reshape(bounded_sum(terms, None, usable, xp=xp, infinite=True), ())
-        terms = total / element_count(terms) if reduction == "mean" else total
+            terms = _careful_total(terms, reduction == "mean", xp)
     return narrow(xp, terms, dtype) if terms.dtype != dtype else terms
+
+
+def _careful_total(terms: Array, mean: bool, xp: Namespace) -> Array:
+    """The sum (or mean) of ``terms`` by :func:`bounded_sum`, its terms scaled by a power
+    of two first where they come near the top of the range (its splitting constant
+    would overflow there): a sum past the range is then +inf, and a mean of large
+    terms finite, without a floating-point warning."""
+    largest = float(xp.finfo(terms.dtype).max)
+    factor = 2.0**64
+    bound = xp.max(xp.abs(terms))
+    usable = xp.where(xp.isfinite(bound), bound, 0.0)
+    big = usable > largest / factor
+    one = xp.ones_like(usable)
+    down = xp.where(big, one / factor, one)  # exact: a power of two
+    total = xp.reshape(bounded_sum(terms * down, None, usable * down, xp=xp, infinite=True), ())
+    if mean:
+        total = total / element_count(terms)
+    up = 1.0 / down
+    past = total > largest / up
+    return xp.where(past, math.inf, xp.where(past, 0.0, total) * up)
 
 
 def _weighted(terms: Array, weights: Array | None) -> Array:

@@ -343,6 +343,19 @@ def test_cross_entropy_where_the_textbook_is_inf(xb: Backend, dtype: str) -> Non
     )
 
 
+def test_a_sum_of_losses_past_the_range_is_inf(xb: Backend) -> None:
+    """Finite losses of 1e308: their sum is past the range, +inf, and their mean 1e308,
+    with no error or floating-point warning."""
+    _local(xb)
+    if "float64" not in xb.dtypes:
+        pytest.skip(f"{xb.id} has no float64")
+    logits = xb.asarray([[0.0, 1e308], [0.0, 1e308]], "float64")
+    labels = xb.asarray(np.array([0, 0]))
+    assert np.isposinf(xb.to_numpy(ak.cross_entropy(logits, labels, reduction="sum")))
+    mean = ak.cross_entropy(logits, labels, reduction="mean")
+    assert_close(mean, np.array(1e308), xb, "float64")
+
+
 # --- gradients --------------------------------------------------------------------------------
 
 

@@ -352,8 +352,30 @@ def cross_entropy(
     log_p = _compiled.log_softmax(logits, (axis,))
     if log_p is None:
         return None
-    picked = np.take_along_axis(log_p, np.expand_dims(target, axis), axis)
-    terms = -np.squeeze(picked, axis)
+    if log_p.ndim == 2 and axis == 1:  # (the usual batch of rows: one gather)
+        terms = -log_p[np.arange(log_p.shape[0]), target]
+    else:
+        terms = -np.squeeze(np.take_along_axis(log_p, np.expand_dims(target, axis), axis), axis)
     if weights is not None:
         terms = terms * weights
-    return np.asarray(_log_space.reduce(terms, reduction, logits.dtype, xp=NUMPY_XP))
+        return np.asarray(_log_space.reduce(terms, reduction, logits.dtype, xp=NUMPY_XP))
+    return _nonnegative_reduced(terms, reduction)
+
+
+def _nonnegative_reduced(terms: np.ndarray, reduction: str) -> np.ndarray:
+    """Losses of one sign (≥ 0, or +inf, or NaN) reduced within about one rounding, as
+    ``_log_space.reduce`` promises, in fewer passes: float32 summed in float64 (each
+    addition's error far below float32's last bit), float64 by ``math.fsum``
+    (correctly rounded) where the terms are few, else the careful sum."""
+    if reduction == "none" or terms.size == 0 or (terms.dtype == np.float64 and terms.size > 4096):
+        return np.asarray(_log_space.reduce(terms, reduction, terms.dtype, xp=NUMPY_XP))
+    if terms.dtype == np.float64:
+        try:
+            total = math.fsum(terms.ravel().tolist())
+        except OverflowError:  # past the range on the way: the careful sum scales first
+            return np.asarray(_log_space.reduce(terms, reduction, terms.dtype, xp=NUMPY_XP))
+    else:
+        total = float(np.sum(terms, dtype=np.float64))
+    if reduction == "mean":
+        total /= terms.size
+    return np.asarray(total, dtype=terms.dtype)
