@@ -354,6 +354,9 @@ def test_a_sum_of_losses_past_the_range_is_inf(xb: Backend) -> None:
     assert np.isposinf(xb.to_numpy(ak.cross_entropy(logits, labels, reduction="sum")))
     mean = ak.cross_entropy(logits, labels, reduction="mean")
     assert_close(mean, np.array(1e308), xb, "float64")
+    # float32 losses of 2e38, summed in float64: past float32's range, inf
+    logits = xb.asarray([[0.0, 2e38], [0.0, 2e38]], "float32")
+    assert np.isposinf(xb.to_numpy(ak.cross_entropy(logits, labels, reduction="sum")))
 
 
 # --- gradients --------------------------------------------------------------------------------
