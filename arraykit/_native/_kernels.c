@@ -1566,12 +1566,62 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
         }                                                                                  \
     } while (0)
 
+/* A square tile of W rows of W lanes, rows `from_row` and `to_row` apart,
+ * transposed in registers: swapping the off-diagonal blocks of h lanes between
+ * rows r and r + h, for h = W/2 down to 1, transposes every block at once. */
+#define TILE_TRANSPOSE(NAME, T, VT, MT, W)                                                 \
+    INLINE void NAME(const T *from, Py_ssize_t from_row, T *to, Py_ssize_t to_row)         \
+    {                                                                                      \
+        VT v[W];                                                                           \
+        for (int r = 0; r < W; r++) {                                                      \
+            memcpy(&v[r], from + r * from_row, sizeof v[r]);                               \
+        }                                                                                  \
+        _Pragma("GCC unroll 8") /* constant masks: one permute each */                     \
+        for (int h = W / 2; h >= 1; h /= 2) {                                              \
+            MT low, high;                                                                  \
+            _Pragma("GCC unroll 16")                                                       \
+            for (int j = 0; j < W; j++) {                                                  \
+                low[j] = j & h ? W + j - h : j;                                            \
+                high[j] = j & h ? W + j : j + h;                                           \
+            }                                                                              \
+            _Pragma("GCC unroll 16")                                                       \
+            for (int r = 0; r < W; r++) {                                                  \
+                if (!(r & h)) {                                                            \
+                    VT a = v[r], b = v[r + h];                                             \
+                    v[r] = __builtin_shuffle(a, b, low);                                   \
+                    v[r + h] = __builtin_shuffle(a, b, high);                              \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+        for (int r = 0; r < W; r++) {                                                      \
+            memcpy(to + r * to_row, &v[r], sizeof v[r]);                                   \
+        }                                                                                  \
+    }
+TILE_TRANSPOSE(tile_transpose_lanes, double, vdouble, vlong, LANES)
+TILE_TRANSPOSE(tile_transpose_wide, float, vfloat_wide, vint_wide, WIDE)
+
+/* TRANSPOSE by whole tiles of W (TILE's width) where they fit, the edges an
+ * entry at a time. */
+#define TILED_TRANSPOSE(T, TILE, W, FROM, TO, N, M, FROM_ROW, TO_ROW)                      \
+    do {                                                                                   \
+        const T *tf_ = (const T *)(FROM);                                                  \
+        T *tt_ = (T *)(TO);                                                                \
+        Py_ssize_t tn_ = (N) / (W) * (W), tm_ = (M) / (W) * (W);                           \
+        for (Py_ssize_t i_ = 0; i_ < tn_; i_ += (W)) {                                     \
+            for (Py_ssize_t j_ = 0; j_ < tm_; j_ += (W)) {                                 \
+                TILE(tf_ + i_ * (FROM_ROW) + j_, FROM_ROW, tt_ + j_ * (TO_ROW) + i_, TO_ROW); \
+            }                                                                              \
+        }                                                                                  \
+        TRANSPOSE(T, tf_ + tm_, tt_ + tm_ * (TO_ROW), tn_, (M) - tm_, FROM_ROW, TO_ROW);   \
+        TRANSPOSE(T, tf_ + tn_ * (FROM_ROW), tt_ + tn_, (N) - tn_, M, FROM_ROW, TO_ROW);   \
+    } while (0)
+
 /* Rows shorter than BELOW (softmax's: a vector), a vector of rows at a time:
  * the rows are transposed into scratch, one to a lane, and computed by the
  * columns' kernel's chunk, whose lanes take each row through the rows'
  * arithmetic all in vectors; the last rows are padded with zeros (finite,
  * discarded). `reduce`: one result per row. */
-#define ROWS_SHORT(NAME, T, WIDTH, BELOW, CHUNK)                                           \
+#define ROWS_SHORT(NAME, T, WIDTH, BELOW, CHUNK, TILE)                                     \
     INLINE void NAME(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols, int reduce)     \
     {                                                                                      \
         T in[WIDTH * BELOW], result[WIDTH * BELOW];                                        \
@@ -1580,18 +1630,21 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
             if (count < WIDTH) {                                                           \
                 memset(in, 0, cols * WIDTH * sizeof(T));                                   \
             }                                                                              \
-            TRANSPOSE(T, x + first * cols, in, count, cols, cols, WIDTH);                  \
+            TILED_TRANSPOSE(T, TILE, WIDTH, x + first * cols, in, count, cols, cols, WIDTH);   \
             CHUNK(in, result, cols, WIDTH, reduce);                                        \
             if (reduce) {                                                                  \
                 memcpy(out + first, result, count * sizeof(T));                            \
             }                                                                              \
             else {                                                                         \
-                TRANSPOSE(T, result, out + first * cols, cols, count, WIDTH, cols);        \
+                TILED_TRANSPOSE(T, TILE, WIDTH, result, out + first * cols, cols, count, WIDTH, \
+                                cols);                                                     \
             }                                                                              \
         }                                                                                  \
     }
-ROWS_SHORT(softmax_short_double, double, LANES, LANES, softmax_columns_double)
-ROWS_SHORT(softmax_short_float, float, WIDE, WIDE, softmax_columns_float)
+ROWS_SHORT(softmax_short_double, double, LANES, LANES, softmax_columns_double,
+           tile_transpose_lanes)
+ROWS_SHORT(softmax_short_float, float, WIDE, WIDE, softmax_columns_float,
+           tile_transpose_wide)
 
 /* A rows' kernel's range function: rows begin to end, in one precision,
  * short ones a vector of rows at a time; `reduce` (the job's): one result per
@@ -1663,9 +1716,10 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
  * exp(x - m) over the entries below m (the exps carry the rounding error of
  * x - m, as softmax's do), plus the count of the maxima less one, so that r
  * keeps its relative accuracy when the others are far below; L = log1p(r);
- * then each entry is (x - m) - L, or the row's logsumexp m + L. Both terms of
- * an entry are of one sign, and float32's are computed in double, where
- * x - m is exact. Rows of a vector or more sum in compensated double lanes
+ * then each entry is (x - m) - L in the input's precision, L rounded to it
+ * first, or the row's logsumexp m + L rounded once. Both terms of an entry are
+ * of one sign, so its three roundings stay within about two ulp; the entries'
+ * pass in float lanes is float32's cheapest. Rows of a vector or more sum in compensated double lanes
  * (float32's exps in float lanes, summed in double); shorter rows, one to a
  * lane, take the columns' chunk below, whatever their layout. Rows whose
  * maximum is not finite (NaN, +inf, or -inf alone) take their limits. */
@@ -1726,23 +1780,28 @@ log_rest_double(const double *x, Py_ssize_t cols, double m)
 INLINE double
 log_rest_float(const float *x, Py_ssize_t cols, float m)
 {
-    vfloat_wide v, e, mv = (vfloat_wide){0} + m, zero = {0}, one = zero + 1.0f;
-    vdouble acc = {0}, count = {0};
+    vfloat_wide v, e, mv = (vfloat_wide){0} + m, zero = {0};
+    vdouble acc = {0};
+    vint_wide maxima = {0}; /* counted in integer lanes: the loop's cheapest count */
     Py_ssize_t last = cols - WIDE, k;
     for (k = 0; k <= last; k += WIDE) {
         memcpy(&v, x + k, sizeof v);
         e = softmax_exp_wide(v, mv);
         vint_wide below = wide_lt(v, mv);
         acc += widened(select_wide(below, e, e - e));
-        count += widened(select_wide(below, zero, one));
+        maxima -= ~below;
     }
     vint_wide fresh = wide_lanes_from(k - last);
     memcpy(&v, x + last, sizeof v);
     e = softmax_exp_wide(v, mv);
     vint_wide below = wide_lt(v, mv);
     acc += widened(select_wide(fresh, select_wide(below, e, e - e), zero));
-    count += widened(select_wide(fresh, select_wide(below, zero, one), zero));
-    return lanes_total(acc) + (lanes_total(count) - 1.0);
+    maxima -= ~below & fresh;
+    double count = 0.0;
+    for (int lane = 0; lane < WIDE; lane++) {
+        count += maxima[lane];
+    }
+    return lanes_total(acc) + (count - 1.0);
 }
 
 #define LOG_ROW(NAME, T, LARGEST, REST, LIMIT)                                             \
@@ -1754,13 +1813,14 @@ log_rest_float(const float *x, Py_ssize_t cols, float m)
             LIMIT(x, out, cols, 1, reduce);                                                \
             return;                                                                        \
         }                                                                                  \
-        double rest = log1p_lanes((vdouble){0} + r)[0], md = (double)m;                     \
+        double rest = log1p_lanes((vdouble){0} + r)[0];                                    \
         if (reduce) {                                                                      \
-            out[0] = (T)(md + rest);                                                       \
+            out[0] = (T)((double)m + rest);                                                \
             return;                                                                        \
         }                                                                                  \
+        T rounded = (T)rest;                                                               \
         for (Py_ssize_t j = 0; j < cols; j++) {                                            \
-            out[j] = (T)(((double)x[j] - md) - rest);                                      \
+            out[j] = (x[j] - m) - rounded;                                                 \
         }                                                                                  \
     }
 LOG_ROW(log_row_double, double, row_max_double, log_rest_double, log_limit_double)
@@ -1802,7 +1862,8 @@ COLUMNS_MAX(columns_max_lanes, double, vdouble, select_lanes, lanes_gt)
 COLUMNS_MAX(columns_max_wide, float, vfloat_wide, select_wide, wide_gt)
 
 /* A chunk's end, from its lanes' m and r (in double): L = log1p(r) where r >=
- * 0, each entry (x - m) - L or the logsumexp m + L, rounded once; the lanes
+ * 0, each entry (x - m) - L as the rows' kernel takes it, or the logsumexp
+ * m + L rounded once; the lanes
  * whose rows fail (r not >= 0: a NaN, or a maximum that is not finite) take
  * their limits. */
 INLINE void
@@ -1832,21 +1893,24 @@ log_finish_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t strid
 {
     vfloat maxima[2];
     memcpy(maxima, &m, sizeof maxima);
-    vdouble rest[2], md[2];
+    vdouble rest[2];
+    vfloat rounded[2];
     vlong fails[2];
     for (int h = 0; h < 2; h++) {
         fails[h] = ~lanes_ge(r[h], (vdouble){0});
         rest[h] = log1p_lanes(select_lanes(fails[h], (vdouble){0}, r[h]));
-        md[h] = to_double(maxima[h]);
+        rounded[h] = reduce ? __builtin_convertvector(to_double(maxima[h]) + rest[h], vfloat)
+                            : __builtin_convertvector(rest[h], vfloat);
     }
-    for (Py_ssize_t i = 0; i < (reduce ? 1 : length); i++) {
-        vfloat half[2];
-        memcpy(half, x + i * stride, sizeof half);
-        for (int h = 0; h < 2; h++) {
-            vdouble result = reduce ? md[h] + rest[h] : (to_double(half[h]) - md[h]) - rest[h];
-            half[h] = __builtin_convertvector(result, vfloat);
-        }
-        memcpy(out + i * stride, half, sizeof half);
+    vfloat_wide v, rest_wide;
+    memcpy(&rest_wide, rounded, sizeof rest_wide);
+    if (reduce) {
+        memcpy(out, &rest_wide, sizeof rest_wide);
+    }
+    for (Py_ssize_t i = 0; i < (reduce ? 0 : length); i++) {
+        memcpy(&v, x + i * stride, sizeof v);
+        v = (v - m) - rest_wide;
+        memcpy(out + i * stride, &v, sizeof v);
     }
     if (any_lanes(fails[0] | fails[1])) {
         for (int lane = 0; lane < WIDE; lane++) {
@@ -1995,8 +2059,10 @@ LOG_COLUMNS_ANY(log_columns_any_float, float, WIDE, log_columns_float, log_colum
  * "The log-space family"). */
 #define LOG_TRANSPOSED_BELOW_D 64
 #define LOG_TRANSPOSED_BELOW_F 128
-ROWS_SHORT(log_short_double, double, LANES, LOG_TRANSPOSED_BELOW_D, log_columns_any_double)
-ROWS_SHORT(log_short_float, float, WIDE, LOG_TRANSPOSED_BELOW_F, log_columns_any_float)
+ROWS_SHORT(log_short_double, double, LANES, LOG_TRANSPOSED_BELOW_D, log_columns_any_double,
+           tile_transpose_lanes)
+ROWS_SHORT(log_short_float, float, WIDE, LOG_TRANSPOSED_BELOW_F, log_columns_any_float,
+           tile_transpose_wide)
 ROWS_RANGE(log_range_double, double, LOG_TRANSPOSED_BELOW_D, log_short_double, log_row_double,
            VECTOR_CLONES_FUSED)
 ROWS_RANGE(log_range_float, float, LOG_TRANSPOSED_BELOW_F, log_short_float, log_row_float,
