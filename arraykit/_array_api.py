@@ -490,11 +490,24 @@ def narrow(xp: Namespace, v: Array, dtype: Any) -> Array:
     """``v`` rounded to the narrower floating ``dtype``: ±inf from where it rounds
     there (half an ulp past the largest float), without the warning NumPy-based
     backends give a cast that overflows; NaN stays NaN."""
-    finfo = xp.finfo(dtype)
-    largest, eps = float(finfo.max), float(finfo.eps)
-    threshold = largest + largest * eps / (2 - eps) / 2
+    threshold = _rounds_past(xp.finfo(dtype))
     v = xp.where(v >= threshold, math.inf, xp.where(v <= -threshold, -math.inf, v))
     return xp.astype(v, dtype)
+
+
+def narrow_float(value: float, dtype: Any) -> np.ndarray:
+    """A Python float as a 0-d NumPy array of ``dtype``, as :func:`narrow` rounds it
+    (one comparison where ``narrow`` takes a pass of array operations)."""
+    threshold = _rounds_past(np.finfo(dtype))
+    if abs(value) >= threshold:
+        value = math.copysign(math.inf, value)
+    return np.asarray(value, dtype=dtype)
+
+
+def _rounds_past(finfo: Any) -> float:
+    """Where a wider value rounds past the largest finite one: half an ulp beyond it."""
+    largest, eps = float(finfo.max), float(finfo.eps)
+    return largest + largest * eps / (2 - eps) / 2
 
 
 def constant(x: Array, xp: Namespace) -> Array:

@@ -296,7 +296,7 @@ def cross_entropy(
         )
         classes = logits.shape[axis]
         held = host_view(target)
-        if held is not None and held.size and ((held < 0) | (held >= classes)).any():
+        if held is not None and held.size and (held.min() < 0 or held.max() >= classes):
             low, high = int(held.min()), int(held.max())
             raise ValueError(
                 f"target holds class indices from {low} to {high}, outside [0, {classes}) "

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .. import _log_space
-from .._array_api import NUMPY_XP, narrow
+from .._array_api import NUMPY_XP, narrow_float
 from .._formulas import bounded_sum
 from . import _compiled
 from . import compiled as compiled  # None where not built: the NumPy kernels serve every size
@@ -378,5 +378,5 @@ def _nonnegative_reduced(terms: np.ndarray, reduction: str) -> np.ndarray:
         total = float(np.sum(terms, dtype=np.float64))
     if reduction == "mean":
         total /= terms.size
-    # (narrow: a float32 total past float32's range is inf, without the cast's warning)
-    return np.asarray(narrow(NUMPY_XP, np.asarray(total), terms.dtype))
+    # (a float32 total past float32's range is inf, without the cast's warning)
+    return narrow_float(total, terms.dtype)
