@@ -537,6 +537,18 @@ REFUSALS: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
         "p must hold probabilities",
     ),
     (
+        "p outside, beside a NaN",  # (a NaN makes the extremes NaN: the check reads on)
+        lambda: ak.binary_cross_entropy(np.array([0.5, np.nan, 1.2]), np.ones(3)),
+        ValueError,
+        "p must hold probabilities",
+    ),
+    (
+        "class indices outside",
+        lambda: ak.cross_entropy(np.zeros((2, 3)), np.array([0, 3])),
+        ValueError,
+        "outside \\[0, 3\\)",
+    ),
+    (
         "y outside",
         lambda: ak.binary_cross_entropy_with_logits(np.array([1.2]), np.array([2.0])),
         ValueError,
