@@ -524,6 +524,45 @@ def test_log_columns_give_the_rows_bits(dtype: str) -> None:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_short_rows_give_each_row_its_own_bits(dtype: str) -> None:
+    """Short rows go through the columns' chunks a vector of rows at a time, moved in
+    and out by register tiles where a whole tile fits and an entry at a time at the
+    edges: a row among 37 (two whole vectors of float64 rows and a partial one, or one
+    and a partial of float32's) gives the bits it gives alone (a partial vector, all
+    edges), at lengths around the tile's width; softmax's short rows likewise."""
+    import backends
+    from arraykit._native import _compiled
+
+    kernels = _compiled.compiled
+    if kernels is None:
+        pytest.skip(NOT_COMPILED)
+    rng = np.random.default_rng(31)
+    for length in (1, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 63, 64, 100, 127):
+        # (Above 0, where logsumexp's m and log1p(r) do not cancel: docs/numerics.md.)
+        rows = (rng.standard_normal((37, length)) * 4 + 16).astype(dtype)
+        for name in ("log_softmax_rows", "softmax_rows", "logsumexp_rows"):
+            kernel = getattr(kernels, name)
+            width = 1 if name == "logsumexp_rows" else length
+            together = np.empty((37, width), dtype)
+            assert kernel(rows, together, length)
+            for i in (0, 7, 8, 15, 16, 17, 31, 32, 36):
+                alone = np.empty((1, width), dtype)
+                assert kernel(np.ascontiguousarray(rows[i : i + 1]), alone, length)
+                bits = f"u{alone.itemsize}"
+                np.testing.assert_array_equal(
+                    together[i].view(bits), alone[0].view(bits), err_msg=f"{name} {length} {i}"
+                )
+            wide = rows.astype(np.float64)
+            if name == "log_softmax_rows":
+                exact = reference.log_softmax(wide)
+            elif name == "softmax_rows":
+                exact = reference.softmax_rows(wide)
+            else:
+                exact = reference.logsumexp(wide)[:, None]
+            assert_close(together, exact, backends.get("numpy"), dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_compiled_row_range_at_every_position(dtype: str) -> None:
     """The row maximum and the NaN check see every entry, whether in a vector, in the last
     vector overlapping the one before, or in rows shorter than a vector: a row holding NaN
