@@ -524,6 +524,39 @@ def test_log_columns_give_the_rows_bits(dtype: str) -> None:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cross_entropy_rows_give_the_log_softmax_bits(dtype: str) -> None:
+    """The cross-entropy's kernel, which reads the labels and writes one loss per row,
+    gives each the negated log-softmax entry at its label bit for bit, at row lengths
+    on both sides of the short rows' path and up to its stretch, rows with ±inf and
+    NaN, one thread and two; it declines (writing nothing) labels out of range, labels
+    that are not int64, and rows longer than its stretch."""
+    from arraykit._native import _compiled
+
+    kernels = _compiled.compiled
+    if kernels is None:
+        pytest.skip(NOT_COMPILED)
+    rng = np.random.default_rng(37)
+    for length in (1, 2, 15, 16, 17, 63, 64, 65, 127, 128, 129, 1000, 4096):
+        rows = (rng.standard_normal((300, length)) * 6).astype(dtype)
+        rows[3, 0], rows[7, -1], rows[11] = np.inf, np.nan, -np.inf
+        labels = rng.integers(0, length, 300)
+        entries = np.empty_like(rows)
+        assert kernels.log_softmax_rows(rows, entries, length, 1)
+        want = -entries[np.arange(300), labels]
+        for threads in (1, 2):
+            losses = np.empty(300, dtype)
+            assert kernels.cross_entropy_rows(rows, labels, losses, length, threads)
+            bits = f"u{losses.itemsize}"
+            np.testing.assert_array_equal(losses.view(bits), want.view(bits), err_msg=str(length))
+    untouched = np.full(300, 7.0, dtype)
+    for bad in (labels + length, labels - length, labels.astype(np.int32)):
+        assert kernels.cross_entropy_rows(rows, bad, untouched, length, 1) is False
+    assert (untouched == 7.0).all()
+    long, first = np.zeros((2, 4097), dtype), np.zeros(2, np.int64)
+    assert kernels.cross_entropy_rows(long, first, np.empty(2, dtype), 4097) is False
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_short_rows_give_each_row_its_own_bits(dtype: str) -> None:
     """Short rows go through the columns' chunks a vector of rows at a time, moved in
     and out by register tiles where a whole tile fits and an entry at a time at the

@@ -199,6 +199,19 @@ def logsumexp(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndar
     return _rows(kernel, moved, len(axes), threads, reduced=True)
 
 
+def cross_entropy_rows(logits: np.ndarray, target: np.ndarray) -> np.ndarray | None:
+    """``−log_softmax(logits)`` at the class indices ``target`` along the last axis of
+    C-ordered ``logits`` (up to 4096 classes), one loss per index, the bits of the
+    log-softmax's entries there, without writing the log-softmax; None where the
+    kernel does not serve (an index out of range included)."""
+    if not serves(logits) or not logits.flags.c_contiguous or logits.size == 0:
+        return None
+    labels = np.ascontiguousarray(target, dtype=np.int64)
+    losses = np.empty(target.shape, logits.dtype.newbyteorder("="))
+    kernel = compiled.cross_entropy_rows  # type: ignore[union-attr]
+    return losses if kernel(logits, labels, losses, logits.shape[-1]) else None
+
+
 def _columns(
     kernel: Callable[..., bool],
     x: np.ndarray,

@@ -2106,6 +2106,84 @@ logsumexp_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return log_rows(args, nargs, 1);
 }
 
+/* ---- the cross-entropy of class indices ---------------------------------- */
+
+/* Each row's -log_softmax at its label, bit for bit the log-softmax's entry
+ * there negated: the rows' kernel computes a stretch of rows into scratch,
+ * which stays in cache, and the label's entry is read back from it, so that
+ * no array of the log-softmax is written. */
+typedef struct {
+    RowsJob rows; /* x, losses (one per row) */
+    const long long *labels;
+} PickJob;
+
+#define PICK_RANGE(NAME, T, DENSE)                                                         \
+    VECTOR_CLONES_FUSED static void NAME(void *ctx, Py_ssize_t begin, Py_ssize_t end)      \
+    {                                                                                      \
+        PickJob *job = ctx;                                                                \
+        Py_ssize_t cols = job->rows.cols, per = STRETCH / cols;                            \
+        const T *x = (const T *)job->rows.b[0].view.buf;                                   \
+        T *losses = (T *)job->rows.b[1].view.buf, scratch[STRETCH];                        \
+        for (Py_ssize_t r = begin; r < end; r += per) {                                    \
+            Py_ssize_t count = end - r < per ? end - r : per;                              \
+            DENSE(x + r * cols, scratch, count, cols, 0);                                  \
+            for (Py_ssize_t i = 0; i < count; i++) {                                       \
+                losses[r + i] = -scratch[i * cols + job->labels[r + i]];                   \
+            }                                                                              \
+        }                                                                                  \
+    }
+PICK_RANGE(pick_range_double, double, log_range_double_dense)
+PICK_RANGE(pick_range_float, float, log_range_float_dense)
+
+/* cross_entropy_rows(x, labels, losses, row_length, threads=1): x C-contiguous
+ * rows of at most STRETCH values, labels int64 (C-contiguous, one per row,
+ * each in [0, row_length)), losses dense, of x's kind, one per row. False
+ * where not served, labels out of range included (nothing written). */
+static PyObject *
+cross_entropy_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 && nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "expected (x, labels, losses, row_length[, threads])");
+        return NULL;
+    }
+    int threads = nargs == 5 ? (int)PyLong_AsLong(args[4]) : 1;
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Buffer b[2];
+    PickJob job = {{b, 0, 0}, NULL};
+    PyObject *const rows_args[3] = {args[0], args[2], args[3]};
+    int ok = acquire_reduced(rows_args, b, 0x0, &job.rows.cols);
+    if (ok <= 0) {
+        return ok < 0 ? NULL : Py_NewRef(Py_False);
+    }
+    Py_ssize_t cols = job.rows.cols, rows = b[0].n / cols;
+    Py_buffer labels;
+    if (cols > STRETCH || PyObject_GetBuffer(args[1], &labels, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyErr_Clear();
+        release_all(b, 2);
+        return Py_NewRef(Py_False);
+    }
+    const char *f = labels.format;
+    if (f != NULL && (f[0] == '@' || f[0] == '=')) {
+        f++;
+    }
+    int served = f != NULL && (strcmp(f, "q") == 0 || strcmp(f, "l") == 0) &&
+                 labels.itemsize == 8 && labels.len == rows * 8 && aligned(labels.buf, 8);
+    const long long *label = labels.buf;
+    for (Py_ssize_t i = 0; served && i < rows; i++) {
+        served = (unsigned long long)label[i] < (unsigned long long)cols;
+    }
+    if (served) {
+        job.labels = label;
+        run(b[0].kind == 'd' ? &pick_range_double : &pick_range_float, &job, rows, b[0].n,
+            threads, &b[1]);
+    }
+    PyBuffer_Release(&labels);
+    release_all(b, 2);
+    return Py_NewRef(served ? Py_True : Py_False);
+}
+
 /* A columns' kernel's range function: chunks of WIDTH columns of each block of
  * the (blocks, length, width) array, out of its shape or (the job's `reduce`)
  * of (blocks, width); axes of at most LONGEST (the padded copy's rows). */
@@ -2954,6 +3032,9 @@ static PyMethodDef methods[] = {
      " rows."},
     {"logsumexp_rows", (PyCFunction)(void (*)(void))logsumexp_rows, METH_FASTCALL,
      "logsumexp_rows(x, out, row_length, threads=1) -> bool: out[i] = log(sum(exp(row i)))."},
+    {"cross_entropy_rows", (PyCFunction)(void (*)(void))cross_entropy_rows, METH_FASTCALL,
+     "cross_entropy_rows(x, labels, losses, row_length, threads=1) -> bool: losses[i] ="
+     " -log_softmax(row i)[labels[i]]."},
     {"normalize_rows", (PyCFunction)(void (*)(void))normalize_rows, METH_FASTCALL,
      "normalize_rows(x, out, row_length, threads=1) -> bool: each row over its Euclidean norm."},
     {"normalize_columns", (PyCFunction)(void (*)(void))normalize_columns, METH_FASTCALL,

@@ -345,17 +345,22 @@ def cross_entropy(
     weights: np.ndarray | None,
 ) -> np.ndarray | None:
     """``−log_softmax`` at the labels, from the rows' kernel (whose entries are accurate;
-    the formula's two forms are for autodiff, which NumPy arrays do not take)."""
+    the formula's two forms are for autodiff, which NumPy arrays do not take): C-ordered
+    rows of classes by the kernel that reads the labels, other layouts by a pick from the
+    log-softmax (the same bits)."""
     classes = logits.shape[axis]
     if target.size and (target.min() < 0 or target.max() >= classes):
         return None  # the formula's NaN
-    log_p = _compiled.log_softmax(logits, (axis,))
-    if log_p is None:
-        return None
-    if log_p.ndim == 2 and axis == 1:  # (the usual batch of rows: one gather)
-        terms = -log_p[np.arange(log_p.shape[0]), target]
-    else:
-        terms = -np.squeeze(np.take_along_axis(log_p, np.expand_dims(target, axis), axis), axis)
+    terms = _compiled.cross_entropy_rows(logits, target) if axis == logits.ndim - 1 else None
+    if terms is None:
+        log_p = _compiled.log_softmax(logits, (axis,))
+        if log_p is None:
+            return None
+        if log_p.ndim == 2 and axis == 1:  # (the usual batch of rows: one gather)
+            terms = -log_p[np.arange(log_p.shape[0]), target]
+        else:
+            picked = np.take_along_axis(log_p, np.expand_dims(target, axis), axis)
+            terms = -np.squeeze(picked, axis)
     if weights is not None:
         terms = terms * weights
         return np.asarray(_log_space.reduce(terms, reduction, logits.dtype, xp=NUMPY_XP))
