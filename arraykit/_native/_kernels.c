@@ -1568,37 +1568,53 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
 
 /* A square tile of W rows of W lanes, rows `from_row` and `to_row` apart,
  * transposed in registers: swapping the off-diagonal blocks of h lanes between
- * rows r and r + h, for h = W/2 down to 1, transposes every block at once. */
-#define TILE_TRANSPOSE(NAME, T, VT, MT, W)                                                 \
+ * rows r and r + h, for h = W/2 down to 1, transposes every block at once.
+ * Each round is a two-vector permute per row, its lanes listed below (for W
+ * of LANES and WIDE: TILE_LOW_W_h for row r, TILE_HIGH_W_h for row r + h). */
+#define TILE_LOW_8_4 0, 1, 2, 3, 8, 9, 10, 11
+#define TILE_HIGH_8_4 4, 5, 6, 7, 12, 13, 14, 15
+#define TILE_LOW_8_2 0, 1, 8, 9, 4, 5, 12, 13
+#define TILE_HIGH_8_2 2, 3, 10, 11, 6, 7, 14, 15
+#define TILE_LOW_8_1 0, 8, 2, 10, 4, 12, 6, 14
+#define TILE_HIGH_8_1 1, 9, 3, 11, 5, 13, 7, 15
+#define TILE_LOW_16_8 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define TILE_HIGH_16_8 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define TILE_LOW_16_4 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
+#define TILE_HIGH_16_4 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
+#define TILE_LOW_16_2 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
+#define TILE_HIGH_16_2 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define TILE_LOW_16_1 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
+#define TILE_HIGH_16_1 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
+#define TILE_ROUND(v, W, H, LOW, HIGH)                                                     \
+    _Pragma("GCC unroll 16")                                                               \
+    for (int r = 0; r < (W); r++) {                                                        \
+        if (!(r & (H))) {                                                                  \
+            __typeof__(v[0]) a = v[r], b = v[r + (H)];                                     \
+            v[r] = __builtin_shufflevector(a, b, LOW);                                     \
+            v[r + (H)] = __builtin_shufflevector(a, b, HIGH);                              \
+        }                                                                                  \
+    }
+#define TILE_TRANSPOSE(NAME, T, VT, W, ROUNDS)                                             \
     INLINE void NAME(const T *from, Py_ssize_t from_row, T *to, Py_ssize_t to_row)         \
     {                                                                                      \
         VT v[W];                                                                           \
         for (int r = 0; r < W; r++) {                                                      \
             memcpy(&v[r], from + r * from_row, sizeof v[r]);                               \
         }                                                                                  \
-        _Pragma("GCC unroll 8") /* constant masks: one permute each */                     \
-        for (int h = W / 2; h >= 1; h /= 2) {                                              \
-            MT low, high;                                                                  \
-            _Pragma("GCC unroll 16")                                                       \
-            for (int j = 0; j < W; j++) {                                                  \
-                low[j] = j & h ? W + j - h : j;                                            \
-                high[j] = j & h ? W + j : j + h;                                           \
-            }                                                                              \
-            _Pragma("GCC unroll 16")                                                       \
-            for (int r = 0; r < W; r++) {                                                  \
-                if (!(r & h)) {                                                            \
-                    VT a = v[r], b = v[r + h];                                             \
-                    v[r] = __builtin_shuffle(a, b, low);                                   \
-                    v[r + h] = __builtin_shuffle(a, b, high);                              \
-                }                                                                          \
-            }                                                                              \
-        }                                                                                  \
+        ROUNDS                                                                             \
         for (int r = 0; r < W; r++) {                                                      \
             memcpy(to + r * to_row, &v[r], sizeof v[r]);                                   \
         }                                                                                  \
     }
-TILE_TRANSPOSE(tile_transpose_lanes, double, vdouble, vlong, LANES)
-TILE_TRANSPOSE(tile_transpose_wide, float, vfloat_wide, vint_wide, WIDE)
+TILE_TRANSPOSE(tile_transpose_lanes, double, vdouble, 8,
+               TILE_ROUND(v, 8, 4, TILE_LOW_8_4, TILE_HIGH_8_4)
+               TILE_ROUND(v, 8, 2, TILE_LOW_8_2, TILE_HIGH_8_2)
+               TILE_ROUND(v, 8, 1, TILE_LOW_8_1, TILE_HIGH_8_1))
+TILE_TRANSPOSE(tile_transpose_wide, float, vfloat_wide, 16,
+               TILE_ROUND(v, 16, 8, TILE_LOW_16_8, TILE_HIGH_16_8)
+               TILE_ROUND(v, 16, 4, TILE_LOW_16_4, TILE_HIGH_16_4)
+               TILE_ROUND(v, 16, 2, TILE_LOW_16_2, TILE_HIGH_16_2)
+               TILE_ROUND(v, 16, 1, TILE_LOW_16_1, TILE_HIGH_16_1))
 
 /* TRANSPOSE by whole tiles of W (TILE's width) where they fit, the edges an
  * entry at a time. */
