@@ -349,10 +349,11 @@ def cross_entropy(
     rows of classes by the kernel that reads the labels, other layouts by a pick from the
     log-softmax (the same bits)."""
     classes = logits.shape[axis]
-    if target.size and (target.min() < 0 or target.max() >= classes):
-        return None  # the formula's NaN
+    # (The kernel checks the indices' range itself, declining any outside.)
     terms = _compiled.cross_entropy_rows(logits, target) if axis == logits.ndim - 1 else None
     if terms is None:
+        if target.size and (target.min() < 0 or target.max() >= classes):
+            return None  # the formula's NaN
         log_p = _compiled.log_softmax(logits, (axis,))
         if log_p is None:
             return None
