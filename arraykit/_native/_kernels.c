@@ -1735,9 +1735,10 @@ softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
  * then each entry is (x - m) - L in the input's precision, L rounded to it
  * first, or the row's logsumexp m + L rounded once. Both terms of an entry are
  * of one sign, so its three roundings stay within about two ulp; the entries'
- * pass in float lanes is float32's cheapest. Rows of a vector or more sum in compensated double lanes
- * (float32's exps in float lanes, summed in double); shorter rows, one to a
- * lane, take the columns' chunk below, whatever their layout. Rows whose
+ * pass in float lanes is float32's cheapest. Rows of a vector or more sum in
+ * compensated double lanes (float32's exps in float lanes, summed in double);
+ * shorter rows, one to a lane, take the columns' chunk below, whatever their
+ * layout. Rows whose
  * maximum is not finite (NaN, +inf, or -inf alone) take their limits. */
 
 /* The limits of a row whose maximum is not finite: NaN; or the maxima share
@@ -1879,9 +1880,8 @@ COLUMNS_MAX(columns_max_wide, float, vfloat_wide, select_wide, wide_gt)
 
 /* A chunk's end, from its lanes' m and r (in double): L = log1p(r) where r >=
  * 0, each entry (x - m) - L as the rows' kernel takes it, or the logsumexp
- * m + L rounded once; the lanes
- * whose rows fail (r not >= 0: a NaN, or a maximum that is not finite) take
- * their limits. */
+ * m + L rounded once; the lanes whose rows fail (r not >= 0: a NaN, or a
+ * maximum that is not finite) take their limits. */
 INLINE void
 log_finish_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride, int reduce,
                   vdouble m, vdouble r)
@@ -2175,7 +2175,8 @@ cross_entropy_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_ssize_t cols = job.rows.cols, rows = b[0].n / cols;
     Py_buffer labels;
-    if (cols > STRETCH || PyObject_GetBuffer(args[1], &labels, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT;
+    if (cols > STRETCH || PyObject_GetBuffer(args[1], &labels, flags) < 0) {
         PyErr_Clear();
         release_all(b, 2);
         return Py_NewRef(Py_False);
