@@ -317,6 +317,37 @@ def test_numpy_kernels_losses(numpy_kernels: Any, power: int, dtype: str, copies
         assert_close(numpy_kernels.l1_loss(yhat, y, "sum", power), desired * copies, xb, dtype)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binary_cross_entropy_kernel_in_every_binade(dtype: str) -> None:
+    """The compiled binary cross-entropy (float32: its logarithms in float lanes, log(1 − p)
+    reduced from p) over probabilities from every binade and every distance below 1, hard
+    and soft labels, in whole vectors and tails: each term against float64 (whose error is
+    far below a float32 ulp) or mpmath, and the sum against the terms."""
+    from arraykit._native._compiled import PROBABILITIES, compiled
+
+    if compiled is None:
+        pytest.skip("the compiled kernels are not built")
+    import backends
+
+    rng = np.random.default_rng(41)
+    low = {"float32": -149, "float64": -1074}[dtype]
+    small = 2.0 ** rng.uniform(low, 0, 40_000)
+    p = np.concatenate([small, 1 - small, rng.uniform(size=20_000)]).astype(dtype)
+    p = p[(p > 0) & (p < 1)][:60_013]  # an odd length: a padded last vector
+    for y in (np.ones_like(p), np.zeros_like(p), rng.uniform(size=p.size).astype(dtype)):
+        out = np.empty_like(p)
+        assert compiled.loss_elements(p, y, out, PROBABILITIES, 1)
+        total = compiled.loss_sum(p, y, PROBABILITIES, 1)
+        np.testing.assert_allclose(total, np.sum(out, dtype=np.float64), rtol=1e-12)
+        if dtype == "float32":
+            wide, labels = p.astype(np.float64), y.astype(np.float64)
+            exact = -(labels * np.log(wide) + (1 - labels) * np.log1p(-wide))
+        else:  # (mpmath: a sample)
+            exact = reference.binary_cross_entropy(p[::20], y[::20], "none")
+            out = out[::20]
+        assert_close(out, exact, backends.get("numpy"), dtype, ulps=2)
+
+
 def _every_kernel_on(kernels: Any, dtype: str) -> list[np.ndarray]:
     """Every compiled kernel's results on one battery of inputs: rows of every length
     class (short, a vector, long), special values, strided and reversed views, both
@@ -346,6 +377,11 @@ def _every_kernel_on(kernels: Any, dtype: str) -> list[np.ndarray]:
             out = np.empty(x.shape, dtype)
             assert kernels.loss_elements(x, labels, out, 3, threads)
             results += [out, np.float64(kernels.loss_sum(x, labels, 3, threads))]
+            with np.errstate(invalid="ignore"):  # the NaN's
+                p = np.abs(np.tanh(x / 30)).astype(dtype)  # the cross-entropy's, in [0, 1]
+            out = np.empty(x.shape, dtype)
+            assert kernels.loss_elements(p, labels, out, 4, threads)
+            results += [out, np.float64(kernels.loss_sum(p, labels, 4, threads))]
     for length in (2, 5, 7):  # shorter than a vector of doubles
         x = np.ascontiguousarray(values[:, : 4 * length].reshape(64, length, 4))
         for name in ("softmax_columns", "log_softmax_columns"):

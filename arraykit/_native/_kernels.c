@@ -971,16 +971,14 @@ log1p_lanes(vdouble r)
                              select_lanes(unit, zero, extra));
 }
 
-/* log1p_unit_lanes in float lanes: six terms of the series reach 1e-9. */
+/* log_reduced_lanes in float lanes, for float32 results: |s| below 0.2
+ * there, and six terms of the series reach 1e-9; log 2 in two parts, the
+ * first exact times any k a float's exponent gives. */
 INLINE vfloat_wide
-log1p_unit_wide(vfloat_wide e)
+log_reduced_wide(vfloat_wide k, vfloat_wide f1)
 {
-    vfloat_wide zero = {0};
-    vint_wide above = wide_ge(e, zero + 0.5f);
-    vfloat_wide k = select_wide(above, zero + 1.0f, zero);
-    vfloat_wide f1 = select_wide(above, 0.5f * (e - 1.0f), e);
     vfloat_wide s = f1 / (2.0f + f1), z = s * s;
-    vfloat_wide series = zero + 2.0f / 13.0f;
+    vfloat_wide series = (vfloat_wide){0} + 2.0f / 13.0f;
     series = series * z + 2.0f / 11.0f;
     series = series * z + 2.0f / 9.0f;
     series = series * z + 2.0f / 7.0f;
@@ -988,6 +986,32 @@ log1p_unit_wide(vfloat_wide e)
     series = series * z + 2.0f / 3.0f;
     vfloat_wide r = z * series, h = 0.5f * f1 * f1;
     return k * 0x1.62e4p-1f - ((h - (s * (h + r) + k * 0x1.7f7d1cp-20f)) - f1);
+}
+
+/* log1p_unit_lanes in float lanes. */
+INLINE vfloat_wide
+log1p_unit_wide(vfloat_wide e)
+{
+    vfloat_wide zero = {0};
+    vint_wide above = wide_ge(e, zero + 0.5f);
+    return log_reduced_wide(select_wide(above, zero + 1.0f, zero),
+                            select_wide(above, 0.5f * (e - 1.0f), e));
+}
+
+/* u = 2^k·f for u > 0, finite (subnormal too), in float lanes: f in
+ * [√2/2, √2) read off u's bits (subnormals scaled up first), f − 1 exact
+ * (Sterbenz); log_reduction's steps on a float. */
+INLINE void
+log_reduction_wide(vfloat_wide u, vfloat_wide *k, vfloat_wide *f1)
+{
+    vfloat_wide zero = {0};
+    vint_wide tiny = wide_lt(u, zero + FLT_MIN);
+    vint_wide bits = (vint_wide)select_wide(tiny, u * 0x1p24f, u);
+    vfloat_wide f = (vfloat_wide)((bits & 0x007fffff) | 0x3f800000);
+    vint_wide halve = wide_ge(f, zero + 0x1.6a09e6p+0f);
+    *k = __builtin_convertvector(((bits >> 23) & 0xff) - 127, vfloat_wide) +
+         select_wide(halve, zero + 1.0f, zero) - select_wide(tiny, zero + 24.0f, zero);
+    *f1 = select_wide(halve, 0.5f * f, f) - 1.0f;
 }
 
 /* softplus(x) = max(x, 0) + log1p(exp(−|x|)): two terms of one sign, as the
@@ -1018,24 +1042,64 @@ logistic_lanes(vdouble z, vdouble y)
     return select_lanes(lanes_ge(z, zero), (1.0 - y) * z, -(y * z)) + log1p_unit_lanes(e);
 }
 
-/* -(y·log p + (1 − y)·log(1 − p)), as the formula
- * (_log_space.binary_cross_entropy): 1 − p = q + e exactly (Fast2Sum), and
- * log(1 − p) = log(q + e); 0·log 0 is 0, a label's log 0 is -inf; p outside
- * [0, 1] (or NaN) gives NaN. Terms of one sign for y in [0, 1]. */
+/* -(y·log p + (1 − y)·log(1 − p)) from its two logarithms, as the formula
+ * (_log_space.binary_cross_entropy): 0·log 0 is 0, a label's log 0 is -inf;
+ * p outside [0, 1] (or NaN) gives NaN. Terms of one sign for y in [0, 1]. */
+INLINE vdouble
+binary_cross_entropy_of_logs(vdouble p, vdouble y, vdouble log_p, vdouble log_q)
+{
+    vdouble zero = {0}, one = zero + 1.0;
+    vdouble first = select_lanes(lanes_gt(p, zero), y * log_p,
+                                 select_lanes(lanes_gt(y, zero), zero - INFINITY, zero * y));
+    vdouble second = select_lanes(lanes_lt(p, one), (1.0 - y) * log_q,
+                                  select_lanes(lanes_lt(y, one), zero - INFINITY, zero * y));
+    /* p in [0, 1] (not NaN) just where p·(1 − p) >= 0, a single comparison:
+     * GCC (12) compiles two combined with & one lane at a time. */
+    vlong inside = lanes_ge(p * (one - p), zero);
+    return select_lanes(inside, zero - (first + second), zero + NAN);
+}
+
+/* The binary cross-entropy: 1 − p = q + e exactly (Fast2Sum), and
+ * log(1 − p) = log(q + e). */
 INLINE vdouble
 binary_cross_entropy_lanes(vdouble p, vdouble y)
 {
     vdouble zero = {0}, one = zero + 1.0, q = 1.0 - p;
-    vlong positive = lanes_gt(p, zero), below_one = lanes_lt(p, one);
-    vdouble log_p = log_corrected_lanes(select_lanes(positive, p, one), zero);
+    vlong below_one = lanes_lt(p, one);
+    vdouble log_p = log_corrected_lanes(select_lanes(lanes_gt(p, zero), p, one), zero);
     vdouble log_q = log_corrected_lanes(select_lanes(below_one, q, one),
                                         select_lanes(below_one, -p - (q - 1.0), zero));
-    vdouble first = select_lanes(positive, y * log_p,
-                                 select_lanes(lanes_gt(y, zero), zero - INFINITY, zero * y));
-    vdouble second = select_lanes(below_one, (1.0 - y) * log_q,
-                                  select_lanes(lanes_lt(y, one), zero - INFINITY, zero * y));
-    vlong inside = lanes_ge(p, zero) & lanes_ge(one, p);
-    return select_lanes(inside, zero - (first + second), zero + NAN);
+    return binary_cross_entropy_of_logs(p, y, log_p, log_q);
+}
+
+INLINE void doubled(vfloat_wide e, vdouble halves[2]);
+INLINE vfloat_wide narrowed(const vdouble halves[2]);
+
+/* The binary cross-entropy of float32 probabilities: both logarithms in float
+ * lanes (twice the lanes, each within an ulp), the rest in double (products and
+ * sum exact or nearly), rounded once. log(1 − p) is reduced from p, exactly, so
+ * that it needs no correction: 1 − p where that is exact (p >= 1/2), else f − 1
+ * is −p (k = 0) or 1 − 2p (k = −1, Sterbenz), with k read off 1 − p rounded. */
+INLINE vfloat_wide
+binary_cross_entropy_wide(vfloat_wide p, vfloat_wide y)
+{
+    vfloat_wide zero = {0}, one = zero + 1.0f;
+    vfloat_wide k_p, f1_p, k_q, f1_q;
+    log_reduction_wide(select_wide(wide_gt(p, zero), p, one), &k_p, &f1_p);
+    vint_wide below_one = wide_lt(p, one);
+    log_reduction_wide(select_wide(below_one, 1.0f - p, one), &k_q, &f1_q);
+    vfloat_wide below_one_half = select_wide(wide_lt(k_q, zero), 1.0f - 2.0f * p, -p);
+    f1_q = select_wide(wide_lt(p, zero + 0.5f), below_one_half, f1_q);
+    vfloat_wide log_p = log_reduced_wide(k_p, f1_p), log_q = log_reduced_wide(k_q, f1_q);
+    vdouble ps[2], ys[2], log_ps[2], log_qs[2], terms[2];
+    doubled(p, ps);
+    doubled(y, ys);
+    doubled(log_p, log_ps);
+    doubled(log_q, log_qs);
+    for (int h = 0; h < 2; h++) {
+        terms[h] = binary_cross_entropy_of_logs(ps[h], ys[h], log_ps[h], log_qs[h]);
+    }
+    return narrowed(terms);
 }
 
 /* The logistic loss in float lanes (float32: twice the lanes). */
@@ -1049,46 +1113,48 @@ logistic_wide(vfloat_wide z, vfloat_wide y)
 
 INLINE vdouble widened(vfloat_wide e);
 
-/* The logistic terms of n float32 logits and labels into out, or (out NULL) their sum
- * in double; the last few padded with zeros into a vector, so that every position
- * takes the same arithmetic. */
-INLINE double
-logistic_floats(const float *z, const float *y, float *out, Py_ssize_t n)
-{
-    vdouble acc = {0};
-    vfloat_wide u, v, r;
-    Py_ssize_t k = 0;
-    for (; k + WIDE <= n; k += WIDE) {
-        memcpy(&u, z + k, sizeof u);
-        memcpy(&v, y + k, sizeof v);
-        r = logistic_wide(u, v);
-        if (out != NULL) {
-            memcpy(out + k, &r, sizeof r);
-        }
-        else {
-            acc += widened(r);
-        }
+/* A loss's float32 terms (TERM, in float lanes) of n predictions a and labels b into
+ * out, or (out NULL) their sum in double; the last few padded with zeros into a
+ * vector, so that every position takes the same arithmetic. */
+#define FLOAT_TERMS(NAME, TERM)                                                            \
+    INLINE double NAME(const float *a, const float *b, float *out, Py_ssize_t n)          \
+    {                                                                                      \
+        vdouble acc = {0};                                                                 \
+        vfloat_wide u, v, r;                                                               \
+        Py_ssize_t k = 0;                                                                  \
+        for (; k + WIDE <= n; k += WIDE) {                                                 \
+            memcpy(&u, a + k, sizeof u);                                                   \
+            memcpy(&v, b + k, sizeof v);                                                   \
+            r = TERM(u, v);                                                                \
+            if (out != NULL) {                                                             \
+                memcpy(out + k, &r, sizeof r);                                             \
+            }                                                                              \
+            else {                                                                         \
+                acc += widened(r);                                                         \
+            }                                                                              \
+        }                                                                                  \
+        double total = lanes_total(acc);                                                   \
+        if (k < n) {                                                                       \
+            float part_a[WIDE] = {0}, part_b[WIDE] = {0}, part[WIDE];                      \
+            memcpy(part_a, a + k, (n - k) * sizeof(float));                                \
+            memcpy(part_b, b + k, (n - k) * sizeof(float));                                \
+            memcpy(&u, part_a, sizeof u);                                                  \
+            memcpy(&v, part_b, sizeof v);                                                  \
+            r = TERM(u, v);                                                                \
+            memcpy(part, &r, sizeof r);                                                    \
+            for (Py_ssize_t j = 0; j < n - k; j++) {                                       \
+                if (out != NULL) {                                                         \
+                    out[k + j] = part[j];                                                  \
+                }                                                                          \
+                else {                                                                     \
+                    total += (double)part[j];                                              \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+        return total;                                                                      \
     }
-    double total = lanes_total(acc);
-    if (k < n) {
-        float part_z[WIDE] = {0}, part_y[WIDE] = {0}, part[WIDE];
-        memcpy(part_z, z + k, (n - k) * sizeof(float));
-        memcpy(part_y, y + k, (n - k) * sizeof(float));
-        memcpy(&u, part_z, sizeof u);
-        memcpy(&v, part_y, sizeof v);
-        r = logistic_wide(u, v);
-        memcpy(part, &r, sizeof r);
-        for (Py_ssize_t j = 0; j < n - k; j++) {
-            if (out != NULL) {
-                out[k + j] = part[j];
-            }
-            else {
-                total += (double)part[j];
-            }
-        }
-    }
-    return total;
-}
+FLOAT_TERMS(logistic_floats, logistic_wide)
+FLOAT_TERMS(probabilities_floats, binary_cross_entropy_wide)
 
 INLINE vfloat_wide
 softplus_wide(vfloat_wide v)
@@ -1383,15 +1449,29 @@ softmax_row_double(const double *x, double *out, Py_ssize_t cols, int reduce)
     memcpy(out + last, &v, sizeof v);
 }
 
+/* Sixteen floats in two vectors of double lanes, and back. */
+INLINE void
+doubled(vfloat_wide e, vdouble halves[2])
+{
+    vdouble_wide w = __builtin_convertvector(e, vdouble_wide);
+    memcpy(halves, &w, sizeof w);
+}
+
+INLINE vfloat_wide
+narrowed(const vdouble halves[2])
+{
+    vfloat lo = __builtin_convertvector(halves[0], vfloat);
+    vfloat hi = __builtin_convertvector(halves[1], vfloat);
+    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+
 /* The sum of sixteen floats' halves, in double lanes. */
 INLINE vdouble
 widened(vfloat_wide e)
 {
-    vdouble_wide w = __builtin_convertvector(e, vdouble_wide);
-    vdouble lo, hi;
-    memcpy(&lo, &w, sizeof lo);
-    memcpy(&hi, (char *)&w + sizeof lo, sizeof hi);
-    return lo + hi;
+    vdouble halves[2];
+    doubled(e, halves);
+    return halves[0] + halves[1];
 }
 
 INLINE void
@@ -1772,48 +1852,60 @@ LOG_LIMIT(log_limit_double, double)
 LOG_LIMIT(log_limit_float, float)
 
 /* r of a row of at least one vector, with maximum m (finite): NaN if the row
- * holds a NaN (its exp is NaN, and e - e keeps it where it is not below m). */
+ * holds a NaN (its exp is NaN, and e - e keeps it where it is not below m).
+ * The last vector overlaps the one before: its lanes read there are taken as
+ * -inf, below m with an exp of 0, so that it takes the loop's arithmetic. (A
+ * mask of the fresh lanes combined with the comparison's, GCC (12) compiles
+ * one lane at a time.) */
+INLINE void
+log_rest_step_double(vdouble v, vdouble mv, vdouble *acc, vdouble *comp, vdouble *count)
+{
+    vdouble e = softmax_exp_lanes(v, mv);
+    vlong below = lanes_lt(v, mv);
+    add_compensated(acc, comp, select_lanes(below, e, e - e));
+    *count += select_lanes(below, (vdouble){0}, (vdouble){0} + 1.0);
+}
+
 INLINE double
 log_rest_double(const double *x, Py_ssize_t cols, double m)
 {
-    vdouble v, e, mv = (vdouble){0} + m, acc = {0}, comp = {0}, count = {0}, one = count + 1.0;
+    vdouble v, mv = (vdouble){0} + m, acc = {0}, comp = {0}, count = {0};
     Py_ssize_t last = cols - LANES, k;
     for (k = 0; k <= last; k += LANES) {
         memcpy(&v, x + k, sizeof v);
-        e = softmax_exp_lanes(v, mv);
-        vlong below = lanes_lt(v, mv);
-        add_compensated(&acc, &comp, select_lanes(below, e, e - e));
-        count += select_lanes(below, (vdouble){0}, one);
+        log_rest_step_double(v, mv, &acc, &comp, &count);
     }
-    vlong fresh = lanes_from(k - last);
     memcpy(&v, x + last, sizeof v);
-    e = softmax_exp_lanes(v, mv);
-    vlong below = lanes_lt(v, mv);
-    add_compensated(&acc, &comp, select_lanes(fresh, select_lanes(below, e, e - e), (vdouble){0}));
-    count += select_lanes(fresh, select_lanes(below, (vdouble){0}, one), (vdouble){0});
+    log_rest_step_double(select_lanes(lanes_from(k - last), v, (vdouble){0} - INFINITY), mv,
+                         &acc, &comp, &count);
     return compensated_total(acc, comp) + (lanes_total(count) - 1.0);
+}
+
+/* The same in float lanes, the maxima counted in integer lanes (the loop's
+ * cheapest count). */
+INLINE void
+log_rest_step_float(vfloat_wide v, vfloat_wide mv, vdouble *acc, vint_wide *maxima)
+{
+    vfloat_wide e = softmax_exp_wide(v, mv);
+    vint_wide below = wide_lt(v, mv);
+    *acc += widened(select_wide(below, e, e - e));
+    *maxima -= ~below;
 }
 
 INLINE double
 log_rest_float(const float *x, Py_ssize_t cols, float m)
 {
-    vfloat_wide v, e, mv = (vfloat_wide){0} + m, zero = {0};
+    vfloat_wide v, mv = (vfloat_wide){0} + m;
     vdouble acc = {0};
-    vint_wide maxima = {0}; /* counted in integer lanes: the loop's cheapest count */
+    vint_wide maxima = {0};
     Py_ssize_t last = cols - WIDE, k;
     for (k = 0; k <= last; k += WIDE) {
         memcpy(&v, x + k, sizeof v);
-        e = softmax_exp_wide(v, mv);
-        vint_wide below = wide_lt(v, mv);
-        acc += widened(select_wide(below, e, e - e));
-        maxima -= ~below;
+        log_rest_step_float(v, mv, &acc, &maxima);
     }
-    vint_wide fresh = wide_lanes_from(k - last);
     memcpy(&v, x + last, sizeof v);
-    e = softmax_exp_wide(v, mv);
-    vint_wide below = wide_lt(v, mv);
-    acc += widened(select_wide(fresh, select_wide(below, e, e - e), zero));
-    maxima -= ~below & fresh;
+    log_rest_step_float(select_wide(wide_lanes_from(k - last), v, (vfloat_wide){0} - INFINITY),
+                        mv, &acc, &maxima);
     double count = 0.0;
     for (int lane = 0; lane < WIDE; lane++) {
         count += maxima[lane];
@@ -2342,12 +2434,47 @@ logsumexp_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 LANES_SUM(lanes_sum_float, float, vfloat, to_double, error_power_lanes)
 LANES_SUM(lanes_sum_double, double, vdouble, , error_power_lanes)
 
+/* The binary cross-entropy's terms of n probabilities a and labels b (of one
+ * kind, float32 'f' or float64) into out, or (out NULL) their sum in double,
+ * with a·b + c fused where the processor can: its logarithms' polynomials are
+ * faster so (docs/benchmarks.md), and no compensated sum, nor another path's
+ * bits, depends on their roundings. */
+VECTOR_CLONES_FUSED static double
+probabilities_terms(char kind, const void *a, const void *b, void *out, Py_ssize_t n)
+{
+    if (kind == 'f') {
+        return probabilities_floats(a, b, out, n);
+    }
+    const double *p = a, *y = b;
+    if (out == NULL) {
+        return lanes_sum_double(p, y, n, PROBABILITIES);
+    }
+    double *terms = out;
+    Py_ssize_t k = 0;
+    for (; k + LANES <= n; k += LANES) {
+        vdouble u, v;
+        memcpy(&u, p + k, sizeof u);
+        memcpy(&v, y + k, sizeof v);
+        vdouble r = binary_cross_entropy_lanes(u, v);
+        memcpy(terms + k, &r, sizeof r);
+    }
+    for (; k < n; k++) {
+        terms[k] = error_power(p[k], y[k], PROBABILITIES);
+    }
+    return 0.0;
+}
+
 VECTOR_CLONES static double
 powers_sum(const Buffer *a, const Buffer *b, Py_ssize_t i, Py_ssize_t n, int power)
 {
     if (n > 128) {
         Py_ssize_t half = (n / 2) & ~(Py_ssize_t)(LANES - 1);
         return powers_sum(a, b, i, half, power) + powers_sum(a, b, i + half, n - half, power);
+    }
+    if (power == PROBABILITIES) {
+        size_t size = a->kind == 'f' ? sizeof(float) : sizeof(double);
+        return probabilities_terms(a->kind, (const char *)a->view.buf + i * size,
+                                   (const char *)b->view.buf + i * size, NULL, n);
     }
     /* Each case its own inlined loop, with the tests that never change in it
      * settled at compile time. */
@@ -2358,17 +2485,15 @@ powers_sum(const Buffer *a, const Buffer *b, Py_ssize_t i, Py_ssize_t n, int pow
             return logistic_floats(x, y, NULL, n);
         }
         return y == NULL ? lanes_sum_float(x, NULL, n, 2)
-               : power == 2             ? lanes_sum_float(x, y, n, 2)
-               : power == PROBABILITIES ? lanes_sum_float(x, y, n, PROBABILITIES)
-                                        : lanes_sum_float(x, y, n, 1);
+               : power == 2 ? lanes_sum_float(x, y, n, 2)
+                            : lanes_sum_float(x, y, n, 1);
     }
     const double *x = (const double *)a->view.buf + i;
     const double *y = b == NULL ? NULL : (const double *)b->view.buf + i;
     return y == NULL ? lanes_sum_double(x, NULL, n, 2)
-           : power == 2             ? lanes_sum_double(x, y, n, 2)
-           : power == LOGISTIC      ? lanes_sum_double(x, y, n, LOGISTIC)
-           : power == PROBABILITIES ? lanes_sum_double(x, y, n, PROBABILITIES)
-                                    : lanes_sum_double(x, y, n, 1);
+           : power == 2        ? lanes_sum_double(x, y, n, 2)
+           : power == LOGISTIC ? lanes_sum_double(x, y, n, LOGISTIC)
+                               : lanes_sum_double(x, y, n, 1);
 }
 
 /* The sum of v[0..n), pairwise. */
@@ -2795,6 +2920,10 @@ loss_elements_range(void *ctx, Py_ssize_t begin, Py_ssize_t end)
         Buffer out = piece(&job->b[2], i, n, NULL);
         if (job->power == LOGISTIC && a.kind == 'f') {
             logistic_floats(a.view.buf, b.view.buf, out.view.buf, n);
+            continue;
+        }
+        if (job->power == PROBABILITIES) {
+            probabilities_terms(a.kind, a.view.buf, b.view.buf, out.view.buf, n);
             continue;
         }
         for (; k + LANES <= n; k += LANES) {
