@@ -21,6 +21,7 @@ from ._array_api import (
     same_shape,
 )
 from ._dispatch import computes_half, dispatch
+from ._native._compiled import within_unit_interval
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy"]
 
@@ -354,7 +355,10 @@ def _within_unit_interval(name: str, values: Array, xp: Namespace) -> None:
     """Refuse values outside [0, 1] where they can be read cheaply (NaN passes: it
     propagates to the loss)."""
     held = host_view(values)
-    if held is None or held.size == 0 or (held.min() >= 0 and held.max() <= 1):
+    if held is None or held.size == 0:
+        return
+    inside = within_unit_interval(held)  # one pass, where the kernels read it
+    if inside or (inside is None and held.min() >= 0 and held.max() <= 1):
         return  # (the extremes: two passes without temporaries; a NaN fails them)
     if ((held < 0) | (held > 1)).any():
         raise ValueError(

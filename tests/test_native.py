@@ -348,6 +348,32 @@ def test_binary_cross_entropy_kernel_in_every_binade(dtype: str) -> None:
         assert_close(out, exact, backends.get("numpy"), dtype, ulps=2)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_within_unit_interval_in_one_pass(dtype: str) -> None:
+    """The probabilities' check in one pass: True just where every value is in [0, 1]
+    (either zero), for a value outside (by the least amount, infinite, NaN) in the
+    vectors or the tail, whatever the length; None for what the kernels do not read."""
+    from arraykit._native._compiled import compiled, within_unit_interval
+
+    if compiled is None:
+        pytest.skip("the compiled kernels are not built")
+    rng = np.random.default_rng(43)
+    least = np.finfo(dtype).smallest_subnormal
+    for n in (0, 1, 5, 16, 17, 33, 4099, 100_003):
+        x = rng.uniform(size=n).astype(dtype)
+        assert within_unit_interval(x) is True
+        for bad in (-least, np.nextafter(np.array(1, dtype), 2), np.nan, np.inf, -np.inf):
+            for position in sorted({0, n // 2, n - 1}) if n else ():
+                y = x.copy()
+                y[position] = bad
+                assert within_unit_interval(y) is False, (n, bad, position)
+    assert within_unit_interval(np.array([0.0, -0.0, 1.0], dtype)) is True
+    grid = rng.uniform(size=(30, 40)).astype(dtype)
+    assert within_unit_interval(grid.T) is True  # Fortran order: read as its transpose
+    assert within_unit_interval(grid[:, ::2]) is None
+    assert within_unit_interval(grid.astype(np.float16)) is None
+
+
 def _every_kernel_on(kernels: Any, dtype: str) -> list[np.ndarray]:
     """Every compiled kernel's results on one battery of inputs: rows of every length
     class (short, a vector, long), special values, strided and reversed views, both

@@ -199,6 +199,15 @@ def logsumexp(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndar
     return _rows(kernel, moved, len(axes), threads, reduced=True)
 
 
+def within_unit_interval(x: np.ndarray) -> bool | None:
+    """Whether every value of ``x`` is in [0, 1], none NaN, in one pass; None where the
+    kernels do not read ``x`` (another dtype; not C- or Fortran-ordered)."""
+    if compiled is None:
+        return None
+    inside: bool | None = compiled.within_unit(x.T if _transposed(x) else x)
+    return inside
+
+
 def cross_entropy_rows(logits: np.ndarray, target: np.ndarray) -> np.ndarray | None:
     """``−log_softmax(logits)`` at the class indices ``target`` along the last axis of
     C-ordered ``logits`` (up to 4096 classes), one loss per index, the bits of the

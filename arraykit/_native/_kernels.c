@@ -1042,21 +1042,32 @@ logistic_lanes(vdouble z, vdouble y)
     return select_lanes(lanes_ge(z, zero), (1.0 - y) * z, -(y * z)) + log1p_unit_lanes(e);
 }
 
-/* -(y·log p + (1 − y)·log(1 − p)) from its two logarithms, as the formula
- * (_log_space.binary_cross_entropy): 0·log 0 is 0, a label's log 0 is -inf;
- * p outside [0, 1] (or NaN) gives NaN. Terms of one sign for y in [0, 1]. */
+/* The binary cross-entropy's special values, around its term from the
+ * logarithms of p and 1 − p (each taken of 1 where it is 0), as the formula
+ * (_log_space.binary_cross_entropy): 0·log 0 is 0 (the term's own +0); a
+ * label's log 0, a certain wrong label, is +inf; p outside [0, 1] (or NaN)
+ * gives NaN. Each test is one comparison: GCC (12) compiles two combined
+ * with & or | one lane at a time. So p·(1 − p) >= 0 holds just for p in
+ * [0, 1], and the wrong label's weight y (p = 0) or 1 − y (p = 1) is positive
+ * just where its logarithm is −inf. */
+#define BINARY_CROSS_ENTROPY_SPECIALS(NAME, VT, SELECT, GT, LT, GE)                        \
+    INLINE VT NAME(VT p, VT y, VT term)                                                    \
+    {                                                                                      \
+        VT zero = {0}, one = zero + 1;                                                     \
+        VT wrong = SELECT(GT(p, zero), zero, y) + SELECT(LT(p, one), zero, one - y);       \
+        term = SELECT(GT(wrong, zero), zero + INFINITY, term);                             \
+        return SELECT(GE(p * (one - p), zero), term, zero + NAN);                          \
+    }
+BINARY_CROSS_ENTROPY_SPECIALS(binary_cross_entropy_specials, vdouble, select_lanes, lanes_gt,
+                              lanes_lt, lanes_ge)
+BINARY_CROSS_ENTROPY_SPECIALS(binary_cross_entropy_specials_wide, vfloat_wide, select_wide,
+                              wide_gt, wide_lt, wide_ge)
+
+/* −(y·log p + (1 − y)·log(1 − p)), terms of one sign for y in [0, 1]. */
 INLINE vdouble
-binary_cross_entropy_of_logs(vdouble p, vdouble y, vdouble log_p, vdouble log_q)
+binary_cross_entropy_term(vdouble y, vdouble log_p, vdouble log_q)
 {
-    vdouble zero = {0}, one = zero + 1.0;
-    vdouble first = select_lanes(lanes_gt(p, zero), y * log_p,
-                                 select_lanes(lanes_gt(y, zero), zero - INFINITY, zero * y));
-    vdouble second = select_lanes(lanes_lt(p, one), (1.0 - y) * log_q,
-                                  select_lanes(lanes_lt(y, one), zero - INFINITY, zero * y));
-    /* p in [0, 1] (not NaN) just where p·(1 − p) >= 0, a single comparison:
-     * GCC (12) compiles two combined with & one lane at a time. */
-    vlong inside = lanes_ge(p * (one - p), zero);
-    return select_lanes(inside, zero - (first + second), zero + NAN);
+    return (vdouble){0} - (y * log_p + (1.0 - y) * log_q);
 }
 
 /* The binary cross-entropy: 1 − p = q + e exactly (Fast2Sum), and
@@ -1069,17 +1080,18 @@ binary_cross_entropy_lanes(vdouble p, vdouble y)
     vdouble log_p = log_corrected_lanes(select_lanes(lanes_gt(p, zero), p, one), zero);
     vdouble log_q = log_corrected_lanes(select_lanes(below_one, q, one),
                                         select_lanes(below_one, -p - (q - 1.0), zero));
-    return binary_cross_entropy_of_logs(p, y, log_p, log_q);
+    return binary_cross_entropy_specials(p, y, binary_cross_entropy_term(y, log_p, log_q));
 }
 
 INLINE void doubled(vfloat_wide e, vdouble halves[2]);
 INLINE vfloat_wide narrowed(const vdouble halves[2]);
 
 /* The binary cross-entropy of float32 probabilities: both logarithms in float
- * lanes (twice the lanes, each within an ulp), the rest in double (products and
- * sum exact or nearly), rounded once. log(1 − p) is reduced from p, exactly, so
- * that it needs no correction: 1 − p where that is exact (p >= 1/2), else f − 1
- * is −p (k = 0) or 1 − 2p (k = −1, Sterbenz), with k read off 1 − p rounded. */
+ * lanes (twice the lanes, each within an ulp), the term in double (products and
+ * sum exact or nearly) rounded once, its special values in float lanes.
+ * log(1 − p) is reduced from p, exactly, so that it needs no correction: 1 − p
+ * where that is exact (p >= 1/2), else f − 1 is −p (k = 0) or 1 − 2p (k = −1,
+ * Sterbenz), with k read off 1 − p rounded. */
 INLINE vfloat_wide
 binary_cross_entropy_wide(vfloat_wide p, vfloat_wide y)
 {
@@ -1091,15 +1103,14 @@ binary_cross_entropy_wide(vfloat_wide p, vfloat_wide y)
     vfloat_wide below_one_half = select_wide(wide_lt(k_q, zero), 1.0f - 2.0f * p, -p);
     f1_q = select_wide(wide_lt(p, zero + 0.5f), below_one_half, f1_q);
     vfloat_wide log_p = log_reduced_wide(k_p, f1_p), log_q = log_reduced_wide(k_q, f1_q);
-    vdouble ps[2], ys[2], log_ps[2], log_qs[2], terms[2];
-    doubled(p, ps);
+    vdouble ys[2], log_ps[2], log_qs[2], terms[2];
     doubled(y, ys);
     doubled(log_p, log_ps);
     doubled(log_q, log_qs);
     for (int h = 0; h < 2; h++) {
-        terms[h] = binary_cross_entropy_of_logs(ps[h], ys[h], log_ps[h], log_qs[h]);
+        terms[h] = binary_cross_entropy_term(ys[h], log_ps[h], log_qs[h]);
     }
-    return narrowed(terms);
+    return binary_cross_entropy_specials_wide(p, y, narrowed(terms));
 }
 
 /* The logistic loss in float lanes (float32: twice the lanes). */
@@ -2998,6 +3009,63 @@ loss_elements(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_TRUE;
 }
 
+/* Whether every value of n floats lies in [0, 1] (none NaN): the
+ * probabilities' check (_compiled.within_unit_interval), one pass where
+ * their extremes take two. A vector's test is one comparison, v·(1 − v) >= 0
+ * (as BINARY_CROSS_ENTROPY_SPECIALS's), and a lane that fails stays failed. */
+#define WITHIN_UNIT(NAME, T, VT, COUNT, GE, SELECT)                                       \
+    VECTOR_CLONES static int NAME(const T *x, Py_ssize_t n)                                \
+    {                                                                                      \
+        VT v, zero = {0}, one = zero + 1, failed = zero;                                   \
+        Py_ssize_t k = 0;                                                                  \
+        for (; k + COUNT <= n; k += COUNT) {                                               \
+            memcpy(&v, x + k, sizeof v);                                                   \
+            failed = SELECT(GE(v * (one - v), zero), failed, one);                         \
+        }                                                                                  \
+        for (int lane = 0; lane < COUNT; lane++) {                                         \
+            if (failed[lane] != 0) {                                                       \
+                return 0;                                                                  \
+            }                                                                              \
+        }                                                                                  \
+        for (; k < n; k++) {                                                               \
+            if (!(x[k] * (1 - x[k]) >= 0)) {                                               \
+                return 0;                                                                  \
+            }                                                                              \
+        }                                                                                  \
+        return 1;                                                                          \
+    }
+WITHIN_UNIT(within_unit_float, float, vfloat_wide, WIDE, wide_ge, select_wide)
+WITHIN_UNIT(within_unit_double, double, vdouble, LANES, lanes_ge, select_lanes)
+
+/* within_unit(x) -> whether every value of x is in [0, 1] (none NaN), or None
+ * when x is not served. */
+static PyObject *
+within_unit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    Buffer b;
+    if (nargs != 1) {
+        PyErr_SetString(PyExc_TypeError, "expected (x)");
+        return NULL;
+    }
+    if (!acquire(args[0], &b, 0, 0)) {
+        Py_RETURN_NONE;
+    }
+    int inside;
+    if (b.n < 4096) { /* as run(): the GIL is kept where the pass takes less */
+        inside = b.kind == 'f' ? within_unit_float(b.view.buf, b.n)
+                               : within_unit_double(b.view.buf, b.n);
+    }
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        inside = b.kind == 'f' ? within_unit_float(b.view.buf, b.n)
+                               : within_unit_double(b.view.buf, b.n);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&b.view);
+    return PyBool_FromLong(inside);
+}
+
 /* Whether Python has a signal to handle (Ctrl-C): the loops below run
  * without the GIL, for as many steps as the caller asks, and look every
  * SIGNAL_CHECK_STEPS steps, taking the GIL back for the look. */
@@ -3190,6 +3258,8 @@ static PyMethodDef methods[] = {
      "loss_sum(yhat, y, power, threads=1) -> float | None: sum of |yhat - y|**power (power 3:"
      " of the logistic loss of logits yhat and labels y; 4: the binary cross-entropy of"
      " probabilities yhat)."},
+    {"within_unit", (PyCFunction)(void (*)(void))within_unit, METH_FASTCALL,
+     "within_unit(x) -> bool | None: whether every value of x is in [0, 1] (none NaN)."},
     {"loss_elements", (PyCFunction)(void (*)(void))loss_elements, METH_FASTCALL,
      "loss_elements(yhat, y, out, power, threads=1) -> bool: out = |yhat - y|**power (power 3:"
      " the logistic loss of logits yhat and labels y; 4: the binary cross-entropy of"
