@@ -38,9 +38,9 @@ def fast_paths(xp: Any) -> Any:
     return entry[1]
 
 
-def route(x: Any, xp: Any, name: str) -> Any:
-    """``name(x)`` computed by the fast path alone for a one-array function, or None
-    (where the entry checks are needed, or the fast path declines).
+def route(x: Any, xp: Any, name: str, *args: Any) -> Any:
+    """``name(x, *args)`` computed by the fast path alone for a one-array function, or
+    None (where the entry checks are needed, or the fast path declines).
 
     Where ``x`` is an array of a type seen before with a float32 or float64
     dtype and no namespace is given, the entry checks have nothing to infer,
@@ -67,7 +67,7 @@ def route(x: Any, xp: Any, name: str) -> Any:
     if entry[2] is not None and (x.layout is not entry[2] or x.is_nested):
         return None  # a sparse or nested tensor: the entry checks refuse it
     fast = getattr(entry[1], name, None)
-    return None if fast is None else fast(x)
+    return None if fast is None else fast(x, *args)
 
 
 _ROUTES: dict[type, tuple[tuple[Any, ...], Any, Any]] = {}

@@ -20,7 +20,7 @@ from ._array_api import (
     normalize_axis,
     same_shape,
 )
-from ._dispatch import computes_half, dispatch
+from ._dispatch import computes_half, dispatch, route
 from ._native._compiled import within_unit_interval
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy"]
@@ -269,6 +269,10 @@ def cross_entropy(
     >>> ak.cross_entropy(logits, np.array([0, 0]), reduction="none")
     array([  0.2413113, 120.       ])
     """
+    if weights is None and type(axis) is int and reduction in _REDUCTIONS:
+        result = route(logits, xp, "cross_entropy_indices", target, axis, reduction)
+        if result is not None:
+            return result  # the common case, without the entry checks
     given = xp  # the floating arguments' own checks infer it again, on their quick path
     xp, (logits, target) = mixed_args(("logits", "target"), (logits, target), xp)
     if logits.ndim == 0:

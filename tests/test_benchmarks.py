@@ -141,3 +141,18 @@ def test_the_shape_sweep_smoke(tmp_path: Any) -> None:
     sweep.misses(rows)
     sweep.plot(rows, tmp_path / "sweep.png")
     assert (tmp_path / "sweep.png").stat().st_size > 0
+
+
+def test_the_calls_benchmark_times_every_cell(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("torch")
+    from benchmarks import calls
+
+    monkeypatch.setattr(calls, "SHAPES", ((4, 4),))
+    timed = calls.best_time
+    monkeypatch.setattr(calls, "best_time", lambda call, number: timed(call, 2, repeats=2))
+    rows = calls.cells()
+    functions = {"softmax", "log_softmax", "logsumexp", "cross_entropy"}
+    assert {(r["function"], r["dtype"]) for r in rows} == {
+        (f, d) for f in functions for d in ("float32", "float64")
+    }
+    assert all(r[k] > 0 for r in rows for k in ("numpy_us", "torch_us", "torch_own_us"))

@@ -374,6 +374,34 @@ def test_within_unit_interval_in_one_pass(dtype: str) -> None:
     assert within_unit_interval(grid.astype(np.float16)) is None
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compensated_sum_against_the_exact_sum(dtype: str) -> None:
+    """The losses' total in compensated lanes: within a rounding of math.fsum's (the
+    exact sum, rounded) for terms of one sign spread over many binades, in the vectors
+    and the tail, whatever the length; NaN where a term is inf or NaN (the caller sums
+    those plainly); None for what the kernels do not read."""
+    from arraykit._native._compiled import compensated_sum, compiled
+
+    if compiled is None:
+        pytest.skip("the compiled kernels are not built")
+    rng = np.random.default_rng(44)
+    for n in (0, 1, 7, 8, 9, 100, 4095, 4096, 100_003):
+        for scale in (1e-30, 1.0, 1e30):
+            x = (rng.exponential(size=n) * scale * 10.0 ** rng.integers(-12, 1, n)).astype(dtype)
+            exact = math.fsum(x.astype(np.float64).tolist())
+            total = compensated_sum(x)
+            assert total is not None
+            assert abs(total - exact) <= math.ulp(exact), (n, scale, total, exact)
+    # Many tiny terms beside a large one: a plain float64 sum loses them all.
+    x = np.concatenate([[1.0], np.full(4096, 2.0**-60)]).astype(dtype)
+    assert compensated_sum(x) == math.fsum(x.astype(np.float64).tolist())
+    for bad in (np.inf, np.nan):
+        assert math.isnan(compensated_sum(np.array([1.0, bad, 2.0], dtype)))  # type: ignore[arg-type]
+    grid = rng.uniform(size=(30, 40)).astype(dtype)
+    assert compensated_sum(grid[:, ::2]) is None
+    assert compensated_sum(grid.astype(np.float16)) is None
+
+
 def _every_kernel_on(kernels: Any, dtype: str) -> list[np.ndarray]:
     """Every compiled kernel's results on one battery of inputs: rows of every length
     class (short, a vector, long), special values, strided and reversed views, both

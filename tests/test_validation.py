@@ -229,3 +229,53 @@ def test_explicit_namespace_skips_inference(xb: Backend, dtype: str, function: A
     assert_kind(quick, xb, dtype, (2, 3))
     assert_kind(checked, xb, dtype, (2, 3))
     np.testing.assert_array_equal(xb.to_numpy(quick), xb.to_numpy(checked))
+
+
+LAST_AXIS = {
+    "softmax": lambda x, **kw: ak.softmax(x, **kw),
+    "log_softmax": lambda x, **kw: ak.log_softmax(x, **kw),
+    "logsumexp": lambda x, **kw: ak.logsumexp(x, **kw),
+    "logsumexp, keepdims": lambda x, **kw: ak.logsumexp(x, keepdims=True, **kw),
+}
+
+
+@pytest.mark.parametrize("name", LAST_AXIS)
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 17), (0, 4), (4, 0)])
+def test_the_last_axis_route_gives_the_entry_checks_bits(
+    xb: Backend, dtype: str, name: str, shape: tuple[int, ...]
+) -> None:
+    # axis=-1 without xp= goes straight to the fast path's rows (dispatch.route):
+    # the same values, type, dtype and shape as through the entry checks, special
+    # values, empty slices and the layouts it declines included.
+    rng = np.random.default_rng(5)
+    values = rng.normal(0.0, 30.0, shape)
+    if values.size > 4:
+        values.flat[[0, 2, 3]] = [np.inf, -np.inf, np.nan]
+    function = LAST_AXIS[name]
+    layouts = [xb.asarray(values, dtype)]
+    if values.ndim == 2:  # and its transpose's memory, read across
+        layouts.append(xb.asarray(values.T.copy(), dtype).T)
+    for x in layouts:
+        quick, checked = function(x), function(x, xp=xb.namespace)
+        assert_kind(quick, xb, dtype, tuple(checked.shape))
+        np.testing.assert_array_equal(xb.to_numpy(quick), xb.to_numpy(checked))
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_the_cross_entropy_route_gives_the_entry_checks_bits(
+    xb: Backend, dtype: str, reduction: str, axis: int
+) -> None:
+    # Class indices along any axis, without weights or xp=: straight to the fast
+    # path, contiguous or strided, int64 or int32 labels (which it declines).
+    rng = np.random.default_rng(6)
+    wide = rng.normal(0.0, 20.0, (9, 10))
+    wide[2, 2] = np.inf
+    classes, examples = (5, 9) if axis == -1 else (9, 5)
+    for index_dtype in (np.int64, np.int32):
+        target = xb.asarray(rng.integers(0, classes, examples).astype(index_dtype))
+        for x in (xb.asarray(wide[:, ::2].copy(), dtype), xb.asarray(wide, dtype)[:, ::2]):
+            quick = ak.cross_entropy(x, target, axis=axis, reduction=reduction)
+            checked = ak.cross_entropy(x, target, axis=axis, reduction=reduction, xp=xb.namespace)
+            assert_kind(quick, xb, dtype, tuple(checked.shape))
+            np.testing.assert_array_equal(xb.to_numpy(quick), xb.to_numpy(checked))

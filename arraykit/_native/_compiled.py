@@ -172,6 +172,8 @@ def log_softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.nd
     if not serves(x) or x.size == 0 or not axes:
         return None
     kernel = compiled.log_softmax_rows  # type: ignore[union-attr]
+    if axes == (x.ndim - 1,) and x.flags.c_contiguous:
+        return _rows(kernel, x, 1, threads)
     if len(axes) == 1:
         columns = compiled.log_softmax_columns  # type: ignore[union-attr]
         served = _columns(columns, x, axes[0], threads, _LOG_COLUMNS_UP_TO)
@@ -189,6 +191,8 @@ def logsumexp(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndar
     if not serves(x) or x.size == 0 or not axes:
         return None
     kernel = compiled.logsumexp_rows  # type: ignore[union-attr]
+    if axes == (x.ndim - 1,) and x.flags.c_contiguous:
+        return _rows(kernel, x, 1, threads, reduced=True)
     if len(axes) == 1:
         columns = compiled.logsumexp_columns  # type: ignore[union-attr]
         served = _columns(columns, x, axes[0], threads, _LOG_COLUMNS_UP_TO, reduced=True)
@@ -208,12 +212,20 @@ def within_unit_interval(x: np.ndarray) -> bool | None:
     return inside
 
 
+def compensated_sum(x: np.ndarray) -> float | None:
+    """The sum of a C-contiguous float32 or float64 array in one pass of compensated
+    double lanes: within about a rounding of the exact sum for terms of one sign, NaN
+    where a term is inf or NaN; None where the kernels do not read ``x``."""
+    return None if compiled is None else compiled.compensated_sum(x)
+
+
 def cross_entropy_rows(logits: np.ndarray, target: np.ndarray) -> np.ndarray | None:
     """``−log_softmax(logits)`` at the class indices ``target`` along the last axis of
-    C-ordered ``logits`` (up to 4096 classes), one loss per index, the bits of the
-    log-softmax's entries there, without writing the log-softmax; None where the
-    kernel does not serve (an index out of range included)."""
-    if not serves(logits) or not logits.flags.c_contiguous or logits.size == 0:
+    ``logits`` (up to 4096 classes; strided rows gathered), one loss per index, the bits
+    of the log-softmax's entries there, without writing the log-softmax; None where the
+    kernel does not serve (an index out of range included) and for a transposed array,
+    whose rows the log-softmax's columns' kernel reads in place."""
+    if not serves(logits) or logits.size == 0 or _transposed(logits):
         return None
     labels = np.ascontiguousarray(target, dtype=np.int64)
     losses = np.empty(target.shape, logits.dtype.newbyteorder("="))

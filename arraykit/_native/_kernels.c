@@ -878,26 +878,24 @@ sigmoid_wide(vfloat_wide v)
  * correction `extra` (small beside log f: the rounding error of what was
  * reduced, over it), by fdlibm's reduction: with s = f1/(f1 + 2) and h =
  * f1²/2, log f = f1 − (h − s·(h + R)), R the series of 2·atanh(s)/s − 2 in s²
- * (|s| <= 0.2: twelve terms reach 1e-18; the rounding of f1 + 2 reaches only
- * the small terms), log 2 in two parts, the first exact times k. */
+ * to its `terms`-th term (|s| <= 0.2: twelve terms reach 1e-18, eight 1e-12,
+ * of log f; the rounding of f1 + 2 reaches only the small terms), log 2 in
+ * two parts, the first exact times k. */
+INLINE vdouble
+log_reduced_series(vdouble k, vdouble f1, vdouble extra, int terms)
+{
+    vdouble s = f1 / (2.0 + f1), z = s * s, series = (vdouble){0};
+    for (int j = terms; j >= 1; j--) {
+        series = series * z + 2.0 / (2 * j + 1);
+    }
+    vdouble r = z * series, h = 0.5 * f1 * f1;
+    return k * 0x1.62e42feep-1 - ((h - (s * (h + r) + (k * 0x1.a39ef35793c76p-33 + extra))) - f1);
+}
+
 INLINE vdouble
 log_reduced_lanes(vdouble k, vdouble f1, vdouble extra)
 {
-    vdouble s = f1 / (2.0 + f1), z = s * s;
-    vdouble series = (vdouble){0} + 2.0 / 25.0;
-    series = series * z + 2.0 / 23.0;
-    series = series * z + 2.0 / 21.0;
-    series = series * z + 2.0 / 19.0;
-    series = series * z + 2.0 / 17.0;
-    series = series * z + 2.0 / 15.0;
-    series = series * z + 2.0 / 13.0;
-    series = series * z + 2.0 / 11.0;
-    series = series * z + 2.0 / 9.0;
-    series = series * z + 2.0 / 7.0;
-    series = series * z + 2.0 / 5.0;
-    series = series * z + 2.0 / 3.0;
-    vdouble r = z * series, h = 0.5 * f1 * f1;
-    return k * 0x1.62e42feep-1 - ((h - (s * (h + r) + (k * 0x1.a39ef35793c76p-33 + extra))) - f1);
+    return log_reduced_series(k, f1, extra, 12);
 }
 
 /* 1 + e = 2^k·f for e in [0, 1], with f − 1 exact and no division: k = 0
@@ -920,12 +918,11 @@ log1p_unit_lanes(vdouble e)
     return log_reduced_lanes(k, f1, (vdouble){0});
 }
 
-/* u + c = 2^k·f·(1 + c/u) for u > 0, finite (subnormal too), and c its
- * rounding error (|c| <= ulp(u)/2; other lanes: meaningless values): f in
- * [√2/2, √2) read off u's bits (subnormals scaled up first), f - 1 exact
- * (Sterbenz), and c/u the correction log_reduced_lanes takes. */
+/* u = 2^k·f for u > 0, finite (subnormal too; other lanes: meaningless
+ * values): f in [√2/2, √2) read off u's bits (subnormals scaled up first),
+ * f - 1 exact (Sterbenz). */
 INLINE void
-log_reduction(vdouble u, vdouble c, vdouble *k, vdouble *f1, vdouble *extra)
+log_reduction_exact(vdouble u, vdouble *k, vdouble *f1)
 {
     vdouble zero = {0};
     vlong tiny = lanes_lt(u, zero + DBL_MIN);
@@ -936,6 +933,15 @@ log_reduction(vdouble u, vdouble c, vdouble *k, vdouble *f1, vdouble *extra)
     *f1 = select_lanes(halve, 0.5 * f, f) - 1.0;
     *k = __builtin_convertvector(((bits >> 52) & 0x7ff) - 1023, vdouble) +
          select_lanes(halve, zero + 1.0, zero) - select_lanes(tiny, zero + 54.0, zero);
+}
+
+/* u + c = 2^k·f·(1 + c/u), c being u's rounding error (|c| <= ulp(u)/2):
+ * log_reduction_exact's k and f - 1, and c/u the correction log_reduced_lanes
+ * takes. */
+INLINE void
+log_reduction(vdouble u, vdouble c, vdouble *k, vdouble *f1, vdouble *extra)
+{
+    log_reduction_exact(u, k, f1);
     *extra = c / u;
 }
 
@@ -969,6 +975,21 @@ log1p_lanes(vdouble r)
     vlong unit = lanes_lt(r, zero + 1.0);
     return log_reduced_lanes(select_lanes(unit, unit_k, k), select_lanes(unit, unit_f1, f1),
                              select_lanes(unit, zero, extra));
+}
+
+/* log1p_lanes for a result rounded to float32: from 1 on, u's rounding error
+ * left out (below 2^-53 of the result there) and with it a division; eight
+ * terms of the series (1e-12 of the result, where a float's rounding is
+ * 6e-8). */
+INLINE vdouble
+log1p_narrow_lanes(vdouble r)
+{
+    vdouble zero = {0}, k, f1, unit_k, unit_f1;
+    log_reduction_exact(1.0 + r, &k, &f1);
+    unit_reduction(r, &unit_k, &unit_f1);
+    vlong unit = lanes_lt(r, zero + 1.0);
+    return log_reduced_series(select_lanes(unit, unit_k, k), select_lanes(unit, unit_f1, f1),
+                              zero, 8);
 }
 
 /* log_reduced_lanes in float lanes, for float32 results: |s| below 0.2
@@ -1754,19 +1775,17 @@ ROWS_SHORT(softmax_short_float, float, WIDE, WIDE, softmax_columns_float,
            tile_transpose_wide)
 
 /* A rows' kernel's range function: rows begin to end, in one precision,
- * short ones a vector of rows at a time; `reduce` (the job's): one result per
- * row. */
-#define ROWS_RANGE(NAME, T, BELOW, SHORT, ROW, CLONES)                                     \
+ * short ones a vector of rows at a time, the others by ROWS(x, out, rows,
+ * cols, reduce); `reduce` (the job's): one result per row. */
+#define ROWS_RANGE(NAME, T, BELOW, SHORT, ROWS, CLONES)                                    \
     INLINE void NAME##_dense(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols,         \
                              int reduce)                                                   \
     {                                                                                      \
         if (cols < BELOW) {                                                                \
             SHORT(x, out, rows, cols, reduce);                                             \
-            return;                                                                        \
         }                                                                                  \
-        Py_ssize_t width = reduce ? 1 : cols;                                              \
-        for (Py_ssize_t r = 0; r < rows; r++) {                                            \
-            ROW(x + r * cols, out + r * width, cols, reduce);                              \
+        else {                                                                             \
+            ROWS(x, out, rows, cols, reduce);                                              \
         }                                                                                  \
     }                                                                                      \
     CLONES static void NAME(void *ctx, Py_ssize_t begin, Py_ssize_t end)                   \
@@ -1787,9 +1806,19 @@ ROWS_SHORT(softmax_short_float, float, WIDE, WIDE, softmax_columns_float,
         NAME##_dense((const T *)job->b[0].view.buf + begin * cols, out, end - begin, cols, \
                      job->reduce);                                                         \
     }
-ROWS_RANGE(softmax_range_double, double, LANES, softmax_short_double, softmax_row_double,
+/* ROWS of a rows' kernel that takes one row at a time. */
+#define EACH_ROW(NAME, T, ROW)                                                             \
+    INLINE void NAME(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols, int reduce)     \
+    {                                                                                      \
+        for (Py_ssize_t r = 0; r < rows; r++) {                                            \
+            ROW(x + r * cols, out + r * cols, cols, reduce);                               \
+        }                                                                                  \
+    }
+EACH_ROW(softmax_rows_double, double, softmax_row_double)
+EACH_ROW(softmax_rows_float, float, softmax_row_float)
+ROWS_RANGE(softmax_range_double, double, LANES, softmax_short_double, softmax_rows_double,
            VECTOR_CLONES_FUSED)
-ROWS_RANGE(softmax_range_float, float, WIDE, softmax_short_float, softmax_row_float,
+ROWS_RANGE(softmax_range_float, float, WIDE, softmax_short_float, softmax_rows_float,
            VECTOR_CLONES_FUSED)
 
 /* softmax_rows(x, out, row_length, threads=1) */
@@ -1917,34 +1946,83 @@ log_rest_float(const float *x, Py_ssize_t cols, float m)
     memcpy(&v, x + last, sizeof v);
     log_rest_step_float(select_wide(wide_lanes_from(k - last), v, (vfloat_wide){0} - INFINITY),
                         mv, &acc, &maxima);
-    double count = 0.0;
+    Py_ssize_t count = 0; /* in integers: exact, so not a chain of conversions */
     for (int lane = 0; lane < WIDE; lane++) {
         count += maxima[lane];
     }
-    return lanes_total(acc) + (count - 1.0);
+    return lanes_total(acc) + ((double)count - 1.0);
 }
 
-#define LOG_ROW(NAME, T, LARGEST, REST, LIMIT)                                             \
-    INLINE void NAME(const T *x, T *out, Py_ssize_t cols, int reduce)                      \
+/* The bytes of the rows LOG_ROWS takes together: their entries' pass reads
+ * them again after the group's logarithm, and they should still be in the
+ * first-level cache then, beside the next rows' reads (a quarter of the
+ * smallest such cache of current x86 and ARM cores; docs/benchmarks.md). */
+#define GROUP_BYTES (8 * 1024)
+
+/* Rows of at least one vector, up to a vector of rows at a time (as many as
+ * GROUP_BYTES hold, at least one): each row's m and r (independent of the
+ * others', so that one row's waits overlap the next's work), then L =
+ * log1p(r) for all of them in one vector (lane by lane: a row's bits whatever
+ * its neighbours), then their entries (x − m) − L, or their logsumexp m + L
+ * rounded once. NAME##_any with `labels`: each row's
+ * entry at its label alone, negated, into out (the cross-entropy's loss, the
+ * entry's bits; a row that takes its limits writes them to `scratch`, of
+ * `cols` values, first). */
+#define LOG_ROWS(NAME, T, LARGEST, REST, LIMIT, LOG1P, MOST)                               \
+    INLINE void NAME##_any(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols,           \
+                           int reduce, const long long *labels, T *scratch)                \
     {                                                                                      \
-        T m = LARGEST(x, cols);                                                            \
-        double r = isfinite(m) ? REST(x, cols, m) : NAN;                                   \
-        if (!(r >= 0.0)) { /* NaN in the row, or a maximum that is not finite */          \
-            LIMIT(x, out, cols, 1, reduce);                                                \
-            return;                                                                        \
+        Py_ssize_t width = reduce ? 1 : cols;                                              \
+        Py_ssize_t fit = GROUP_BYTES / (cols * (Py_ssize_t)sizeof(T));                     \
+        int group = fit < 1 ? 1 : fit > (MOST) ? (MOST) : (int)fit;                        \
+        for (Py_ssize_t first = 0; first < rows; first += group) {                         \
+            int count = rows - first < group ? (int)(rows - first) : group;                \
+            T m[LANES];                                                                    \
+            vdouble r = {0};                                                               \
+            for (int g = 0; g < count; g++) {                                              \
+                const T *row = x + (first + g) * cols;                                     \
+                m[g] = LARGEST(row, cols);                                                 \
+                r[g] = isfinite(m[g]) ? REST(row, cols, m[g]) : NAN;                       \
+            }                                                                              \
+            vlong fails = ~lanes_ge(r, (vdouble){0}); /* a NaN, or a maximum not finite */ \
+            vdouble rest = LOG1P(select_lanes(fails, (vdouble){0}, r));                    \
+            for (int g = 0; g < count; g++) {                                              \
+                const T *row = x + (first + g) * cols;                                     \
+                T *to = out + (first + g) * width;                                         \
+                T mg = m[g], rounded = (T)rest[g];                                         \
+                if (labels != NULL) {                                                      \
+                    T entry;                                                               \
+                    if (fails[g]) { /* the limits' row, in scratch, and its entry */      \
+                        LIMIT(row, scratch, cols, 1, 0);                                   \
+                        entry = scratch[labels[first + g]];                                \
+                    }                                                                      \
+                    else {                                                                 \
+                        entry = (row[labels[first + g]] - mg) - rounded;                   \
+                    }                                                                      \
+                    out[first + g] = -entry;                                               \
+                }                                                                          \
+                else if (fails[g]) {                                                       \
+                    LIMIT(row, to, cols, 1, reduce);                                       \
+                }                                                                          \
+                else if (reduce) {                                                         \
+                    to[0] = (T)((double)mg + rest[g]);                                     \
+                }                                                                          \
+                else {                                                                     \
+                    for (Py_ssize_t j = 0; j < cols; j++) {                                \
+                        to[j] = (row[j] - mg) - rounded;                                   \
+                    }                                                                      \
+                }                                                                          \
+            }                                                                              \
         }                                                                                  \
-        double rest = log1p_lanes((vdouble){0} + r)[0];                                    \
-        if (reduce) {                                                                      \
-            out[0] = (T)((double)m + rest);                                                \
-            return;                                                                        \
-        }                                                                                  \
-        T rounded = (T)rest;                                                               \
-        for (Py_ssize_t j = 0; j < cols; j++) {                                            \
-            out[j] = (x[j] - m) - rounded;                                                 \
-        }                                                                                  \
+    }                                                                                      \
+    INLINE void NAME(const T *x, T *out, Py_ssize_t rows, Py_ssize_t cols, int reduce)     \
+    {                                                                                      \
+        NAME##_any(x, out, rows, cols, reduce, NULL, NULL);                                \
     }
-LOG_ROW(log_row_double, double, row_max_double, log_rest_double, log_limit_double)
-LOG_ROW(log_row_float, float, row_max_float, log_rest_float, log_limit_float)
+LOG_ROWS(log_rows_double, double, row_max_double, log_rest_double, log_limit_double, log1p_lanes,
+         LANES)
+LOG_ROWS(log_rows_float, float, row_max_float, log_rest_float, log_limit_float,
+         log1p_narrow_lanes, LANES)
 
 /* The log-space rows' chunks: rows one to a lane (a block's columns, or short
  * rows transposed into scratch), `stride` apart, out in the same layout or
@@ -1967,16 +2045,29 @@ LOG_ROW(log_row_float, float, row_max_float, log_rest_float, log_limit_float)
 LOG_TERM(log_term_lanes, double, vdouble, vlong, softmax_exp_lanes, lanes_lt, select_lanes)
 LOG_TERM(log_term_wide, float, vfloat_wide, vint_wide, softmax_exp_wide, wide_lt, select_wide)
 
-/* The lanes' maxima. */
+/* The lanes' maxima, in four chains of comparisons (one waits for its last
+ * comparison; the maximum is the same in any order). */
 #define COLUMNS_MAX(NAME, T, VT, SELECT, GREATER)                                          \
     INLINE VT NAME(const T *x, Py_ssize_t length, Py_ssize_t stride)                       \
     {                                                                                      \
-        VT m = (VT){0} - INFINITY, v;                                                      \
-        for (Py_ssize_t i = 0; i < length; i++) {                                          \
-            memcpy(&v, x + i * stride, sizeof v);                                          \
-            m = SELECT(GREATER(v, m), v, m);                                               \
+        VT m[4], v;                                                                        \
+        for (int c = 0; c < 4; c++) {                                                      \
+            m[c] = (VT){0} - INFINITY;                                                     \
         }                                                                                  \
-        return m;                                                                          \
+        Py_ssize_t i = 0;                                                                  \
+        for (; i + 4 <= length; i += 4) {                                                  \
+            for (int c = 0; c < 4; c++) {                                                  \
+                memcpy(&v, x + (i + c) * stride, sizeof v);                                \
+                m[c] = SELECT(GREATER(v, m[c]), v, m[c]);                                  \
+            }                                                                              \
+        }                                                                                  \
+        for (; i < length; i++) {                                                          \
+            memcpy(&v, x + i * stride, sizeof v);                                          \
+            m[0] = SELECT(GREATER(v, m[0]), v, m[0]);                                      \
+        }                                                                                  \
+        m[0] = SELECT(GREATER(m[1], m[0]), m[1], m[0]);                                    \
+        m[2] = SELECT(GREATER(m[3], m[2]), m[3], m[2]);                                    \
+        return SELECT(GREATER(m[2], m[0]), m[2], m[0]);                                    \
     }
 COLUMNS_MAX(columns_max_lanes, double, vdouble, select_lanes, lanes_gt)
 COLUMNS_MAX(columns_max_wide, float, vfloat_wide, select_wide, wide_gt)
@@ -2017,7 +2108,7 @@ log_finish_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t strid
     vlong fails[2];
     for (int h = 0; h < 2; h++) {
         fails[h] = ~lanes_ge(r[h], (vdouble){0});
-        rest[h] = log1p_lanes(select_lanes(fails[h], (vdouble){0}, r[h]));
+        rest[h] = log1p_narrow_lanes(select_lanes(fails[h], (vdouble){0}, r[h]));
         rounded[h] = reduce ? __builtin_convertvector(to_double(maxima[h]) + rest[h], vfloat)
                             : __builtin_convertvector(rest[h], vfloat);
     }
@@ -2182,9 +2273,9 @@ ROWS_SHORT(log_short_double, double, LANES, LOG_TRANSPOSED_BELOW_D, log_columns_
            tile_transpose_lanes)
 ROWS_SHORT(log_short_float, float, WIDE, LOG_TRANSPOSED_BELOW_F, log_columns_any_float,
            tile_transpose_wide)
-ROWS_RANGE(log_range_double, double, LOG_TRANSPOSED_BELOW_D, log_short_double, log_row_double,
+ROWS_RANGE(log_range_double, double, LOG_TRANSPOSED_BELOW_D, log_short_double, log_rows_double,
            VECTOR_CLONES_FUSED)
-ROWS_RANGE(log_range_float, float, LOG_TRANSPOSED_BELOW_F, log_short_float, log_row_float,
+ROWS_RANGE(log_range_float, float, LOG_TRANSPOSED_BELOW_F, log_short_float, log_rows_float,
            VECTOR_CLONES_FUSED)
 
 /* log_softmax_rows(x, out, row_length, threads=1), and logsumexp_rows(x, out,
@@ -2228,36 +2319,94 @@ logsumexp_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 /* ---- the cross-entropy of class indices ---------------------------------- */
 
 /* Each row's -log_softmax at its label, bit for bit the log-softmax's entry
- * there negated: the rows' kernel computes a stretch of rows into scratch,
- * which stays in cache, and the label's entry is read back from it, so that
- * no array of the log-softmax is written. */
+ * there negated: rows of LOG_ROWS's kernel take the entry at the label alone;
+ * shorter rows are computed a stretch at a time into scratch, which stays in
+ * cache, and the label's entry is read back from it (strided rows are
+ * gathered first, a stretch at a time). No array of the log-softmax is
+ * written. */
 typedef struct {
     RowsJob rows; /* x, losses (one per row) */
     const long long *labels;
 } PickJob;
 
-#define PICK_RANGE(NAME, T, DENSE)                                                         \
+#define PICK_RANGE(NAME, T, DENSE, BELOW, ROWS)                                            \
     VECTOR_CLONES_FUSED static void NAME(void *ctx, Py_ssize_t begin, Py_ssize_t end)      \
     {                                                                                      \
         PickJob *job = ctx;                                                                \
         Py_ssize_t cols = job->rows.cols, per = STRETCH / cols;                            \
-        const T *x = (const T *)job->rows.b[0].view.buf;                                   \
-        T *losses = (T *)job->rows.b[1].view.buf, scratch[STRETCH];                        \
+        const Buffer *in = &job->rows.b[0];                                                \
+        T *losses = (T *)job->rows.b[1].view.buf, scratch[STRETCH], gathered[STRETCH];     \
+        if (in->dense && cols >= BELOW) { /* the rows' kernel picks without writing a row */ \
+            ROWS((const T *)in->view.buf + begin * cols, losses + begin, end - begin, cols, 0, \
+                 job->labels + begin, scratch);                                            \
+            return;                                                                        \
+        }                                                                                  \
         for (Py_ssize_t r = begin; r < end; r += per) {                                    \
             Py_ssize_t count = end - r < per ? end - r : per;                              \
-            DENSE(x + r * cols, scratch, count, cols, 0);                                  \
+            const T *x = (const T *)in->view.buf + r * cols;                               \
+            if (!in->dense) { /* whole rows gathered, a stretch at a time */               \
+                gather(in, r * cols, count * cols, gathered);                              \
+                x = gathered;                                                              \
+            }                                                                              \
+            if (cols >= BELOW) {                                                           \
+                ROWS(x, losses + r, count, cols, 0, job->labels + r, scratch);             \
+                continue;                                                                  \
+            }                                                                              \
+            DENSE(x, scratch, count, cols, 0);                                             \
             for (Py_ssize_t i = 0; i < count; i++) {                                       \
                 losses[r + i] = -scratch[i * cols + job->labels[r + i]];                   \
             }                                                                              \
         }                                                                                  \
     }
-PICK_RANGE(pick_range_double, double, log_range_double_dense)
-PICK_RANGE(pick_range_float, float, log_range_float_dense)
+PICK_RANGE(pick_range_double, double, log_range_double_dense, LOG_TRANSPOSED_BELOW_D,
+           log_rows_double_any)
+PICK_RANGE(pick_range_float, float, log_range_float_dense, LOG_TRANSPOSED_BELOW_F,
+           log_rows_float_any)
 
-/* cross_entropy_rows(x, labels, losses, row_length, threads=1): x C-contiguous
- * rows of at most STRETCH values, labels int64 (C-contiguous, one per row,
- * each in [0, row_length)), losses dense, of x's kind, one per row. False
- * where not served, labels out of range included (nothing written). */
+/* `rows` int64 labels, C-contiguous and aligned: a buffer (held in `view`,
+ * which the caller releases where its obj is set), or a tensor's memory as
+ * (address, elements, "q") (see acquire_address); NULL (no exception set)
+ * for anything else. */
+static const long long *
+acquire_labels(PyObject *obj, Py_buffer *view, Py_ssize_t rows)
+{
+    if (PyTuple_CheckExact(obj)) {
+        if (PyTuple_GET_SIZE(obj) != 3 || !PyUnicode_Check(PyTuple_GET_ITEM(obj, 2))) {
+            return NULL;
+        }
+        void *address = PyLong_AsVoidPtr(PyTuple_GET_ITEM(obj, 0));
+        Py_ssize_t n = PyLong_AsSsize_t(PyTuple_GET_ITEM(obj, 1));
+        const char *kind = PyUnicode_AsUTF8(PyTuple_GET_ITEM(obj, 2));
+        if (PyErr_Occurred() || kind == NULL || strcmp(kind, "q") != 0 || n != rows ||
+            (address == NULL && rows > 0) || !aligned(address, 8)) {
+            PyErr_Clear();
+            return NULL;
+        }
+        return address;
+    }
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyErr_Clear();
+        view->obj = NULL;
+        return NULL;
+    }
+    const char *f = view->format;
+    if (f != NULL && (f[0] == '@' || f[0] == '=')) {
+        f++;
+    }
+    if (f != NULL && (strcmp(f, "q") == 0 || strcmp(f, "l") == 0) && view->itemsize == 8 &&
+        view->len == rows * 8 && aligned(view->buf, 8)) {
+        return view->buf;
+    }
+    PyBuffer_Release(view);
+    view->obj = NULL;
+    return NULL;
+}
+
+/* cross_entropy_rows(x, labels, losses, row_length, threads=1): x rows of at
+ * most STRETCH values, in any strides (gathered a stretch of rows at a time),
+ * labels int64 (acquire_labels: one per row, each in [0, row_length)), losses
+ * dense, of x's kind, one per row. False where not served, labels out of
+ * range included (nothing written). */
 static PyObject *
 cross_entropy_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -2272,25 +2421,17 @@ cross_entropy_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Buffer b[2];
     PickJob job = {{b, 0, 0}, NULL};
     PyObject *const rows_args[3] = {args[0], args[2], args[3]};
-    int ok = acquire_reduced(rows_args, b, 0x0, &job.rows.cols);
+    int ok = acquire_reduced(rows_args, b, 0x1, &job.rows.cols);
     if (ok <= 0) {
         return ok < 0 ? NULL : Py_NewRef(Py_False);
     }
     Py_ssize_t cols = job.rows.cols, rows = b[0].n / cols;
-    Py_buffer labels;
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT;
-    if (cols > STRETCH || PyObject_GetBuffer(args[1], &labels, flags) < 0) {
-        PyErr_Clear();
-        release_all(b, 2);
-        return Py_NewRef(Py_False);
+    Py_buffer labels = {0};
+    const long long *label = NULL;
+    if (cols <= STRETCH) {
+        label = acquire_labels(args[1], &labels, rows);
     }
-    const char *f = labels.format;
-    if (f != NULL && (f[0] == '@' || f[0] == '=')) {
-        f++;
-    }
-    int served = f != NULL && (strcmp(f, "q") == 0 || strcmp(f, "l") == 0) &&
-                 labels.itemsize == 8 && labels.len == rows * 8 && aligned(labels.buf, 8);
-    const long long *label = labels.buf;
+    int served = label != NULL;
     for (Py_ssize_t i = 0; served && i < rows; i++) {
         served = (unsigned long long)label[i] < (unsigned long long)cols;
     }
@@ -2299,7 +2440,9 @@ cross_entropy_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         run(b[0].kind == 'd' ? &pick_range_double : &pick_range_float, &job, rows, b[0].n,
             threads, &b[1]);
     }
-    PyBuffer_Release(&labels);
+    if (labels.obj != NULL) {
+        PyBuffer_Release(&labels);
+    }
     release_all(b, 2);
     return Py_NewRef(served ? Py_True : Py_False);
 }
@@ -3037,33 +3180,92 @@ loss_elements(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 WITHIN_UNIT(within_unit_float, float, vfloat_wide, WIDE, wide_ge, select_wide)
 WITHIN_UNIT(within_unit_double, double, vdouble, LANES, lanes_ge, select_lanes)
 
+/* A pass over one float32 or float64 array read as it is (C-contiguous):
+ * *result = pass(x, kind, n), the GIL released where the pass takes long. 1
+ * on success, 0 where the array is not read, -1 with an exception set. */
+typedef double (*ArrayPass)(const void *x, char kind, Py_ssize_t n);
+
+static int
+array_pass(PyObject *const *args, Py_ssize_t nargs, ArrayPass pass, double *result)
+{
+    Buffer b;
+    if (nargs != 1) {
+        PyErr_SetString(PyExc_TypeError, "expected (x)");
+        return -1;
+    }
+    if (!acquire(args[0], &b, 0, 0)) {
+        return 0;
+    }
+    if (b.n < 4096) { /* as run(): the GIL is kept where the pass takes less */
+        *result = pass(b.view.buf, b.kind, b.n);
+    }
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        *result = pass(b.view.buf, b.kind, b.n);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&b.view);
+    return 1;
+}
+
+static double
+within_unit_pass(const void *x, char kind, Py_ssize_t n)
+{
+    return kind == 'f' ? within_unit_float(x, n) : within_unit_double(x, n);
+}
+
 /* within_unit(x) -> whether every value of x is in [0, 1] (none NaN), or None
  * when x is not served. */
 static PyObject *
 within_unit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    Buffer b;
-    if (nargs != 1) {
-        PyErr_SetString(PyExc_TypeError, "expected (x)");
-        return NULL;
+    double inside;
+    int ok = array_pass(args, nargs, within_unit_pass, &inside);
+    return ok < 0 ? NULL : ok == 0 ? Py_NewRef(Py_None) : PyBool_FromLong(inside != 0.0);
+}
+
+/* The sum of n floats in compensated double lanes (add_compensated: TwoSum in
+ * each), the last partial vector padded with zeros, totalled as
+ * compensated_total totals: within about a rounding of the exact sum for
+ * terms of one sign, in one order whatever array they came from. A term that
+ * is inf or NaN makes it NaN (TwoSum's error of inf): the caller sums those
+ * plainly. */
+#define COMPENSATED_SUM(NAME, T, VT, WIDEN)                                                \
+    VECTOR_CLONES static double NAME(const T *x, Py_ssize_t n)                             \
+    {                                                                                      \
+        vdouble acc = {0}, comp = {0};                                                     \
+        VT v;                                                                              \
+        Py_ssize_t k = 0;                                                                  \
+        for (; k + LANES <= n; k += LANES) {                                               \
+            memcpy(&v, x + k, sizeof v);                                                   \
+            add_compensated(&acc, &comp, WIDEN(v));                                        \
+        }                                                                                  \
+        if (k < n) {                                                                       \
+            v = (VT){0};                                                                   \
+            memcpy(&v, x + k, (size_t)(n - k) * sizeof(T));                                \
+            add_compensated(&acc, &comp, WIDEN(v));                                        \
+        }                                                                                  \
+        return compensated_total(acc, comp);                                               \
     }
-    if (!acquire(args[0], &b, 0, 0)) {
-        Py_RETURN_NONE;
-    }
-    int inside;
-    if (b.n < 4096) { /* as run(): the GIL is kept where the pass takes less */
-        inside = b.kind == 'f' ? within_unit_float(b.view.buf, b.n)
-                               : within_unit_double(b.view.buf, b.n);
-    }
-    else {
-        Py_BEGIN_ALLOW_THREADS
-        inside = b.kind == 'f' ? within_unit_float(b.view.buf, b.n)
-                               : within_unit_double(b.view.buf, b.n);
-        Py_END_ALLOW_THREADS
-    }
-    PyBuffer_Release(&b.view);
-    return PyBool_FromLong(inside);
+COMPENSATED_SUM(compensated_sum_float, float, vfloat, to_double)
+COMPENSATED_SUM(compensated_sum_double, double, vdouble, )
+
+static double
+compensated_sum_pass(const void *x, char kind, Py_ssize_t n)
+{
+    return kind == 'f' ? compensated_sum_float(x, n) : compensated_sum_double(x, n);
+}
+
+/* compensated_sum(x) -> the sum of a C-contiguous float32 or float64 array as a
+ * float (COMPENSATED_SUM), or None where x is not read. */
+static PyObject *
+compensated_sum(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    double total;
+    int ok = array_pass(args, nargs, compensated_sum_pass, &total);
+    return ok < 0 ? NULL : ok == 0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(total);
 }
 
 /* Whether Python has a signal to handle (Ctrl-C): the loops below run
@@ -3258,6 +3460,9 @@ static PyMethodDef methods[] = {
      "loss_sum(yhat, y, power, threads=1) -> float | None: sum of |yhat - y|**power (power 3:"
      " of the logistic loss of logits yhat and labels y; 4: the binary cross-entropy of"
      " probabilities yhat)."},
+    {"compensated_sum", (PyCFunction)(void (*)(void))compensated_sum, METH_FASTCALL,
+     "compensated_sum(x) -> float | None: the sum of x in compensated double lanes (NaN where a"
+     " term is inf or NaN)."},
     {"within_unit", (PyCFunction)(void (*)(void))within_unit, METH_FASTCALL,
      "within_unit(x) -> bool | None: whether every value of x is in [0, 1] (none NaN)."},
     {"loss_elements", (PyCFunction)(void (*)(void))loss_elements, METH_FASTCALL,

@@ -337,6 +337,21 @@ def logsumexp(x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarra
     return np.expand_dims(result, axes)
 
 
+def softmax_rows(x: np.ndarray) -> np.ndarray | None:
+    """The softmax over the last axis, for :func:`arraykit._dispatch.route`."""
+    return softmax(x, (x.ndim - 1,)) if x.ndim and x.size else None
+
+
+def log_softmax_rows(x: np.ndarray) -> np.ndarray | None:
+    """The log-softmax over the last axis, for :func:`arraykit._dispatch.route`."""
+    return _compiled.log_softmax(x, (x.ndim - 1,)) if x.ndim else None
+
+
+def logsumexp_rows(x: np.ndarray, keepdims: bool) -> np.ndarray | None:
+    """logsumexp over the last axis, for :func:`arraykit._dispatch.route`."""
+    return logsumexp(x, (x.ndim - 1,), keepdims) if x.ndim else None
+
+
 def cross_entropy(
     logits: np.ndarray,
     target: np.ndarray,
@@ -359,29 +374,56 @@ def cross_entropy(
             return None
         if log_p.ndim == 2 and axis == 1:  # (the usual batch of rows: one gather)
             terms = -log_p[np.arange(log_p.shape[0]), target]
+        elif log_p.ndim == 2:  # (the course's one example per column: one gather)
+            terms = -log_p[target, np.arange(log_p.shape[1])]
         else:
             picked = np.take_along_axis(log_p, np.expand_dims(target, axis), axis)
             terms = -np.squeeze(picked, axis)
     if weights is not None:
         terms = terms * weights
         return np.asarray(_log_space.reduce(terms, reduction, logits.dtype, xp=NUMPY_XP))
-    return _nonnegative_reduced(terms, reduction)
+    return nonnegative_reduced(terms, reduction)
 
 
-def _nonnegative_reduced(terms: np.ndarray, reduction: str) -> np.ndarray:
+def cross_entropy_indices(
+    logits: np.ndarray, target: np.ndarray, axis: int, reduction: str
+) -> np.ndarray | None:
+    """The unweighted cross-entropy of class indices along ``axis``, for
+    :func:`arraykit._dispatch.route`; None where :func:`cross_entropy` declines (an
+    index out of range included) or the arguments need the entry checks."""
+    if (
+        type(target) is not np.ndarray
+        or target.dtype.kind not in "iu"
+        or not -logits.ndim <= axis < logits.ndim
+    ):
+        return None
+    axis %= logits.ndim
+    if target.shape != logits.shape[:axis] + logits.shape[axis + 1 :]:
+        return None
+    return cross_entropy(logits, target, axis, reduction, None)
+
+
+def nonnegative_reduced(terms: np.ndarray, reduction: str) -> np.ndarray:
     """Losses of one sign (≥ 0, or +inf, or NaN) reduced within about one rounding, as
-    ``_log_space.reduce`` promises, in fewer passes: float32 summed in float64 (each
-    addition's error far below float32's last bit), float64 by ``math.fsum``
-    (correctly rounded) where the terms are few, else the careful sum."""
-    if reduction == "none" or terms.size == 0 or (terms.dtype == np.float64 and terms.size > 4096):
+    ``_log_space.reduce`` promises, in fewer passes: one compiled pass of compensated
+    double lanes where the kernels read the terms (the same bits for the same terms,
+    whatever layout they came from); else float32 summed in float64 (each addition's
+    error far below float32's last bit), float64 by ``math.fsum`` (correctly rounded)
+    where the terms are few, else the careful sum. Totals that are not finite take
+    those too."""
+    if reduction == "none" or terms.size == 0:
         return np.asarray(_log_space.reduce(terms, reduction, terms.dtype, xp=NUMPY_XP))
-    if terms.dtype == np.float64:
-        try:
-            total = math.fsum(terms.ravel().tolist())
-        except OverflowError:  # past the range on the way: the careful sum scales first
+    total = _compiled.compensated_sum(terms)
+    if total is None or not math.isfinite(total):
+        if terms.dtype == np.float64 and terms.size > 4096:
             return np.asarray(_log_space.reduce(terms, reduction, terms.dtype, xp=NUMPY_XP))
-    else:
-        total = float(np.sum(terms, dtype=np.float64))
+        if terms.dtype == np.float64:
+            try:
+                total = math.fsum(terms.ravel().tolist())
+            except OverflowError:  # past the range on the way: the careful sum scales first
+                return np.asarray(_log_space.reduce(terms, reduction, terms.dtype, xp=NUMPY_XP))
+        else:
+            total = float(np.sum(terms, dtype=np.float64))
     if reduction == "mean":
         total /= terms.size
     # (a float32 total past float32's range is inf, without the cast's warning)

@@ -222,7 +222,9 @@ def _memory(t: torch.Tensor) -> tuple[int, int, str] | None:
     return t.data_ptr(), t.numel(), kind
 
 
-def _on_memory(name: str, fallback: Callable[..., Any], rows: bool = False) -> Callable[..., Any]:
+def _on_memory(
+    name: str, fallback: Callable[..., Any], rows: bool = False, reduced: bool = False
+) -> Callable[..., Any]:
     """A CPU kernel: the compiled kernel ``name`` on the tensor's own memory (see
     :func:`_memory`) where it can read it, else ``fallback``.
 
@@ -233,7 +235,9 @@ def _on_memory(name: str, fallback: Callable[..., Any], rows: bool = False) -> C
     torch's allocator takes a page fault every 4 KiB of a fresh result, which
     made a 1e7-element call up to three times slower.
     ``rows``: the kernel works on rows along the last axis, whose length it
-    is given (the arguments after the tensor go to ``fallback`` alone).
+    is given (the arguments after the tensor go to ``fallback`` alone);
+    ``reduced``: with one result per row, the last argument saying whether
+    the reduced axis is kept (a reduction's ``keepdim``).
     """
     kernel = getattr(_compiled.compiled, name, None)
     if kernel is None:
@@ -241,11 +245,12 @@ def _on_memory(name: str, fallback: Callable[..., Any], rows: bool = False) -> C
 
     def cpu(x: torch.Tensor, *rest: Any) -> Any:
         memory = _memory(x)
-        if memory is not None:
-            out = np.empty(x.shape, dtype=memory[2])
+        if memory is not None and (not rows or x.ndim):
+            out = np.empty(x.shape[:-1] if reduced else x.shape, dtype=memory[2])
             shape = (x.shape[-1],) if rows else ()
             if kernel(memory, out, *shape, torch.get_num_threads()):
-                return torch.from_numpy(out)
+                result = torch.from_numpy(out)
+                return result.unsqueeze(-1) if reduced and rest[-1] else result
         return fallback(x, *rest)
 
     return cpu
@@ -588,9 +593,13 @@ _SOFTMAX_NUMPY = _through_numpy(
 _SOFTMAX_ROWS = _on_memory("softmax_rows", _SOFTMAX_NUMPY, rows=True)
 
 
+def _last_axis(x: torch.Tensor, axes: Sequence[int]) -> bool:
+    """Whether ``axes`` (the public layer's: nonnegative) are ``x``'s last axis alone."""
+    return len(axes) == 1 and axes[0] == x.ndim - 1
+
+
 def _SOFTMAX_CPU(x: torch.Tensor, axes: Sequence[int]) -> torch.Tensor:
-    last = len(axes) == 1 and axes[0] == x.ndim - 1  # the public layer's axes: nonnegative
-    return (_SOFTMAX_ROWS if last else _SOFTMAX_NUMPY)(x, axes)  # type: ignore[no-any-return]
+    return (_SOFTMAX_ROWS if _last_axis(x, axes) else _SOFTMAX_NUMPY)(x, axes)  # type: ignore[no-any-return]
 
 
 def _softmax_formula(x: torch.Tensor, axes: Sequence[int], xp: Any) -> torch.Tensor:
@@ -626,6 +635,12 @@ _softmax: Any = _define_primitive(
     cpu=_SOFTMAX_CPU,
     cuda="softmax",
 )
+
+
+def softmax_rows(x: torch.Tensor) -> torch.Tensor | None:
+    """The softmax over the last axis, for :func:`arraykit._dispatch.route` (eager CPU
+    calls alone; None sends the rest through the entry checks to :func:`softmax`)."""
+    return _SOFTMAX_ROWS(x, (x.ndim - 1,)) if x.ndim and direct(x) else None
 
 
 def softmax(x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
@@ -1048,9 +1063,10 @@ def log_sigmoid(x: torch.Tensor) -> torch.Tensor | None:
 # is wanted.
 
 
-_LOG_SOFTMAX_CPU = _through_numpy(
+_LOG_SOFTMAX_NUMPY = _through_numpy(
     lambda x, axes, threads: _compiled.log_softmax(x, tuple(axes), threads=threads)
 )
+_LOG_SOFTMAX_ROWS = _on_memory("log_softmax_rows", _LOG_SOFTMAX_NUMPY, rows=True)
 
 
 def _logsumexp_numpy(
@@ -1060,7 +1076,16 @@ def _logsumexp_numpy(
     return out if out is None or not keepdim else np.expand_dims(out, tuple(axes))
 
 
-_LOGSUMEXP_CPU = _through_numpy(_logsumexp_numpy)
+_LOGSUMEXP_NUMPY = _through_numpy(_logsumexp_numpy)
+_LOGSUMEXP_ROWS = _on_memory("logsumexp_rows", _LOGSUMEXP_NUMPY, rows=True, reduced=True)
+
+
+def _LOG_SOFTMAX_CPU(x: torch.Tensor, axes: Sequence[int]) -> torch.Tensor | None:
+    return (_LOG_SOFTMAX_ROWS if _last_axis(x, axes) else _LOG_SOFTMAX_NUMPY)(x, axes)  # type: ignore[no-any-return]
+
+
+def _LOGSUMEXP_CPU(x: torch.Tensor, axes: Sequence[int], keepdim: bool) -> torch.Tensor | None:
+    return (_LOGSUMEXP_ROWS if _last_axis(x, axes) else _LOGSUMEXP_NUMPY)(x, axes, keepdim)  # type: ignore[no-any-return]
 
 
 def _softmax_then(backward: Callable[..., Any]) -> Callable[..., Any]:
@@ -1163,6 +1188,17 @@ _logsumexp: Any = _define_primitive(
 def log_softmax(x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
     result = _LOG_SOFTMAX_CPU(x, axes) if direct(x) else None
     return _log_softmax(x, list(axes)) if result is None else result  # type: ignore[no-any-return]
+
+
+def log_softmax_rows(x: torch.Tensor) -> torch.Tensor | None:
+    """The log-softmax over the last axis, for :func:`arraykit._dispatch.route` (eager CPU
+    calls alone; None sends the rest through the entry checks to :func:`log_softmax`)."""
+    return _LOG_SOFTMAX_ROWS(x, (x.ndim - 1,)) if x.ndim and direct(x) else None
+
+
+def logsumexp_rows(x: torch.Tensor, keepdims: bool) -> torch.Tensor | None:
+    """logsumexp over the last axis, as :func:`log_softmax_rows`."""
+    return _LOGSUMEXP_ROWS(x, (x.ndim - 1,), keepdims) if x.ndim and direct(x) else None
 
 
 def logsumexp(x: torch.Tensor, axes: tuple[int, ...], keepdims: bool) -> torch.Tensor:
@@ -1288,6 +1324,42 @@ _cross_entropy: Any = _define_primitive(
     cpu=_CROSS_ENTROPY_CPU,
     cuda="cross_entropy",
 )
+
+
+def cross_entropy_indices(
+    logits: torch.Tensor, target: torch.Tensor, axis: int, reduction: str
+) -> torch.Tensor | None:
+    """The unweighted cross-entropy of class indices (int64) along ``axis``, for
+    :func:`arraykit._dispatch.route`, on eager CPU calls: over the last axis by the
+    kernel that reads the labels (it checks their range, declining any outside) on
+    the logits' memory as it is, or their NumPy view where strided; other axes by
+    the NumPy path's kernels on the views. None where those decline or the arguments
+    need the entry checks (then :func:`cross_entropy`)."""
+    if (
+        type(target) is not torch.Tensor
+        or target.dtype is not torch.int64
+        or not -logits.ndim <= axis < logits.ndim
+    ):
+        return None
+    axis %= logits.ndim
+    if target.shape != logits.shape[:axis] + logits.shape[axis + 1 :] or not direct(logits, target):
+        return None
+    from . import numpy as numpy_paths
+
+    kind = _KINDS.get(logits.dtype)
+    kernel = getattr(_compiled.compiled, "cross_entropy_rows", None)
+    if axis != logits.ndim - 1 or not target.is_contiguous() or kind is None or kernel is None:
+        out = numpy_paths.cross_entropy_indices(
+            _numpy_view(logits), _numpy_view(target), axis, reduction
+        )
+        return None if out is None else torch.from_numpy(np.asarray(out))
+    memory = _memory(logits)
+    losses = np.empty(target.shape, dtype=kind)
+    labels = (target.data_ptr(), target.numel(), "q")
+    source = _numpy_view(logits) if memory is None else memory
+    if not kernel(source, labels, losses, logits.shape[-1], torch.get_num_threads()):
+        return None
+    return torch.from_numpy(np.asarray(numpy_paths.nonnegative_reduced(losses, reduction)))
 
 
 def cross_entropy(
