@@ -572,6 +572,12 @@ def require_ndim(x: Array, name: str, ndim: int, meaning: str) -> None:
         raise ValueError(f"{name} must be {ndim}-D, {meaning}; got {describe(x)}")
 
 
+def one_axis(axis: int, ndim: int) -> tuple[int] | None:
+    """``(axis,)`` made non-negative, for the routes that skip the entry checks; None for
+    a 0-d array or an axis out of range (the entry checks answer those)."""
+    return (axis % ndim,) if -ndim <= axis < ndim else None
+
+
 def normalize_axis(
     axis: int | Sequence[int] | None, ndim: int, name: str = "axis"
 ) -> tuple[int, ...]:

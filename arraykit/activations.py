@@ -158,8 +158,8 @@ def softmax(
            [8.78679856e-01, 1.18916387e-01, 8.01252314e-04, 8.01252314e-04,
             8.01252314e-04]])
     """
-    if axis == -1:
-        result = route(x, xp, "softmax_rows")
+    if type(axis) is int:
+        result = route(x, xp, "softmax_along", axis)
         if result is not None:
             return result  # the common case, without the entry checks
     xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)

@@ -177,8 +177,8 @@ def logsumexp(
     >>> ak.logsumexp(np.array([[1000.0, 1000.0], [0.0, -50.0]]))
     array([1.00069315e+03, 1.92874985e-22])
     """
-    if axis == -1:
-        result = route(x, xp, "logsumexp_rows", bool(keepdims))
+    if type(axis) is int:
+        result = route(x, xp, "logsumexp_along", axis, bool(keepdims))
         if result is not None:
             return result  # the common case, without the entry checks
     xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)
@@ -246,8 +246,8 @@ def log_softmax(
     array([[-1.92874985e-22, -5.00000000e+01],
            [-6.93147181e-01, -6.93147181e-01]])
     """
-    if axis == -1:
-        result = route(x, xp, "log_softmax_rows")
+    if type(axis) is int:
+        result = route(x, xp, "log_softmax_along", axis)
         if result is not None:
             return result  # the common case, without the entry checks
     xp, (x,), dtype = floating_args(("x",), (x,), xp, computes_half)

@@ -120,13 +120,12 @@ def test_softmax_over_any_axis_is_the_last_axis_moved(name: str, library: str, d
     if library == "torch":
         torch = pytest.importorskip("torch")
         wrap = torch.from_numpy
-    # Short axes (the columns' kernel, whole vectors of columns and a padded last
-    # one) and long ones (the rows' kernel on the axis moved last); for the log-space
-    # pair, axes up to 512 take the columns' kernel, whose lanes follow the rows'
-    # kernel's order for rows of 64 (float64) or 128 (float32) and more.
+    # Axes up to 512 take the columns' kernel (whole vectors of columns and a padded
+    # last one), whose lanes follow the rows' kernel's order (for softmax's rows of a
+    # vector and more, the log-space pair's of 64 (float64) or 128 (float32) and
+    # more); longer ones the rows' kernel on the axis moved last.
     shapes = [(9, 31, 12), (7, 5, 19), (3, 2, 40), (15, 33), (2, 1, 3)]
-    if name != "softmax":
-        shapes += [(130, 3, 5), (3, 200, 9), (600, 2)]
+    shapes += [(130, 3, 5), (3, 200, 9), (600, 2)]
     for shape in shapes:
         x = rng.normal(0.0, 6.0, shape).astype(dtype)
         x.reshape(-1)[::7] *= 30.0  # entries far below their rows' maxima

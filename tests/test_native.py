@@ -436,7 +436,7 @@ def _every_kernel_on(kernels: Any, dtype: str) -> list[np.ndarray]:
             out = np.empty(x.shape, dtype)
             assert kernels.loss_elements(p, labels, out, 4, threads)
             results += [out, np.float64(kernels.loss_sum(p, labels, 4, threads))]
-    for length in (2, 5, 7):  # shorter than a vector of doubles
+    for length in (2, 5, 7, 20, 70):  # shorter than a vector of doubles, and longer
         x = np.ascontiguousarray(values[:, : 4 * length].reshape(64, length, 4))
         for name in ("softmax_columns", "log_softmax_columns"):
             out = np.empty(x.shape, dtype)
@@ -581,13 +581,14 @@ def test_normalize_columns_gives_the_rows_bits(dtype: str) -> None:
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_log_columns_give_the_rows_bits(dtype: str) -> None:
-    """The log-space columns' kernels (an axis across memory, read in place) give each
-    row the bits the rows' kernel gives it, at every length they take: their lanes
+def test_columns_give_the_rows_bits(dtype: str) -> None:
+    """The softmax family's columns' kernels (an axis across memory, read in place) give
+    each row the bits the rows' kernel gives it, at every length they take: their lanes
     follow the rows' kernel's order of summation (a vector's lanes, its overlapping
-    last vector, the lanes' totals). Rows below 64 (float64) or 128 (float32) values
-    take the columns' arithmetic in the rows' kernel too. Entries of similar size,
-    where a sum's rounding depends on its order; rows with ±inf and NaN."""
+    last vector, the lanes' totals) and its scaling. Rows below a vector (softmax) or
+    64 (float64) and 128 (float32) values (the log-space pair) take the columns'
+    arithmetic in the rows' kernel too. Entries of similar size, where a sum's
+    rounding depends on its order; rows with ±inf and NaN."""
     from arraykit._native import _compiled
 
     kernels = _compiled.compiled
@@ -599,18 +600,24 @@ def test_log_columns_give_the_rows_bits(dtype: str) -> None:
         rows = rows.astype(dtype)
         rows[3, 0], rows[7, -1], rows[11] = np.inf, np.nan, -np.inf
         memory = np.ascontiguousarray(rows.T)
-        want, want_total = np.empty_like(rows), np.empty(2000, dtype)
-        assert kernels.log_softmax_rows(rows, want, length, 1)
+        bits = f"u{rows.itemsize}"
+        for name in ("softmax", "log_softmax"):
+            want = np.empty_like(rows)
+            assert getattr(kernels, f"{name}_rows")(rows, want, length, 1)
+            for threads in (1, 2):
+                got = np.empty_like(memory)
+                assert getattr(kernels, f"{name}_columns")(memory, got, length, 2000, threads)
+                message = f"{name}, {length}"
+                np.testing.assert_array_equal(got.T.view(bits), want.view(bits), err_msg=message)
+        want_total = np.empty(2000, dtype)
         assert kernels.logsumexp_rows(rows, want_total, length, 1)
         for threads in (1, 2):
-            got, total = np.empty_like(memory), np.empty(2000, dtype)
-            assert kernels.log_softmax_columns(memory, got, length, 2000, threads)
+            total = np.empty(2000, dtype)
             assert kernels.logsumexp_columns(memory, total, length, 2000, threads)
-            bits = f"u{got.itemsize}"
-            np.testing.assert_array_equal(got.T.view(bits), want.view(bits), err_msg=str(length))
             np.testing.assert_array_equal(total.view(bits), want_total.view(bits))
     longer = np.zeros((513, 4), dtype)
-    assert kernels.log_softmax_columns(longer, np.empty_like(longer), 513, 4, 1) is False
+    for name in ("softmax_columns", "log_softmax_columns"):
+        assert getattr(kernels, name)(longer, np.empty_like(longer), 513, 4, 1) is False
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -241,12 +241,13 @@ LAST_AXIS = {
 
 @pytest.mark.parametrize("name", LAST_AXIS)
 @pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 17), (0, 4), (4, 0)])
-def test_the_last_axis_route_gives_the_entry_checks_bits(
+def test_the_one_axis_route_gives_the_entry_checks_bits(
     xb: Backend, dtype: str, name: str, shape: tuple[int, ...]
 ) -> None:
-    # axis=-1 without xp= goes straight to the fast path's rows (dispatch.route):
-    # the same values, type, dtype and shape as through the entry checks, special
-    # values, empty slices and the layouts it declines included.
+    # An int axis without xp= goes straight to the fast path (dispatch.route): the
+    # same values, type, dtype and shape as through the entry checks, special
+    # values, empty slices and the layouts it declines included; an axis out of
+    # range the entry checks' error.
     rng = np.random.default_rng(5)
     values = rng.normal(0.0, 30.0, shape)
     if values.size > 4:
@@ -256,9 +257,12 @@ def test_the_last_axis_route_gives_the_entry_checks_bits(
     if values.ndim == 2:  # and its transpose's memory, read across
         layouts.append(xb.asarray(values.T.copy(), dtype).T)
     for x in layouts:
-        quick, checked = function(x), function(x, xp=xb.namespace)
-        assert_kind(quick, xb, dtype, tuple(checked.shape))
-        np.testing.assert_array_equal(xb.to_numpy(quick), xb.to_numpy(checked))
+        for axis in range(-x.ndim, x.ndim):
+            quick, checked = function(x, axis=axis), function(x, axis=axis, xp=xb.namespace)
+            assert_kind(quick, xb, dtype, tuple(checked.shape))
+            np.testing.assert_array_equal(xb.to_numpy(quick), xb.to_numpy(checked))
+        with pytest.raises(ValueError, match=f"axis {x.ndim} is out of range"):
+            function(x, axis=x.ndim)
 
 
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])

@@ -5,7 +5,7 @@ memory) go through.
 The kernels read their inputs in any strides (``gather()`` in ``_kernels.c``
 copies a stretch, or whole rows of at most a stretch, at a time into scratch
 on the stack) and write a fresh C-ordered result. Here the rest is arranged:
-a short axis across memory goes to the columns' kernel, in place; any other
+an axis of up to 512 across memory goes to the columns' kernel, in place; any other
 axis or set of axes is moved last as a view; a Fortran-ordered array's
 elements are taken in memory order; rows longer than a stretch in strided
 memory are copied a block of rows at a time. So every path allocates its
@@ -33,11 +33,9 @@ _RANGE = {c: (float(np.finfo(c).tiny / np.finfo(c).eps), float(np.finfo(c).max))
 """Per dtype: below tiny/eps a sum of squares may have lost digits to
 subnormals; above the largest finite value it overflows."""
 
-_COLUMNS_BELOW = {"f": 16, "d": 8}
-"""Per dtype: softmax's columns' kernel takes axes shorter than this (a vector's lanes)."""
-
-_LOG_COLUMNS_UP_TO = 512
-"""The log-space columns' kernels take axes of any length up to this (``_kernels.c``)."""
+COLUMNS_UP_TO = 512
+"""The softmax family's columns' kernels take axes of any length up to this
+(``_kernels.c``)."""
 
 
 def serves(x: np.ndarray) -> bool:
@@ -155,9 +153,9 @@ def softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndarra
         return _rows(compiled.softmax_rows, x, 1, threads)  # type: ignore[union-attr]
     if len(axes) == 1:
         columns = compiled.softmax_columns  # type: ignore[union-attr]
-        served = _columns(columns, x, axes[0], threads, _COLUMNS_BELOW[x.dtype.char] - 1)
+        served = _columns(columns, x, axes[0], threads, COLUMNS_UP_TO)
         if served is not None:
-            return served  # a short axis across memory, in place
+            return served  # an axis across memory, in place
     ends = tuple(range(x.ndim - len(axes), x.ndim))
     if axes == ends:
         return _rows(compiled.softmax_rows, x, len(axes), threads)  # type: ignore[union-attr]
@@ -176,7 +174,7 @@ def log_softmax(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.nd
         return _rows(kernel, x, 1, threads)
     if len(axes) == 1:
         columns = compiled.log_softmax_columns  # type: ignore[union-attr]
-        served = _columns(columns, x, axes[0], threads, _LOG_COLUMNS_UP_TO)
+        served = _columns(columns, x, axes[0], threads, COLUMNS_UP_TO)
         if served is not None:
             return served
     ends = tuple(range(x.ndim - len(axes), x.ndim))
@@ -195,7 +193,7 @@ def logsumexp(x: np.ndarray, axes: tuple[int, ...], threads: int = 1) -> np.ndar
         return _rows(kernel, x, 1, threads, reduced=True)
     if len(axes) == 1:
         columns = compiled.logsumexp_columns  # type: ignore[union-attr]
-        served = _columns(columns, x, axes[0], threads, _LOG_COLUMNS_UP_TO, reduced=True)
+        served = _columns(columns, x, axes[0], threads, COLUMNS_UP_TO, reduced=True)
         if served is not None:
             return served
     ends = tuple(range(x.ndim - len(axes), x.ndim))

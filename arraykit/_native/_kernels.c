@@ -1591,29 +1591,48 @@ any_lanes(vlong mask)
     return any != 0;
 }
 
-/* One chunk of double lanes: rows `stride` apart. A lane whose row holds
- * ±inf or NaN (its maximum not finite, or its sum below 1) computes
- * meaningless values beside the others, then takes its limit. */
+/* The lanes' maxima: axes of eight and more in four chains of comparisons (one
+ * waits for its last comparison), shorter ones in one (where joining the
+ * chains would cost more than it saves); the maximum is the same in any order. */
+#define COLUMNS_MAX(NAME, T, VT, SELECT, GREATER)                                          \
+    INLINE VT NAME(const T *x, Py_ssize_t length, Py_ssize_t stride)                       \
+    {                                                                                      \
+        VT m[4], v;                                                                        \
+        for (int c = 0; c < 4; c++) {                                                      \
+            m[c] = (VT){0} - INFINITY;                                                     \
+        }                                                                                  \
+        Py_ssize_t i = 0;                                                                  \
+        if (length < 8) {                                                                  \
+            for (; i < length; i++) {                                                      \
+                memcpy(&v, x + i * stride, sizeof v);                                      \
+                m[0] = SELECT(GREATER(v, m[0]), v, m[0]);                                  \
+            }                                                                              \
+            return m[0];                                                                   \
+        }                                                                                  \
+        for (; i + 4 <= length; i += 4) {                                                  \
+            for (int c = 0; c < 4; c++) {                                                  \
+                memcpy(&v, x + (i + c) * stride, sizeof v);                                \
+                m[c] = SELECT(GREATER(v, m[c]), v, m[c]);                                  \
+            }                                                                              \
+        }                                                                                  \
+        for (; i < length; i++) {                                                          \
+            memcpy(&v, x + i * stride, sizeof v);                                          \
+            m[0] = SELECT(GREATER(v, m[0]), v, m[0]);                                      \
+        }                                                                                  \
+        m[0] = SELECT(GREATER(m[1], m[0]), m[1], m[0]);                                    \
+        m[2] = SELECT(GREATER(m[3], m[2]), m[3], m[2]);                                    \
+        return SELECT(GREATER(m[2], m[0]), m[2], m[0]);                                    \
+    }
+COLUMNS_MAX(columns_max_lanes, double, vdouble, select_lanes, lanes_gt)
+COLUMNS_MAX(columns_max_wide, float, vfloat_wide, select_wide, wide_gt)
+
+/* The lanes of a softmax columns' chunk whose rows fail (a maximum that is not
+ * finite, or a sum below 1: a NaN) take their limits, over the meaningless
+ * values computed beside the others. */
 INLINE void
-softmax_columns_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride,
-                       int reduce)
+softmax_columns_limits_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride,
+                              vdouble m, vdouble total)
 {
-    (void)reduce;
-    vdouble m = (vdouble){0} - INFINITY, v, e[LANES], sum = {0}, err = {0};
-    for (Py_ssize_t i = 0; i < length; i++) {
-        memcpy(&v, x + i * stride, sizeof v);
-        m = select_lanes(lanes_gt(v, m), v, m);
-    }
-    for (Py_ssize_t i = 0; i < length; i++) {
-        memcpy(&v, x + i * stride, sizeof v);
-        e[i] = softmax_exp_lanes(v, m);
-        neumaier_lanes(&sum, &err, e[i]);
-    }
-    vdouble total = sum + err;
-    for (Py_ssize_t i = 0; i < length; i++) {
-        v = e[i] / total;
-        memcpy(out + i * stride, &v, sizeof v);
-    }
     vlong fails = lanes_gt(abs_lanes(m), (vdouble){0} + DBL_MAX) | ~lanes_ge(total, (vdouble){0} + 1.0);
     if (any_lanes(fails)) {
         for (int lane = 0; lane < LANES; lane++) {
@@ -1624,36 +1643,10 @@ softmax_columns_double(const double *x, double *out, Py_ssize_t length, Py_ssize
     }
 }
 
-/* The same in float lanes, twice as many, summed and divided in double. */
 INLINE void
-softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride,
-                      int reduce)
+softmax_columns_limits_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride,
+                             vfloat_wide m, const vdouble total[2])
 {
-    (void)reduce;
-    vfloat_wide m = (vfloat_wide){0} - INFINITY, v, e[WIDE];
-    vdouble sum[2] = {{0}, {0}}, err[2] = {{0}, {0}};
-    for (Py_ssize_t i = 0; i < length; i++) {
-        memcpy(&v, x + i * stride, sizeof v);
-        m = select_wide(wide_gt(v, m), v, m);
-    }
-    for (Py_ssize_t i = 0; i < length; i++) {
-        memcpy(&v, x + i * stride, sizeof v);
-        e[i] = softmax_exp_wide(v, m);
-        vfloat half[2];
-        memcpy(half, &e[i], sizeof half);
-        for (int h = 0; h < 2; h++) {
-            neumaier_lanes(&sum[h], &err[h], to_double(half[h]));
-        }
-    }
-    vdouble total[2] = {sum[0] + err[0], sum[1] + err[1]};
-    for (Py_ssize_t i = 0; i < length; i++) {
-        vfloat half[2];
-        memcpy(half, &e[i], sizeof half);
-        for (int h = 0; h < 2; h++) {
-            half[h] = __builtin_convertvector(to_double(half[h]) / total[h], vfloat);
-        }
-        memcpy(out + i * stride, half, sizeof half);
-    }
     vint_wide infinite = wide_gt((vfloat_wide)((vint_wide)m & 0x7fffffff), (vfloat_wide){0} + FLT_MAX);
     vlong below = ~lanes_ge(total[0], (vdouble){0} + 1.0) | ~lanes_ge(total[1], (vdouble){0} + 1.0);
     if (any_lanes(below) || any_lanes((vlong)infinite)) {
@@ -1663,6 +1656,57 @@ softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t 
             }
         }
     }
+}
+
+/* One chunk of double lanes: rows `stride` apart. A lane whose row holds
+ * ±inf or NaN (its maximum not finite, or its sum below 1) computes
+ * meaningless values beside the others, then takes its limit. */
+INLINE void
+softmax_columns_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride,
+                       int reduce)
+{
+    (void)reduce;
+    vdouble m = columns_max_lanes(x, length, stride), v, e[LANES], sum = {0}, err = {0};
+    for (Py_ssize_t i = 0; i < length; i++) {
+        memcpy(&v, x + i * stride, sizeof v);
+        e[i] = softmax_exp_lanes(v, m);
+        neumaier_lanes(&sum, &err, e[i]);
+    }
+    vdouble total = sum + err;
+    for (Py_ssize_t i = 0; i < length; i++) {
+        v = e[i] / total;
+        memcpy(out + i * stride, &v, sizeof v);
+    }
+    softmax_columns_limits_double(x, out, length, stride, m, total);
+}
+
+/* The same in float lanes, twice as many, summed and divided in double. */
+INLINE void
+softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride,
+                      int reduce)
+{
+    (void)reduce;
+    vfloat_wide m = columns_max_wide(x, length, stride), v, e[WIDE];
+    vdouble total[2] = {{0}, {0}};
+    for (Py_ssize_t i = 0; i < length; i++) {
+        memcpy(&v, x + i * stride, sizeof v);
+        e[i] = softmax_exp_wide(v, m);
+        vfloat half[2];
+        memcpy(half, &e[i], sizeof half);
+        for (int h = 0; h < 2; h++) {
+            total[h] += to_double(half[h]);
+        }
+    }
+    vdouble reciprocal[2] = {1.0 / total[0], 1.0 / total[1]};
+    for (Py_ssize_t i = 0; i < length; i++) {
+        vfloat half[2];
+        memcpy(half, &e[i], sizeof half);
+        for (int h = 0; h < 2; h++) {
+            half[h] = __builtin_convertvector(to_double(half[h]) * reciprocal[h], vfloat);
+        }
+        memcpy(out + i * stride, half, sizeof half);
+    }
+    softmax_columns_limits_float(x, out, length, stride, m, total);
 }
 
 /* to[j][i] = from[i][j] for an n by m matrix of T, rows `from_row` and
@@ -2030,11 +2074,13 @@ LOG_ROWS(log_rows_float, float, row_max_float, log_rest_float, log_limit_float,
  * m; r from the exps below m and the count of the maxima; L = log1p(r), here
  * a vector at a time — so a row gives the same bits in either kernel. */
 
-/* An entry's term of r (its exp below m, else 0; NaN stays NaN), the maxima
- * counted. */
+/* The columns' terms, TERM(x, out, m, count) at one position of a chunk: the
+ * log-space kernels' term of r (its exp below m, else 0; NaN stays NaN), the
+ * maxima counted; softmax's exp, written to out (its finish scales it there). */
 #define LOG_TERM(NAME, T, VT, MT, EXP, LESS, SELECT)                                       \
-    INLINE VT NAME(const T *x, VT m, VT *count)                                            \
+    INLINE VT NAME(const T *x, T *out, VT m, VT *count)                                    \
     {                                                                                      \
+        (void)out;                                                                         \
         VT v, zero = {0};                                                                  \
         memcpy(&v, x, sizeof v);                                                           \
         VT e = EXP(v, m);                                                                  \
@@ -2045,32 +2091,18 @@ LOG_ROWS(log_rows_float, float, row_max_float, log_rest_float, log_limit_float,
 LOG_TERM(log_term_lanes, double, vdouble, vlong, softmax_exp_lanes, lanes_lt, select_lanes)
 LOG_TERM(log_term_wide, float, vfloat_wide, vint_wide, softmax_exp_wide, wide_lt, select_wide)
 
-/* The lanes' maxima, in four chains of comparisons (one waits for its last
- * comparison; the maximum is the same in any order). */
-#define COLUMNS_MAX(NAME, T, VT, SELECT, GREATER)                                          \
-    INLINE VT NAME(const T *x, Py_ssize_t length, Py_ssize_t stride)                       \
+#define SOFTMAX_TERM(NAME, T, VT, EXP)                                                     \
+    INLINE VT NAME(const T *x, T *out, VT m, VT *count)                                    \
     {                                                                                      \
-        VT m[4], v;                                                                        \
-        for (int c = 0; c < 4; c++) {                                                      \
-            m[c] = (VT){0} - INFINITY;                                                     \
-        }                                                                                  \
-        Py_ssize_t i = 0;                                                                  \
-        for (; i + 4 <= length; i += 4) {                                                  \
-            for (int c = 0; c < 4; c++) {                                                  \
-                memcpy(&v, x + (i + c) * stride, sizeof v);                                \
-                m[c] = SELECT(GREATER(v, m[c]), v, m[c]);                                  \
-            }                                                                              \
-        }                                                                                  \
-        for (; i < length; i++) {                                                          \
-            memcpy(&v, x + i * stride, sizeof v);                                          \
-            m[0] = SELECT(GREATER(v, m[0]), v, m[0]);                                      \
-        }                                                                                  \
-        m[0] = SELECT(GREATER(m[1], m[0]), m[1], m[0]);                                    \
-        m[2] = SELECT(GREATER(m[3], m[2]), m[3], m[2]);                                    \
-        return SELECT(GREATER(m[2], m[0]), m[2], m[0]);                                    \
+        (void)count;                                                                       \
+        VT v;                                                                              \
+        memcpy(&v, x, sizeof v);                                                           \
+        VT e = EXP(v, m);                                                                  \
+        memcpy(out, &e, sizeof e);                                                         \
+        return e;                                                                          \
     }
-COLUMNS_MAX(columns_max_lanes, double, vdouble, select_lanes, lanes_gt)
-COLUMNS_MAX(columns_max_wide, float, vfloat_wide, select_wide, wide_gt)
+SOFTMAX_TERM(softmax_term_lanes, double, vdouble, softmax_exp_lanes)
+SOFTMAX_TERM(softmax_term_wide, float, vfloat_wide, softmax_exp_wide)
 
 /* A chunk's end, from its lanes' m and r (in double): L = log1p(r) where r >=
  * 0, each entry (x - m) - L as the rows' kernel takes it, or the logsumexp
@@ -2138,7 +2170,7 @@ log_columns_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t s
 {
     vdouble m = columns_max_lanes(x, length, stride), sum = {0}, err = {0}, count = {0};
     for (Py_ssize_t i = 0; i < length; i++) {
-        neumaier_lanes(&sum, &err, log_term_lanes(x + i * stride, m, &count));
+        neumaier_lanes(&sum, &err, log_term_lanes(x + i * stride, out, m, &count));
     }
     log_finish_double(x, out, length, stride, reduce, m, (sum + err) + (count - 1.0));
 }
@@ -2151,7 +2183,7 @@ log_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stri
     vfloat_wide m = columns_max_wide(x, length, stride), count = {0};
     vdouble sum[2] = {{0}, {0}}, r[2];
     for (Py_ssize_t i = 0; i < length; i++) {
-        vfloat_wide e = log_term_wide(x + i * stride, m, &count);
+        vfloat_wide e = log_term_wide(x + i * stride, out, m, &count);
         vfloat half[2];
         memcpy(half, &e, sizeof half);
         sum[0] += to_double(half[0]);
@@ -2165,40 +2197,52 @@ log_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stri
     log_finish_float(x, out, length, stride, reduce, m, r);
 }
 
-/* Rows of a vector or more, as log_rest_double sums a row: its vector of
- * compensated sums becomes one accumulator per position modulo a vector, the
- * fresh entries of its overlapping last vector go to theirs by their place
- * in that vector, and the accumulators are totalled in compensated_total's
- * order. */
+/* Rows of a vector or more, as the rows' kernels sum a row (log_rest_double,
+ * softmax_row_double): its vector of compensated sums becomes one accumulator
+ * per position modulo a vector, the fresh entries of its overlapping last
+ * vector go to theirs by their place in that vector, and the accumulators are
+ * totalled in compensated_total's order. TERM at each position (LOG_TERM's or
+ * SOFTMAX_TERM's). */
+#define COLUMNS_SUM_DOUBLE(NAME, TERM)                                                     \
+    INLINE vdouble NAME(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride, \
+                        vdouble m, vdouble *count)                                         \
+    {                                                                                      \
+        vdouble zero = {0}, acc[LANES], comp[LANES];                                       \
+        for (int j = 0; j < LANES; j++) {                                                  \
+            acc[j] = comp[j] = zero;                                                       \
+        }                                                                                  \
+        Py_ssize_t last = length - LANES, k;                                               \
+        for (k = 0; k <= last; k += LANES) {                                               \
+            for (int j = 0; j < LANES; j++) {                                              \
+                Py_ssize_t p = (k + j) * stride;                                           \
+                add_compensated(&acc[j], &comp[j], TERM(x + p, out + p, m, count));        \
+            }                                                                              \
+        }                                                                                  \
+        for (int j = 0; j < LANES; j++) { /* the last vector's fresh entries (else 0) */  \
+            Py_ssize_t p = last + j;                                                       \
+            add_compensated(&acc[j], &comp[j],                                             \
+                            p >= k ? TERM(x + p * stride, out + p * stride, m, count) : zero); \
+        }                                                                                  \
+        vdouble total = acc[0], error = zero;                                              \
+        for (int j = 1; j < LANES; j++) {                                                  \
+            vdouble t = total + acc[j], back = t - total;                                  \
+            error += (total - (t - back)) + (acc[j] - back);                               \
+            total = t;                                                                     \
+        }                                                                                  \
+        vdouble comps = ((comp[0] + comp[1]) + (comp[2] + comp[3])) +                      \
+                        ((comp[4] + comp[5]) + (comp[6] + comp[7]));                       \
+        return total + (error + comps);                                                    \
+    }
+COLUMNS_SUM_DOUBLE(log_sum_long_double, log_term_lanes)
+COLUMNS_SUM_DOUBLE(softmax_sum_long_double, softmax_term_lanes)
+
 INLINE void
 log_columns_long_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride,
                         int reduce)
 {
-    vdouble zero = {0}, m = columns_max_lanes(x, length, stride), count = zero;
-    vdouble acc[LANES], comp[LANES];
-    for (int j = 0; j < LANES; j++) {
-        acc[j] = comp[j] = zero;
-    }
-    Py_ssize_t last = length - LANES, k;
-    for (k = 0; k <= last; k += LANES) {
-        for (int j = 0; j < LANES; j++) {
-            add_compensated(&acc[j], &comp[j], log_term_lanes(x + (k + j) * stride, m, &count));
-        }
-    }
-    for (int j = 0; j < LANES; j++) { /* the last vector's fresh entries (the rest: 0) */
-        Py_ssize_t p = last + j;
-        add_compensated(&acc[j], &comp[j],
-                        p >= k ? log_term_lanes(x + p * stride, m, &count) : zero);
-    }
-    vdouble total = acc[0], error = zero;
-    for (int j = 1; j < LANES; j++) {
-        vdouble t = total + acc[j], back = t - total;
-        error += (total - (t - back)) + (acc[j] - back);
-        total = t;
-    }
-    vdouble comps = ((comp[0] + comp[1]) + (comp[2] + comp[3])) +
-                    ((comp[4] + comp[5]) + (comp[6] + comp[7]));
-    log_finish_double(x, out, length, stride, reduce, m, (total + (error + comps)) + (count - 1.0));
+    vdouble m = columns_max_lanes(x, length, stride), count = {0};
+    vdouble total = log_sum_long_double(x, out, length, stride, m, &count);
+    log_finish_double(x, out, length, stride, reduce, m, total + (count - 1.0));
 }
 
 /* acc[h] += a + b, in double, by halves: widened()'s sum of a vector's halves,
@@ -2213,40 +2257,95 @@ add_halves(vdouble acc[2], vfloat_wide a, vfloat_wide b)
     acc[1] += to_double(low[1]) + to_double(high[1]);
 }
 
-/* float32 rows of a vector of floats or more, as log_rest_float sums a row: its
- * double lanes j, each fed the floats at j and j + LANES of a vector, become
- * eight accumulators (in two halves, for the sixteen lanes), fed likewise. */
+/* float32 rows of a vector of floats or more, as the rows' kernels sum a row
+ * (log_rest_float, softmax_row_float): their double lanes j, each fed the
+ * floats at j and j + LANES of a vector, become eight accumulators (in two
+ * halves, for the sixteen lanes), fed likewise; `total` their sums, in two
+ * halves. */
+#define COLUMNS_SUM_FLOAT(NAME, TERM)                                                      \
+    INLINE void NAME(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride,     \
+                     vfloat_wide m, vfloat_wide *count, vdouble total[2])                  \
+    {                                                                                      \
+        vdouble acc[LANES][2];                                                             \
+        for (int j = 0; j < LANES; j++) {                                                  \
+            acc[j][0] = acc[j][1] = (vdouble){0};                                          \
+        }                                                                                  \
+        Py_ssize_t last = length - WIDE, k;                                                \
+        for (k = 0; k <= last; k += WIDE) {                                                \
+            for (int j = 0; j < LANES; j++) {                                              \
+                Py_ssize_t p = (k + j) * stride, q = (k + j + LANES) * stride;             \
+                vfloat_wide a = TERM(x + p, out + p, m, count);                            \
+                add_halves(acc[j], a, TERM(x + q, out + q, m, count));                     \
+            }                                                                              \
+        }                                                                                  \
+        for (int j = 0; j < LANES; j++) { /* the last vector's fresh entries (else 0) */  \
+            Py_ssize_t lo = last + j, hi = lo + LANES;                                     \
+            if (hi >= k) {                                                                 \
+                vfloat_wide a = lo >= k ? TERM(x + lo * stride, out + lo * stride, m, count) \
+                                        : (vfloat_wide){0};                                \
+                add_halves(acc[j], a, TERM(x + hi * stride, out + hi * stride, m, count)); \
+            }                                                                              \
+        }                                                                                  \
+        for (int h = 0; h < 2; h++) {                                                      \
+            total[h] = ((acc[0][h] + acc[1][h]) + (acc[2][h] + acc[3][h])) +               \
+                       ((acc[4][h] + acc[5][h]) + (acc[6][h] + acc[7][h]));                \
+        }                                                                                  \
+    }
+COLUMNS_SUM_FLOAT(log_sum_long_float, log_term_wide)
+COLUMNS_SUM_FLOAT(softmax_sum_long_float, softmax_term_wide)
+
 INLINE void
 log_columns_long_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride,
                        int reduce)
 {
     vfloat_wide m = columns_max_wide(x, length, stride), count = {0};
-    vdouble acc[LANES][2], r[2];
-    for (int j = 0; j < LANES; j++) {
-        acc[j][0] = acc[j][1] = (vdouble){0};
-    }
-    Py_ssize_t last = length - WIDE, k;
-    for (k = 0; k <= last; k += WIDE) {
-        for (int j = 0; j < LANES; j++) {
-            vfloat_wide a = log_term_wide(x + (k + j) * stride, m, &count);
-            add_halves(acc[j], a, log_term_wide(x + (k + j + LANES) * stride, m, &count));
-        }
-    }
-    for (int j = 0; j < LANES; j++) { /* the last vector's fresh entries (the rest: 0) */
-        Py_ssize_t lo = last + j, hi = lo + LANES;
-        if (hi >= k) {
-            vfloat_wide a = lo >= k ? log_term_wide(x + lo * stride, m, &count) : (vfloat_wide){0};
-            add_halves(acc[j], a, log_term_wide(x + hi * stride, m, &count));
-        }
-    }
+    vdouble r[2];
+    log_sum_long_float(x, out, length, stride, m, &count, r);
     vfloat counts[2];
     memcpy(counts, &count, sizeof counts);
     for (int h = 0; h < 2; h++) {
-        vdouble total = ((acc[0][h] + acc[1][h]) + (acc[2][h] + acc[3][h])) +
-                        ((acc[4][h] + acc[5][h]) + (acc[6][h] + acc[7][h]));
-        r[h] = total + (to_double(counts[h]) - 1.0);
+        r[h] += to_double(counts[h]) - 1.0;
     }
     log_finish_float(x, out, length, stride, reduce, m, r);
+}
+
+/* Softmax's columns of a vector or more: the exps written and summed as the
+ * rows' kernel sums them (softmax_row_double, softmax_row_float), then scaled
+ * in place as it scales them (a division in double; a float32 product by the
+ * reciprocal rounded to float). */
+INLINE void
+softmax_columns_long_double(const double *x, double *out, Py_ssize_t length, Py_ssize_t stride,
+                            int reduce)
+{
+    (void)reduce;
+    vdouble m = columns_max_lanes(x, length, stride), count = {0}, v;
+    vdouble total = softmax_sum_long_double(x, out, length, stride, m, &count);
+    for (Py_ssize_t i = 0; i < length; i++) {
+        memcpy(&v, out + i * stride, sizeof v);
+        v /= total;
+        memcpy(out + i * stride, &v, sizeof v);
+    }
+    softmax_columns_limits_double(x, out, length, stride, m, total);
+}
+
+INLINE void
+softmax_columns_long_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride,
+                           int reduce)
+{
+    (void)reduce;
+    vfloat_wide m = columns_max_wide(x, length, stride), count = {0}, v;
+    vdouble total[2], reciprocal[2];
+    softmax_sum_long_float(x, out, length, stride, m, &count, total);
+    for (int h = 0; h < 2; h++) {
+        reciprocal[h] = 1.0 / total[h];
+    }
+    vfloat_wide factor = narrowed(reciprocal);
+    for (Py_ssize_t i = 0; i < length; i++) {
+        memcpy(&v, out + i * stride, sizeof v);
+        v *= factor;
+        memcpy(out + i * stride, &v, sizeof v);
+    }
+    softmax_columns_limits_float(x, out, length, stride, m, total);
 }
 
 /* A chunk of any length: the rows' kernel's arithmetic for that length. */
@@ -2262,6 +2361,10 @@ log_columns_long_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t
     }
 LOG_COLUMNS_ANY(log_columns_any_double, double, LANES, log_columns_double, log_columns_long_double)
 LOG_COLUMNS_ANY(log_columns_any_float, float, WIDE, log_columns_float, log_columns_long_float)
+LOG_COLUMNS_ANY(softmax_columns_any_double, double, LANES, softmax_columns_double,
+                softmax_columns_long_double)
+LOG_COLUMNS_ANY(softmax_columns_any_float, float, WIDE, softmax_columns_float,
+                softmax_columns_long_float)
 
 /* Rows shorter than these take the columns' chunks, transposed a vector of rows
  * at a time (the same bits as the rows' kernel, whose per-row totals and
@@ -2514,35 +2617,40 @@ columns_entry(PyObject *const *args, Py_ssize_t nargs, const Py_ssize_t longest[
     return Py_NewRef(Py_True);
 }
 
-/* The log-space columns' kernels take axes of any length up to this: a chunk's
- * columns stay in cache between its passes, and its padded copy on the stack. */
-#define LOG_COLUMNS_LONGEST 512
+/* The softmax family's columns' kernels take axes of any length up to this: a
+ * chunk's columns stay in cache between its passes, and its padded copy on the
+ * stack. */
+#define FAMILY_COLUMNS_LONGEST 512
 
-COLUMNS_RANGE(softmax_columns_range_double, double, LANES, LANES, softmax_columns_double)
-COLUMNS_RANGE(softmax_columns_range_float, float, WIDE, WIDE, softmax_columns_float)
-COLUMNS_RANGE(log_columns_range_double, double, LANES, LOG_COLUMNS_LONGEST, log_columns_any_double)
-COLUMNS_RANGE(log_columns_range_float, float, WIDE, LOG_COLUMNS_LONGEST, log_columns_any_float)
+COLUMNS_RANGE(softmax_columns_range_double, double, LANES, FAMILY_COLUMNS_LONGEST,
+              softmax_columns_any_double)
+COLUMNS_RANGE(softmax_columns_range_float, float, WIDE, FAMILY_COLUMNS_LONGEST,
+              softmax_columns_any_float)
+COLUMNS_RANGE(log_columns_range_double, double, LANES, FAMILY_COLUMNS_LONGEST,
+              log_columns_any_double)
+COLUMNS_RANGE(log_columns_range_float, float, WIDE, FAMILY_COLUMNS_LONGEST, log_columns_any_float)
 
 /* softmax_columns(x, out, length, width, threads=1): softmax over the middle
- * axis of (blocks, length, width); False where it cannot serve (an axis of a
- * vector or more: the rows' kernel takes it moved last). */
+ * axis of (blocks, length, width), of any length up to FAMILY_COLUMNS_LONGEST,
+ * with the rows' kernel's bits; False where it cannot serve. */
 static PyObject *
 softmax_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    static const Py_ssize_t longest[2] = {WIDE - 1, LANES - 1}, chunk[2] = {WIDE, LANES};
+    static const Py_ssize_t longest[2] = {FAMILY_COLUMNS_LONGEST, FAMILY_COLUMNS_LONGEST};
+    static const Py_ssize_t chunk[2] = {WIDE, LANES};
     static RangeFn const fns[2] = {&softmax_columns_range_float, &softmax_columns_range_double};
     return columns_entry(args, nargs, longest, chunk, fns, 0);
 }
 
 /* log_softmax_columns(x, out, length, width, threads=1) and logsumexp_columns
  * (out of shape (blocks, width)): over the middle axis of (blocks, length,
- * width), of any length up to LOG_COLUMNS_LONGEST, with the rows' kernel's
+ * width), of any length up to FAMILY_COLUMNS_LONGEST, with the rows' kernel's
  * bits; False where they cannot serve. */
 static PyObject *
 log_columns(PyObject *const *args, Py_ssize_t nargs, int reduce)
 {
-    static const Py_ssize_t longest[2] = {LOG_COLUMNS_LONGEST, LOG_COLUMNS_LONGEST};
+    static const Py_ssize_t longest[2] = {FAMILY_COLUMNS_LONGEST, FAMILY_COLUMNS_LONGEST};
     static const Py_ssize_t chunk[2] = {WIDE, LANES};
     static RangeFn const fns[2] = {&log_columns_range_float, &log_columns_range_double};
     return columns_entry(args, nargs, longest, chunk, fns, reduce);

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .. import _log_space
-from .._array_api import NUMPY_XP, narrow_float
+from .._array_api import NUMPY_XP, narrow_float, one_axis
 from .._formulas import bounded_sum
 from . import _compiled
 from . import compiled as compiled  # None where not built: the NumPy kernels serve every size
@@ -337,19 +337,23 @@ def logsumexp(x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarra
     return np.expand_dims(result, axes)
 
 
-def softmax_rows(x: np.ndarray) -> np.ndarray | None:
-    """The softmax over the last axis, for :func:`arraykit._dispatch.route`."""
-    return softmax(x, (x.ndim - 1,)) if x.ndim and x.size else None
+def softmax_along(x: np.ndarray, axis: int) -> np.ndarray | None:
+    """The softmax over one axis, for :func:`arraykit._dispatch.route` (None: the entry
+    checks answer)."""
+    axes = one_axis(axis, x.ndim)
+    return None if axes is None or not x.size else softmax(x, axes)
 
 
-def log_softmax_rows(x: np.ndarray) -> np.ndarray | None:
-    """The log-softmax over the last axis, for :func:`arraykit._dispatch.route`."""
-    return _compiled.log_softmax(x, (x.ndim - 1,)) if x.ndim else None
+def log_softmax_along(x: np.ndarray, axis: int) -> np.ndarray | None:
+    """The log-softmax over one axis, for :func:`arraykit._dispatch.route`."""
+    axes = one_axis(axis, x.ndim)
+    return None if axes is None else _compiled.log_softmax(x, axes)
 
 
-def logsumexp_rows(x: np.ndarray, keepdims: bool) -> np.ndarray | None:
-    """logsumexp over the last axis, for :func:`arraykit._dispatch.route`."""
-    return logsumexp(x, (x.ndim - 1,), keepdims) if x.ndim else None
+def logsumexp_along(x: np.ndarray, axis: int, keepdims: bool) -> np.ndarray | None:
+    """logsumexp over one axis, for :func:`arraykit._dispatch.route`."""
+    axes = one_axis(axis, x.ndim)
+    return None if axes is None else logsumexp(x, axes, keepdims)
 
 
 def cross_entropy(

@@ -34,6 +34,7 @@ between kernels is the dispatcher's, made from what the tensors are.
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -46,6 +47,7 @@ import torch
 import torch.autograd.forward_ad as forward_ad
 
 from .. import _adagrad, _fork, _formulas, _log_space, _updates
+from .._array_api import one_axis
 from . import _compiled
 from . import _torch_private as private
 
@@ -252,6 +254,33 @@ def _on_memory(
                 result = torch.from_numpy(out)
                 return result.unsqueeze(-1) if reduced and rest[-1] else result
         return fallback(x, *rest)
+
+    return cpu
+
+
+def _across(name: str, fallback: Callable[..., Any], reduced: bool = False) -> Callable[..., Any]:
+    """A CPU kernel over one axis other than the last, ``cpu(x, axes, *rest)``: the
+    compiled columns' kernel ``name`` on the tensor's own memory (see :func:`_on_memory`),
+    whose rows then run across it, where it can read it; else ``fallback``.
+    ``reduced``: with one result per row, the last argument saying whether the
+    reduced axis is kept."""
+    kernel = getattr(_compiled.compiled, name, None)
+    if kernel is None:
+        return fallback
+
+    def cpu(x: torch.Tensor, axes: Sequence[int], *rest: Any) -> Any:
+        memory = _memory(x)
+        if memory is not None and len(axes) == 1 and memory[1]:
+            axis = axes[0]
+            length = x.shape[axis]
+            if length <= _compiled.COLUMNS_UP_TO:
+                shape = x.shape[:axis] + x.shape[axis + 1 :] if reduced else x.shape
+                out = np.empty(shape, dtype=memory[2])
+                width = math.prod(x.shape[axis + 1 :])
+                if kernel(memory, out, length, width, torch.get_num_threads()):
+                    result = torch.from_numpy(out)
+                    return result.unsqueeze(axis) if reduced and rest[-1] else result
+        return fallback(x, axes, *rest)
 
     return cpu
 
@@ -598,8 +627,11 @@ def _last_axis(x: torch.Tensor, axes: Sequence[int]) -> bool:
     return len(axes) == 1 and axes[0] == x.ndim - 1
 
 
+_SOFTMAX_ACROSS = _across("softmax_columns", _SOFTMAX_NUMPY)
+
+
 def _SOFTMAX_CPU(x: torch.Tensor, axes: Sequence[int]) -> torch.Tensor:
-    return (_SOFTMAX_ROWS if _last_axis(x, axes) else _SOFTMAX_NUMPY)(x, axes)  # type: ignore[no-any-return]
+    return (_SOFTMAX_ROWS if _last_axis(x, axes) else _SOFTMAX_ACROSS)(x, axes)  # type: ignore[no-any-return]
 
 
 def _softmax_formula(x: torch.Tensor, axes: Sequence[int], xp: Any) -> torch.Tensor:
@@ -637,10 +669,11 @@ _softmax: Any = _define_primitive(
 )
 
 
-def softmax_rows(x: torch.Tensor) -> torch.Tensor | None:
-    """The softmax over the last axis, for :func:`arraykit._dispatch.route` (eager CPU
-    calls alone; None sends the rest through the entry checks to :func:`softmax`)."""
-    return _SOFTMAX_ROWS(x, (x.ndim - 1,)) if x.ndim and direct(x) else None
+def softmax_along(x: torch.Tensor, axis: int) -> torch.Tensor | None:
+    """The softmax over one axis, for :func:`arraykit._dispatch.route` (eager CPU calls
+    alone; None sends the rest through the entry checks to :func:`softmax`)."""
+    axes = one_axis(axis, x.ndim)
+    return None if axes is None or not direct(x) else _SOFTMAX_CPU(x, axes)
 
 
 def softmax(x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
@@ -1080,12 +1113,16 @@ _LOGSUMEXP_NUMPY = _through_numpy(_logsumexp_numpy)
 _LOGSUMEXP_ROWS = _on_memory("logsumexp_rows", _LOGSUMEXP_NUMPY, rows=True, reduced=True)
 
 
+_LOG_SOFTMAX_ACROSS = _across("log_softmax_columns", _LOG_SOFTMAX_NUMPY)
+_LOGSUMEXP_ACROSS = _across("logsumexp_columns", _LOGSUMEXP_NUMPY, reduced=True)
+
+
 def _LOG_SOFTMAX_CPU(x: torch.Tensor, axes: Sequence[int]) -> torch.Tensor | None:
-    return (_LOG_SOFTMAX_ROWS if _last_axis(x, axes) else _LOG_SOFTMAX_NUMPY)(x, axes)  # type: ignore[no-any-return]
+    return (_LOG_SOFTMAX_ROWS if _last_axis(x, axes) else _LOG_SOFTMAX_ACROSS)(x, axes)  # type: ignore[no-any-return]
 
 
 def _LOGSUMEXP_CPU(x: torch.Tensor, axes: Sequence[int], keepdim: bool) -> torch.Tensor | None:
-    return (_LOGSUMEXP_ROWS if _last_axis(x, axes) else _LOGSUMEXP_NUMPY)(x, axes, keepdim)  # type: ignore[no-any-return]
+    return (_LOGSUMEXP_ROWS if _last_axis(x, axes) else _LOGSUMEXP_ACROSS)(x, axes, keepdim)  # type: ignore[no-any-return]
 
 
 def _softmax_then(backward: Callable[..., Any]) -> Callable[..., Any]:
@@ -1190,15 +1227,17 @@ def log_softmax(x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
     return _log_softmax(x, list(axes)) if result is None else result  # type: ignore[no-any-return]
 
 
-def log_softmax_rows(x: torch.Tensor) -> torch.Tensor | None:
-    """The log-softmax over the last axis, for :func:`arraykit._dispatch.route` (eager CPU
+def log_softmax_along(x: torch.Tensor, axis: int) -> torch.Tensor | None:
+    """The log-softmax over one axis, for :func:`arraykit._dispatch.route` (eager CPU
     calls alone; None sends the rest through the entry checks to :func:`log_softmax`)."""
-    return _LOG_SOFTMAX_ROWS(x, (x.ndim - 1,)) if x.ndim and direct(x) else None
+    axes = one_axis(axis, x.ndim)
+    return None if axes is None or not direct(x) else _LOG_SOFTMAX_CPU(x, axes)
 
 
-def logsumexp_rows(x: torch.Tensor, keepdims: bool) -> torch.Tensor | None:
-    """logsumexp over the last axis, as :func:`log_softmax_rows`."""
-    return _LOGSUMEXP_ROWS(x, (x.ndim - 1,), keepdims) if x.ndim and direct(x) else None
+def logsumexp_along(x: torch.Tensor, axis: int, keepdims: bool) -> torch.Tensor | None:
+    """logsumexp over one axis, as :func:`log_softmax_along`."""
+    axes = one_axis(axis, x.ndim)
+    return None if axes is None or not direct(x) else _LOGSUMEXP_CPU(x, axes, keepdims)
 
 
 def logsumexp(x: torch.Tensor, axes: tuple[int, ...], keepdims: bool) -> torch.Tensor:
