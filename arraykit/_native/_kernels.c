@@ -1549,15 +1549,17 @@ softmax_row_float(const float *x, float *out, Py_ssize_t cols, int reduce)
 }
 
 /* Softmax over the middle axis of a C-contiguous (blocks, length, width)
- * array, for axes shorter than a vector: the rows of the softmax are the
- * columns of each block, one to a lane, so the vectors run along memory
- * where the rows' kernel would need a copy with the axis moved last. Each
- * lane takes the short rows' arithmetic in its order — the maximum, the exps,
- * Neumaier's sum (both of its branches computed, one selected), the
- * divisions — so the results are the bits the rows' kernel gives on the
- * axis moved last (tests/test_layouts.py). A chunk is one block's lanes of
- * columns; the last of a block, where the width is not a whole number of
- * vectors, is computed on a padded copy. */
+ * array: the rows of the softmax are the columns of each block, one to a
+ * lane, so the vectors run along memory where the rows' kernel would need a
+ * copy with the axis moved last. Each lane takes the rows' arithmetic in its
+ * order — for axes shorter than a vector the short rows' (the maximum, the
+ * exps, their sum: Neumaier's in double lanes, both of its branches computed
+ * and one selected; a plain double sum of floats — the scaling), for longer
+ * ones the rows' kernel's (softmax_columns_long_*, below) — so the results
+ * are the bits the rows' kernel gives on the axis moved last
+ * (tests/test_layouts.py). A chunk is one block's lanes of columns; the last
+ * of a block, where the width is not a whole number of vectors, is computed
+ * on a padded copy. */
 typedef struct {
     Buffer *b; /* x, out */
     Py_ssize_t length, width, chunks;
@@ -1680,7 +1682,9 @@ softmax_columns_double(const double *x, double *out, Py_ssize_t length, Py_ssize
     softmax_columns_limits_double(x, out, length, stride, m, total);
 }
 
-/* The same in float lanes, twice as many, summed and divided in double. */
+/* The same in float lanes, twice as many, summed in double (plainly: fewer
+ * than sixteen floats leave a double sum no rounding worth carrying) and
+ * scaled by the total's reciprocal in double, rounded once to float. */
 INLINE void
 softmax_columns_float(const float *x, float *out, Py_ssize_t length, Py_ssize_t stride,
                       int reduce)
@@ -1813,10 +1817,6 @@ TILE_TRANSPOSE(tile_transpose_wide, float, vfloat_wide, 16,
             }                                                                              \
         }                                                                                  \
     }
-ROWS_SHORT(softmax_short_double, double, LANES, LANES, softmax_columns_double,
-           tile_transpose_lanes)
-ROWS_SHORT(softmax_short_float, float, WIDE, WIDE, softmax_columns_float,
-           tile_transpose_wide)
 
 /* A rows' kernel's range function: rows begin to end, in one precision,
  * short ones a vector of rows at a time, the others by ROWS(x, out, rows,
@@ -1860,34 +1860,6 @@ ROWS_SHORT(softmax_short_float, float, WIDE, WIDE, softmax_columns_float,
     }
 EACH_ROW(softmax_rows_double, double, softmax_row_double)
 EACH_ROW(softmax_rows_float, float, softmax_row_float)
-ROWS_RANGE(softmax_range_double, double, LANES, softmax_short_double, softmax_rows_double,
-           VECTOR_CLONES_FUSED)
-ROWS_RANGE(softmax_range_float, float, WIDE, softmax_short_float, softmax_rows_float,
-           VECTOR_CLONES_FUSED)
-
-/* softmax_rows(x, out, row_length, threads=1) */
-static PyObject *
-softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    Buffer b[2];
-    RowsJob job = {b, 0, 0};
-    int threads = nargs == 4 ? (int)PyLong_AsLong(args[3]) : 1;
-    if (nargs != 3 && nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "expected (x, out, row_length[, threads])");
-        return NULL;
-    }
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    int ok = acquire_rows(args, b, 2, 0x2, 0x1, 2, args[2], &job.cols);
-    if (ok <= 0) {
-        return ok < 0 ? NULL : Py_NewRef(Py_False);
-    }
-    run(b[0].kind == 'd' ? &softmax_range_double : &softmax_range_float, &job,
-        b[0].n / job.cols, b[0].n, threads, &b[1]);
-    release_all(b, 2);
-    return Py_NewRef(Py_True);
-}
 
 /* ---- log-space rows ----------------------------------------------------- */
 
@@ -2365,6 +2337,45 @@ LOG_COLUMNS_ANY(softmax_columns_any_double, double, LANES, softmax_columns_doubl
                 softmax_columns_long_double)
 LOG_COLUMNS_ANY(softmax_columns_any_float, float, WIDE, softmax_columns_float,
                 softmax_columns_long_float)
+
+/* Softmax's rows shorter than these take the columns' chunks, transposed a
+ * vector of rows at a time (the same bits as the rows' kernel, whose per-row
+ * maximum, totals and reciprocal cost more than the transposition up to
+ * there: docs/benchmarks.md, "Softmax's columns of any length"). */
+#define SOFTMAX_TRANSPOSED_BELOW_D 32
+#define SOFTMAX_TRANSPOSED_BELOW_F 96
+ROWS_SHORT(softmax_short_double, double, LANES, SOFTMAX_TRANSPOSED_BELOW_D,
+           softmax_columns_any_double, tile_transpose_lanes)
+ROWS_SHORT(softmax_short_float, float, WIDE, SOFTMAX_TRANSPOSED_BELOW_F, softmax_columns_any_float,
+           tile_transpose_wide)
+ROWS_RANGE(softmax_range_double, double, SOFTMAX_TRANSPOSED_BELOW_D, softmax_short_double,
+           softmax_rows_double, VECTOR_CLONES_FUSED)
+ROWS_RANGE(softmax_range_float, float, SOFTMAX_TRANSPOSED_BELOW_F, softmax_short_float,
+           softmax_rows_float, VECTOR_CLONES_FUSED)
+
+/* softmax_rows(x, out, row_length, threads=1) */
+static PyObject *
+softmax_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Buffer b[2];
+    RowsJob job = {b, 0, 0};
+    int threads = nargs == 4 ? (int)PyLong_AsLong(args[3]) : 1;
+    if (nargs != 3 && nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "expected (x, out, row_length[, threads])");
+        return NULL;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    int ok = acquire_rows(args, b, 2, 0x2, 0x1, 2, args[2], &job.cols);
+    if (ok <= 0) {
+        return ok < 0 ? NULL : Py_NewRef(Py_False);
+    }
+    run(b[0].kind == 'd' ? &softmax_range_double : &softmax_range_float, &job,
+        b[0].n / job.cols, b[0].n, threads, &b[1]);
+    release_all(b, 2);
+    return Py_NewRef(Py_True);
+}
 
 /* Rows shorter than these take the columns' chunks, transposed a vector of rows
  * at a time (the same bits as the rows' kernel, whose per-row totals and
