@@ -1603,15 +1603,8 @@ any_lanes(vlong mask)
         for (int c = 0; c < 4; c++) {                                                      \
             m[c] = (VT){0} - INFINITY;                                                     \
         }                                                                                  \
-        Py_ssize_t i = 0;                                                                  \
-        if (length < 8) {                                                                  \
-            for (; i < length; i++) {                                                      \
-                memcpy(&v, x + i * stride, sizeof v);                                      \
-                m[0] = SELECT(GREATER(v, m[0]), v, m[0]);                                  \
-            }                                                                              \
-            return m[0];                                                                   \
-        }                                                                                  \
-        for (; i + 4 <= length; i += 4) {                                                  \
+        Py_ssize_t i = 0, chains = length < 8 ? 0 : length;                                \
+        for (; i + 4 <= chains; i += 4) {                                                  \
             for (int c = 0; c < 4; c++) {                                                  \
                 memcpy(&v, x + (i + c) * stride, sizeof v);                                \
                 m[c] = SELECT(GREATER(v, m[c]), v, m[c]);                                  \
@@ -1620,6 +1613,9 @@ any_lanes(vlong mask)
         for (; i < length; i++) {                                                          \
             memcpy(&v, x + i * stride, sizeof v);                                          \
             m[0] = SELECT(GREATER(v, m[0]), v, m[0]);                                      \
+        }                                                                                  \
+        if (!chains) {                                                                     \
+            return m[0];                                                                   \
         }                                                                                  \
         m[0] = SELECT(GREATER(m[1], m[0]), m[1], m[0]);                                    \
         m[2] = SELECT(GREATER(m[3], m[2]), m[3], m[2]);                                    \
